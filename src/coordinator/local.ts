@@ -1,0 +1,65 @@
+/**
+ * `ringtrain local`: a coordinator in this process and N worker child processes on this machine,
+ * talking over real loopback sockets exactly as a multi-machine run does. If a child dies, the
+ * run fails at once with its exit status instead of waiting for a timeout.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchCoordinator, type RunSummary } from './coordinator.js';
+import type { BackendName, CoordinatorConfig, LogLevel } from '../shared/config.js';
+import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { isJobPath } from '../jobs/registry.js';
+
+export interface LocalOptions {
+  workers: number;
+  backend: BackendName;
+  workerLogLevel: LogLevel;
+}
+
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: Logger): Promise<RunSummary> {
+  const handle = await launchCoordinator({ ...cfg, minWorkers: opts.workers }, { logger: log });
+  const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
+  const children: ChildProcess[] = [];
+  const onSignal = (sig: NodeJS.Signals): void => {
+    void handle.close(new RingtrainError(ErrorCodes.ABORTED, `interrupted by ${sig}`));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  for (let i = 0; i < opts.workers; i++) {
+    const args = [
+      CLI, 'worker', '--coordinator', `ws://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
+      '--backend', opts.backend, '--log-level', opts.workerLogLevel,
+      // A job module path is passed to the children on their command line, never over the network.
+      ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
+    ];
+    // Children's stdout goes to our stderr: stdout carries only the --json summary.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2] });
+    children.push(child);
+    child.on('exit', (code, signal) => {
+      if (code !== 0) void handle.close(new RingtrainError(ErrorCodes.WORKER_LOST, `worker process ${i} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`));
+    });
+  }
+  try {
+    return await handle.result;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await Promise.all(children.map((c) => waitExit(c, 10_000)));
+  }
+}
+
+/** Waits for a child to exit, killing it if it outstays `ms`. */
+function waitExit(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      done();
+    });
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * The job API: what a user writes to train their own model with ringtrain. A job module's default
+ * export (or its `job` export) is a `Job`. The framework passes the tfjs namespace in, so a job
+ * never imports its own copy of tfjs (two copies would not share a backend).
+ */
+import type * as TF from '@tensorflow/tfjs';
+
+export type Tfjs = typeof TF;
+
+/** Samples as flat row-major float32: `x` is size × inputSize, `y` is size × outputSize. */
+export interface Dataset {
+  x: Float32Array;
+  y: Float32Array;
+  size: number;
+}
+
+export interface JobData {
+  train: Dataset;
+  test: Dataset;
+  validation?: Dataset;
+}
+
+export interface Job {
+  /** Short name, used in logs and output folder names. */
+  name: string;
+  /** Shape of one input sample (without the batch dimension). */
+  inputShape: number[];
+  /** Length of one target row. */
+  outputSize: number;
+  /** Builds the (uncompiled) model. Called on every rank; initial weights come from the coordinator. */
+  createModel(tf: Tfjs): TF.LayersModel;
+  /** Loads or generates the data, deterministically from `seed`. Runs on the coordinator only. */
+  loadData(seed: number): Promise<JobData> | JobData;
+  /** Per-sample loss: returns a 1-D tensor with one value per row of the batch. */
+  loss(tf: Tfjs, yTrue: TF.Tensor, yPred: TF.Tensor): TF.Tensor;
+  /** Report classification accuracy (argmax of prediction vs. argmax of target). */
+  accuracy?: boolean;
+  /** Hyper-parameters used when the command line gives none. */
+  defaults?: { epochs?: number; batchSize?: number; lr?: number };
+}
+
+/** Number of scalars in one input sample. */
+export function inputSize(job: Job): number {
+  return job.inputShape.reduce((a, b) => a * b, 1);
+}

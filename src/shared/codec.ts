@@ -1,0 +1,97 @@
+/**
+ * Wire formats. Control messages are msgpack (typed arrays travel as binary extensions, so
+ * batches and weights need no base64 or JSON); ring data frames are a fixed 20-byte header plus a
+ * raw little-endian payload, so the gradient path never goes through a general serialiser.
+ */
+import { Packr } from 'msgpackr';
+import { ErrorCodes, RingtrainError } from './errors.js';
+import { parseMessage, type Message } from './protocol.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/** Encodes a control message. The returned buffer is never reused by the encoder. */
+export function encodeMessage(msg: Message): Buffer {
+  return packr.pack(msg);
+}
+
+/** Decodes and validates one control message; throws RT_BAD_MESSAGE for anything malformed. */
+export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  let raw: unknown;
+  try {
+    raw = packr.unpack(buf);
+  } catch (err) {
+    throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `undecodable message (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return parseMessage(raw);
+}
+
+// ---- ring frames ----
+
+/** Frame kinds on a ring link. */
+export const FrameKind = { Hello: 1, Data: 2 } as const;
+/** Payload element types. */
+export const Dtype = { F32: 1, F16: 2 } as const;
+export type DtypeId = (typeof Dtype)[keyof typeof Dtype];
+
+export const FRAME_HEADER_BYTES = 20;
+
+/**
+ * Header of a ring frame. `seq` numbers collective calls within a generation (the training step
+ * when there is one collective per step); `hop` is the position of the chunk along the ring
+ * (0..2N-3); `offset`/`count` locate the payload in the flat buffer, in elements.
+ */
+export interface FrameHeader {
+  kind: number;
+  dtype: number;
+  hop: number;
+  generation: number;
+  seq: number;
+  offset: number;
+  count: number;
+}
+
+export function writeFrameHeader(target: Buffer, h: FrameHeader): void {
+  target.writeUInt8(h.kind, 0);
+  target.writeUInt8(h.dtype, 1);
+  target.writeUInt16LE(h.hop, 2);
+  target.writeUInt32LE(h.generation, 4);
+  target.writeUInt32LE(h.seq, 8);
+  target.writeUInt32LE(h.offset, 12);
+  target.writeUInt32LE(h.count, 16);
+}
+
+/** Parses a frame header; throws RT_BAD_FRAME when the frame is too short or its payload length lies. */
+export function readFrameHeader(frame: Buffer): FrameHeader {
+  if (frame.length < FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame of ${frame.length} bytes is shorter than its header`);
+  const h: FrameHeader = {
+    kind: frame.readUInt8(0),
+    dtype: frame.readUInt8(1),
+    hop: frame.readUInt16LE(2),
+    generation: frame.readUInt32LE(4),
+    seq: frame.readUInt32LE(8),
+    offset: frame.readUInt32LE(12),
+    count: frame.readUInt32LE(16),
+  };
+  if (h.kind !== FrameKind.Hello && h.kind !== FrameKind.Data) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring frame kind ${h.kind}`);
+  if (h.kind === FrameKind.Data) {
+    const width = h.dtype === Dtype.F32 ? 4 : h.dtype === Dtype.F16 ? 2 : 0;
+    if (width === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
+    if (frame.length !== FRAME_HEADER_BYTES + h.count * width) {
+      throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame payload is ${frame.length - FRAME_HEADER_BYTES} bytes, header says ${h.count * width}`);
+    }
+  }
+  return h;
+}
+
+/**
+ * A Float32Array over a frame's payload without copying when the payload is 4-byte aligned
+ * (it usually is); otherwise one copy, since typed arrays cannot be unaligned.
+ */
+export function payloadF32(frame: Buffer, count: number): Float32Array {
+  const start = frame.byteOffset + FRAME_HEADER_BYTES;
+  if (start % 4 === 0) return new Float32Array(frame.buffer, start, count);
+  const copy = new Float32Array(count);
+  new Uint8Array(copy.buffer).set(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + count * 4));
+  return copy;
+}

@@ -1,0 +1,143 @@
+/**
+ * Run configuration and its validation. Everything is checked here, when it is parsed, before any
+ * socket opens, so a typo costs a one-line error instead of a half-started cluster.
+ */
+import { Defaults } from './constants.js';
+import { ErrorCodes, RingtrainError } from './errors.js';
+
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** What the coordinator needs to run a job. */
+export interface CoordinatorConfig {
+  host: string;
+  port: number;
+  minWorkers: number;
+  job: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  output: string | null;
+  checksumEvery: number;
+  stepTimeoutMs: number;
+  rendezvousTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+/** What a worker needs to join a run. */
+export interface WorkerConfig {
+  coordinator: string;
+  ringHost: string;
+  ringPort: number;
+  advertise: string | null;
+  backend: BackendName;
+  job: string | null;
+  connectTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+type Raw = Record<string, unknown>;
+
+function fail(msg: string): never {
+  throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
+}
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+function intIn(raw: Raw, key: string, flag: string, min: number, max: number): number {
+  const v = raw[key];
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) fail(`--${flag} must be an integer in [${min}, ${max}] (got ${show(v)})`);
+  return n;
+}
+function positive(raw: Raw, key: string, flag: string): number {
+  const v = raw[key];
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) fail(`--${flag} must be a positive number (got ${show(v)})`);
+  return n;
+}
+function text(raw: Raw, key: string, flag: string): string {
+  const v = raw[key];
+  if (typeof v !== 'string' || v.trim() === '') fail(`--${flag} must be a non-empty string (got ${show(v)})`);
+  return v;
+}
+function optText(raw: Raw, key: string, flag: string): string | null {
+  const v = raw[key];
+  return v === undefined || v === null || v === '' ? null : text(raw, key, flag);
+}
+function oneOf<T extends string>(raw: Raw, key: string, flag: string, allowed: readonly T[]): T {
+  const v = raw[key];
+  const hit = allowed.find((a) => a === v);
+  if (hit === undefined) fail(`--${flag} must be one of ${allowed.join('|')} (got ${show(v)})`);
+  return hit;
+}
+
+/** Validates coordinator settings (from flags, env and config file, already merged). */
+export function coordinatorConfig(raw: Raw): CoordinatorConfig {
+  return {
+    host: text(raw, 'host', 'host'),
+    port: intIn(raw, 'port', 'port', 0, 65535),
+    minWorkers: intIn(raw, 'minWorkers', 'min-workers', 1, 1024),
+    job: text(raw, 'job', 'job'),
+    epochs: intIn(raw, 'epochs', 'epochs', 1, 1_000_000),
+    batchSize: intIn(raw, 'batchSize', 'batch-size', 1, 1_000_000),
+    lr: positive(raw, 'lr', 'lr'),
+    seed: intIn(raw, 'seed', 'seed', 0, 2 ** 32 - 1),
+    output: optText(raw, 'output', 'output'),
+    checksumEvery: intIn(raw, 'checksumEvery', 'checksum-every', 1, 1_000_000_000),
+    stepTimeoutMs: intIn(raw, 'stepTimeout', 'step-timeout', 1, 86_400_000),
+    rendezvousTimeoutMs: intIn(raw, 'rendezvousTimeout', 'rendezvous-timeout', 1, 86_400_000),
+    logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+  };
+}
+
+/** Parses a ws:// or wss:// URL, refusing anything else. */
+export function coordinatorUrl(value: unknown): string {
+  if (typeof value !== 'string') fail(`--coordinator must be a ws:// or wss:// URL (got ${show(value)})`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`--coordinator must be a ws:// or wss:// URL (got ${show(value)})`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') fail(`--coordinator must use ws:// or wss:// (got ${show(value)})`);
+  if (url.port === '') fail(`--coordinator must include a port, e.g. ws://host:7070 (got ${show(value)})`);
+  return url.toString().replace(/\/$/, '');
+}
+
+/** Validates worker settings. */
+export function workerConfig(raw: Raw): WorkerConfig {
+  return {
+    coordinator: coordinatorUrl(raw['coordinator']),
+    ringHost: text(raw, 'ringHost', 'ring-host'),
+    ringPort: intIn(raw, 'ringPort', 'ring-port', 0, 65535),
+    advertise: optText(raw, 'advertise', 'advertise'),
+    backend: oneOf(raw, 'backend', 'backend', BACKENDS),
+    job: optText(raw, 'job', 'job'),
+    connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
+    logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+  };
+}
+
+/** Defaults shared by the CLI and the library entry points. */
+export const ConfigDefaults = {
+  host: '127.0.0.1',
+  port: 7070,
+  minWorkers: 1,
+  job: 'mnist-mlp',
+  epochs: 1,
+  batchSize: 32,
+  lr: 0.001,
+  seed: 42,
+  checksumEvery: Defaults.checksumEvery,
+  stepTimeout: Defaults.stepTimeoutMs,
+  rendezvousTimeout: Defaults.rendezvousTimeoutMs,
+  ringHost: '0.0.0.0',
+  ringPort: 0,
+  backend: 'auto' as BackendName,
+  connectTimeout: Defaults.connectTimeoutMs,
+  logLevel: 'info' as LogLevel,
+};

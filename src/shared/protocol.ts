@@ -1,0 +1,220 @@
+/**
+ * The one protocol file: every control message between coordinator and workers, as a
+ * discriminated union on `type`, with one `parseMessage` at the edge. Nothing acts on network data
+ * before it has passed these guards, and nothing here uses `as` on untrusted values.
+ */
+import { ErrorCodes, RingtrainError, isErrorCode, type ErrorCode } from './errors.js';
+
+/** Hyper-parameters every rank must share; sent by the coordinator at start. */
+export interface TrainParams {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  seed: number;
+  checksumEvery: number;
+  stepTimeoutMs: number;
+}
+
+export interface StepTimings {
+  waitMs: number;
+  computeMs: number;
+  allreduceMs: number;
+  updateMs: number;
+}
+
+// ---- worker -> coordinator ----
+export interface HelloMsg {
+  type: 'hello';
+  protocol: number;
+  /** Address the ring predecessor connects to. */
+  ringUrl: string;
+  backend: string;
+  host: string;
+  pid: number;
+  /** The job the worker was told on its own command line, if any. */
+  job: string | null;
+}
+export interface RingReadyMsg {
+  type: 'ring-ready';
+  generation: number;
+  /** The engine this rank computes with, and why it was chosen. */
+  engine: string;
+  engineReason: string;
+}
+export interface StepDoneMsg {
+  type: 'step-done';
+  generation: number;
+  step: number;
+  /** Global mean loss of the step (identical on every rank: it came through the all-reduce). */
+  loss: number;
+  /** Global sample count of the step. */
+  samples: number;
+  checksum: string | null;
+  timings: StepTimings;
+}
+export interface WeightsMsg { type: 'weights'; generation: number; step: number; params: Float32Array }
+export interface ErrorMsg { type: 'error'; code: ErrorCode; message: string }
+
+// ---- coordinator -> worker ----
+export interface StartMsg {
+  type: 'start';
+  generation: number;
+  rank: number;
+  worldSize: number;
+  /** Ring address of rank (rank+1) mod worldSize; null when worldSize is 1. */
+  successor: string | null;
+  job: string;
+  params: TrainParams;
+  /** Initial flat weights, identical for every rank. */
+  weights: Float32Array;
+  /** First step this generation computes (0 for a fresh run). */
+  step: number;
+}
+export interface GoMsg { type: 'go'; generation: number }
+export interface BatchMsg {
+  type: 'batch';
+  generation: number;
+  step: number;
+  epoch: number;
+  /** Samples in this worker's share (may be 0 for a short last batch). */
+  count: number;
+  x: Float32Array;
+  y: Float32Array;
+  /** Report a weight checksum after this step. */
+  checksum: boolean;
+  /** Send the full weights after this step (epoch end / final; rank 0 only). */
+  sendWeights: boolean;
+}
+export interface FinishMsg { type: 'finish' }
+
+export type WorkerToCoordinator = HelloMsg | RingReadyMsg | StepDoneMsg | WeightsMsg | ErrorMsg;
+export type CoordinatorToWorker = StartMsg | GoMsg | BatchMsg | FinishMsg | ErrorMsg;
+export type Message = WorkerToCoordinator | CoordinatorToWorker;
+
+// ---- guards ----
+type Obj = Record<string, unknown>;
+
+function bad(what: string): never {
+  throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `malformed message: ${what}`);
+}
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+function str(o: Obj, k: string, max = 4096): string {
+  const v = o[k];
+  if (typeof v !== 'string' || v.length > max) bad(`field ${k} must be a string of at most ${max} chars`);
+  return v;
+}
+function strOrNull(o: Obj, k: string): string | null {
+  return o[k] === null || o[k] === undefined ? null : str(o, k);
+}
+function num(o: Obj, k: string): number {
+  const v = o[k];
+  if (typeof v !== 'number' || !Number.isFinite(v)) bad(`field ${k} must be a finite number`);
+  return v;
+}
+/** Like num but allows NaN/Infinity: a diverged loss is information, not a protocol error. */
+function anyNum(o: Obj, k: string): number {
+  const v = o[k];
+  if (typeof v !== 'number') bad(`field ${k} must be a number`);
+  return v;
+}
+function int(o: Obj, k: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = num(o, k);
+  if (!Number.isInteger(v) || v < min || v > max) bad(`field ${k} must be an integer in [${min}, ${max}]`);
+  return v;
+}
+function bool(o: Obj, k: string): boolean {
+  const v = o[k];
+  if (typeof v !== 'boolean') bad(`field ${k} must be a boolean`);
+  return v;
+}
+function f32(o: Obj, k: string): Float32Array {
+  const v = o[k];
+  if (!(v instanceof Float32Array)) bad(`field ${k} must be a Float32Array`);
+  return v;
+}
+function obj(o: Obj, k: string): Obj {
+  const v = o[k];
+  if (!isObj(v)) bad(`field ${k} must be an object`);
+  return v;
+}
+
+function parseTrainParams(o: Obj): TrainParams {
+  return {
+    epochs: int(o, 'epochs', 1),
+    batchSize: int(o, 'batchSize', 1),
+    lr: num(o, 'lr'),
+    beta1: num(o, 'beta1'),
+    beta2: num(o, 'beta2'),
+    epsilon: num(o, 'epsilon'),
+    seed: int(o, 'seed', 0, 2 ** 32 - 1),
+    checksumEvery: int(o, 'checksumEvery', 1),
+    stepTimeoutMs: int(o, 'stepTimeoutMs', 1),
+  };
+}
+
+function parseTimings(o: Obj): StepTimings {
+  return { waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs') };
+}
+
+/**
+ * Validates a decoded control message. Throws RingtrainError(RT_BAD_MESSAGE) on any deviation;
+ * the caller logs and drops it, so a bad message never reaches training state.
+ */
+export function parseMessage(raw: unknown): Message {
+  if (!isObj(raw)) bad('not an object');
+  const type = raw['type'];
+  if (typeof type !== 'string') bad('missing type');
+  switch (type) {
+    case 'hello':
+      return {
+        type, protocol: int(raw, 'protocol'), ringUrl: str(raw, 'ringUrl', 1024), backend: str(raw, 'backend', 64),
+        host: str(raw, 'host', 256), pid: int(raw, 'pid'), job: strOrNull(raw, 'job'),
+      };
+    case 'ring-ready':
+      return { type, generation: int(raw, 'generation'), engine: str(raw, 'engine', 64), engineReason: str(raw, 'engineReason') };
+    case 'step-done': {
+      const checksum = strOrNull(raw, 'checksum');
+      return {
+        type, generation: int(raw, 'generation'), step: int(raw, 'step'), loss: anyNum(raw, 'loss'),
+        samples: int(raw, 'samples'), checksum, timings: parseTimings(obj(raw, 'timings')),
+      };
+    }
+    case 'weights':
+      return { type, generation: int(raw, 'generation'), step: int(raw, 'step'), params: f32(raw, 'params') };
+    case 'error': {
+      const code = raw['code'];
+      return { type, code: isErrorCode(code) ? code : ErrorCodes.INTERNAL, message: str(raw, 'message') };
+    }
+    case 'start': {
+      const worldSize = int(raw, 'worldSize', 1, 4096);
+      const rank = int(raw, 'rank', 0, worldSize - 1);
+      return {
+        type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'),
+        job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), weights: f32(raw, 'weights'),
+        step: int(raw, 'step'),
+      };
+    }
+    case 'go':
+      return { type, generation: int(raw, 'generation') };
+    case 'batch':
+      return {
+        type, generation: int(raw, 'generation'), step: int(raw, 'step'), epoch: int(raw, 'epoch'),
+        count: int(raw, 'count'), x: f32(raw, 'x'), y: f32(raw, 'y'), checksum: bool(raw, 'checksum'),
+        sendWeights: bool(raw, 'sendWeights'),
+      };
+    case 'finish':
+      return { type };
+    default:
+      throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `unknown message type ${JSON.stringify(type.slice(0, 40))}`);
+  }
+}
+
+/** Compile-time exhaustiveness check for switches over message types. */
+export function assertNever(x: never): never {
+  throw new RingtrainError(ErrorCodes.INTERNAL, `unhandled message ${JSON.stringify(x)}`);
+}
