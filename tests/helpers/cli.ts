@@ -1,0 +1,38 @@
+/** Runs the built CLI (dist/cli.js) as a real child process and captures its output. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ringtrain ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 150_000} ms\n${stderr.slice(-4000)}`));
+    }, opts.timeoutMs ?? 150_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The last line of stdout parsed as the --json summary. */
+export function summaryOf(r: CliResult): Record<string, unknown> {
+  const lines = r.stdout.trim().split('\n');
+  if (r.code !== 0 || lines.length !== 1) throw new Error(`expected one summary line and exit 0, got code ${r.code}:\n${r.stdout}\n${r.stderr.slice(-4000)}`);
+  return JSON.parse(lines[0]!) as Record<string, unknown>;
+}
