@@ -69,7 +69,9 @@ async function resolveTraining(argv: Record<string, unknown>): Promise<Coordinat
 
 async function main(): Promise<void> {
   let exitCode = 0;
-  await yargs(hideBin(process.argv))
+  // yargs throws validation failures synchronously from parseAsync, so both paths meet in catch.
+  try {
+    await yargs(hideBin(process.argv))
     .scriptName('ringtrain')
     .usage('$0 <command> [options]\n\nData-parallel training for TensorFlow.js: a coordinator, workers, a ring all-reduce.')
     .env('RINGTRAIN')
@@ -132,15 +134,18 @@ async function main(): Promise<void> {
     .alias('help', 'h')
     .version(false)
     .fail((msg, err) => {
-      // yargs calls this for usage errors (msg) and for errors thrown by handlers (err).
-      if (err) throw err;
-      throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
+      // yargs calls this for its own usage errors (msg, or a YError such as a bad --config file)
+      // and for errors thrown by command handlers (err), which keep their codes.
+      if (err && err.name !== 'YError') throw err;
+      throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg || err?.message || 'invalid arguments');
     })
-    .parseAsync()
-    .catch((err: unknown) => {
-      process.stderr.write(`ringtrain: ${formatError(err)}\n`);
-      exitCode = err instanceof RingtrainError && err.code === ErrorCodes.BAD_CONFIG ? 2 : 1;
-    });
+    .parseAsync();
+  } catch (err) {
+    process.stderr.write(`ringtrain: ${formatError(err)}\n`);
+    // Usage problems (found before any socket opens) exit 2; failed runs exit 1.
+    const usage: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD];
+    exitCode = err instanceof RingtrainError && usage.includes(err.code) ? 2 : 1;
+  }
   process.exitCode = exitCode;
 }
 

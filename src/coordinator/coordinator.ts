@@ -17,7 +17,7 @@ import type { CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import type { TrainParams, WorkerToCoordinator } from '../shared/protocol.js';
+import type { StepTimings, TrainParams, WorkerToCoordinator } from '../shared/protocol.js';
 import { evaluate, type EvalResult } from '../jobs/evaluate.js';
 import { loadJob } from '../jobs/registry.js';
 
@@ -38,6 +38,8 @@ export interface RunSummary {
   /** Samples trained in each epoch (equals the training-set size when nothing is lost or repeated). */
   samplesPerEpoch: number[];
   engines: string[];
+  /** Mean per-step timings (ms) of the slowest rank: waitMs near 0 shows prefetch keeps up. */
+  stepTimings: StepTimings;
   output: string;
 }
 
@@ -70,6 +72,25 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   let members: Member[] = [];
   const rankOf = new Map<number, number>();
 
+  const lost = (rank: number, reason: string): RingtrainError =>
+    new RingtrainError(ErrorCodes.WORKER_LOST, `worker rank ${rank} (${members[rank]!.hello.host} pid ${members[rank]!.hello.pid}) was lost: ${reason}`);
+
+  /** Waits briefly for a member's socket to close; returns that loss, else the reported error. */
+  async function rootCause(reported: RingtrainError): Promise<RingtrainError> {
+    const deadline = Date.now() + Defaults.rootCauseGraceMs;
+    while (Date.now() < deadline) {
+      let ev: ServerEvent;
+      try {
+        ev = await server.events.take(Math.max(1, deadline - Date.now()), 'a lost worker');
+      } catch {
+        break;
+      }
+      const rank = rankOf.get(ev.conn.id);
+      if (rank !== undefined && ev.kind === 'closed') return lost(rank, `${ev.reason}; ${reported.message}`);
+    }
+    return reported;
+  }
+
   /** Next event for a member, handling strays (newcomers, non-members) on the way. */
   async function next(timeoutMs: number, what: () => string): Promise<{ rank: number; msg: WorkerToCoordinator }> {
     const deadline = Date.now() + timeoutMs;
@@ -89,8 +110,14 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
         }
         continue;
       }
-      if (ev.kind === 'closed') throw new RingtrainError(ErrorCodes.WORKER_LOST, `worker rank ${rank} (${members[rank]!.hello.host} pid ${members[rank]!.hello.pid}) was lost: ${ev.reason}`);
-      if (ev.msg.type === 'error') throw new RingtrainError(ev.msg.code, `rank ${rank} failed: ${ev.msg.message}`);
+      if (ev.kind === 'closed') throw lost(rank, ev.reason);
+      if (ev.msg.type === 'error') {
+        const reported = new RingtrainError(ev.msg.code, `rank ${rank} failed: ${ev.msg.message}`);
+        // A broken ring is usually the symptom of a lost neighbour: name the root cause if its
+        // socket closes within the grace period.
+        if (ev.msg.code === ErrorCodes.RING_FAILED || ev.msg.code === ErrorCodes.TIMEOUT) throw await rootCause(reported);
+        throw reported;
+      }
       return { rank, msg: ev.msg };
     }
   }
@@ -153,6 +180,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     let finalWeights: Float32Array | null = null;
     let lastEval: EvalResult = { loss: NaN, accuracy: null };
     let finalLoss = NaN;
+    const timingSums: StepTimings = { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 };
     // Reports can run ahead of the step being committed (a rank may finish step s+1 before rank 0's
     // weights for step s arrive, since they travel on different sockets), so collect by step.
     const collectors = new Map<number, StepCollector>();
@@ -178,6 +206,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       weightsAt.delete(step);
       lastCommit = collector.commit();
       sendUpTo(step + 1 + Defaults.prefetchSteps);
+      for (const k of Object.keys(timingSums) as (keyof StepTimings)[]) timingSums[k] += lastCommit.timings[k];
       epochLoss += lastCommit.loss * lastCommit.samples;
       epochSamples += lastCommit.samples;
       totalSamples += lastCommit.samples;
@@ -206,7 +235,9 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     const summary: RunSummary = {
       event: 'summary', job: job.name, workers: N, epochs: cfg.epochs, steps: total, finalLoss, testLoss: lastEval.loss,
       testAccuracy: lastEval.accuracy, replicaChecksums, samplesPerSec: totalSamples / trainSeconds,
-      wallSeconds: (performance.now() - t0) / 1000, samplesPerEpoch, engines, output,
+      wallSeconds: (performance.now() - t0) / 1000, samplesPerEpoch, engines,
+      stepTimings: { waitMs: timingSums.waitMs / total, computeMs: timingSums.computeMs / total, allreduceMs: timingSums.allreduceMs / total, updateMs: timingSums.updateMs / total },
+      output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');

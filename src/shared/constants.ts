@@ -18,6 +18,8 @@ export const Defaults = {
   stepTimeoutMs: 120_000,
   /** Coordinator: end-of-run handshake (final weights, goodbyes). */
   finishTimeoutMs: 60_000,
+  /** Coordinator: after a rank reports a broken ring, how long to wait for the lost peer's socket to close. */
+  rootCauseGraceMs: 3_000,
   /** Batches streamed ahead of the step being computed, per worker. */
   prefetchSteps: 4,
   /** Ring chunk size: large enough to amortise frame overhead, small enough to pipeline. */

@@ -36,3 +36,46 @@ export function summaryOf(r: CliResult): Record<string, unknown> {
   if (r.code !== 0 || lines.length !== 1) throw new Error(`expected one summary line and exit 0, got code ${r.code}:\n${r.stdout}\n${r.stderr.slice(-4000)}`);
   return JSON.parse(lines[0]!) as Record<string, unknown>;
 }
+
+/** A long-running CLI child whose stderr can be awaited line by line. */
+export interface LiveProcess {
+  child: import('node:child_process').ChildProcess;
+  stderr: () => string;
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): LiveProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  const listeners = new Set<() => void>();
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const l of listeners) l();
+  });
+  child.stdout.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    stderr: () => err,
+    exited,
+    waitFor(re, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = err.match(re);
+          if (m) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`no ${re} in stderr within ${timeoutMs} ms:\n${err.slice(-3000)}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { Packr } from 'msgpackr';
+import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader, FrameKind, Dtype, payloadF32 } from '../../src/shared/codec.js';
+import { parseMessage, type Message } from '../../src/shared/protocol.js';
+import { RingtrainError } from '../../src/shared/errors.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof RingtrainError ? err.code : `not a RingtrainError: ${String(err)}`;
+  }
+  return 'no error';
+}
+
+describe('control messages', () => {
+  const batch: Message = {
+    type: 'batch', generation: 1, step: 3, epoch: 0, count: 2, x: Float32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1),
+    checksum: true, sendWeights: false,
+  };
+
+  it('round-trip through msgpack with typed arrays intact', () => {
+    const back = decodeMessage(encodeMessage(batch));
+    expect(back).toEqual(batch);
+    expect((back as { x: unknown }).x).toBeInstanceOf(Float32Array);
+  });
+
+  it('rejects malformed input with RT_BAD_MESSAGE and never throws anything else', () => {
+    expect(code(() => decodeMessage(Buffer.from([0xc1, 0x00, 0xff])))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack([1, 2, 3])))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'teleport' })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...batch, x: [1, 2] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...batch, step: -1 })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'start', generation: 1, rank: 4, worldSize: 2 })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => parseMessage({ type: 'hello', protocol: 1, ringUrl: 'x'.repeat(5000), backend: 'cpu', host: 'h', pid: 1, job: null }))).toBe('RT_BAD_MESSAGE');
+  });
+
+  it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {
+    const m = parseMessage({ type: 'error', code: 'EVIL', message: 'x' });
+    expect(m).toEqual({ type: 'error', code: 'RT_INTERNAL', message: 'x' });
+  });
+});
+
+describe('ring frames', () => {
+  it('round-trip the header and expose the payload', () => {
+    const payload = Float32Array.of(1.5, -2, 3);
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + 12);
+    const h = { kind: FrameKind.Data, dtype: Dtype.F32, hop: 5, generation: 7, seq: 9, offset: 100, count: 3 };
+    writeFrameHeader(frame, h);
+    frame.set(new Uint8Array(payload.buffer), FRAME_HEADER_BYTES);
+    expect(readFrameHeader(frame)).toEqual(h);
+    expect(Array.from(payloadF32(frame, 3))).toEqual([1.5, -2, 3]);
+    // An unaligned view still decodes (by copying).
+    const shifted = Buffer.alloc(frame.length + 1).subarray(1);
+    frame.copy(shifted);
+    expect(Array.from(payloadF32(shifted, 3))).toEqual([1.5, -2, 3]);
+  });
+
+  it('rejects short frames, unknown kinds and lying lengths', () => {
+    expect(code(() => readFrameHeader(Buffer.alloc(5)))).toBe('RT_BAD_FRAME');
+    const f = Buffer.alloc(FRAME_HEADER_BYTES + 8);
+    writeFrameHeader(f, { kind: 9, dtype: 1, hop: 0, generation: 1, seq: 1, offset: 0, count: 2 });
+    expect(code(() => readFrameHeader(f))).toBe('RT_BAD_FRAME');
+    writeFrameHeader(f, { kind: FrameKind.Data, dtype: Dtype.F32, hop: 0, generation: 1, seq: 1, offset: 0, count: 3 });
+    expect(code(() => readFrameHeader(f))).toBe('RT_BAD_FRAME');
+  });
+});
