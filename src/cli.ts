@@ -51,7 +51,11 @@ function training(y: Argv): Argv {
     .option('output', { type: 'string', describe: 'Directory for the trained model and summary (default: runs/<job>-<time>)' })
     .option('checksum-every', { type: 'number', default: ConfigDefaults.checksumEvery, describe: 'Compare replica weight checksums every K steps (and at the end)' })
     .option('step-timeout', { type: 'number', default: ConfigDefaults.stepTimeout, describe: 'Milliseconds a step may take before the run fails naming the slow ranks' })
-    .option('rendezvous-timeout', { type: 'number', default: ConfigDefaults.rendezvousTimeout, describe: 'Milliseconds to wait for --min-workers to join' })
+    .option('rendezvous-timeout', { type: 'number', default: ConfigDefaults.rendezvousTimeout, describe: 'Milliseconds to wait for --min-workers to join (at start and after losing workers)' })
+    .option('rendezvous-grace', { type: 'number', default: ConfigDefaults.rendezvousGrace, describe: 'Once --min-workers are in, milliseconds to wait for more before training starts' })
+    .option('max-workers', { type: 'number', default: ConfigDefaults.maxWorkers, describe: 'Most workers in a generation; workers that arrive mid-run join at the next step boundary' })
+    .option('checkpoint-every', { type: 'number', default: ConfigDefaults.checkpointEvery, describe: 'Write a checkpoint to the output directory every K steps (and at every epoch end)' })
+    .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
     .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' });
 }
 
@@ -102,7 +106,8 @@ async function main(): Promise<void> {
           .option('advertise', { type: 'string', describe: 'Address ring peers use to reach this worker (default: the ring host, or the address used to reach the coordinator)' })
           .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
           .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
-          .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' }),
+          .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
+          .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
       async (argv) => {
         const cfg = workerConfig(argv);
         await runWorker(cfg, createLogger('worker', cfg.logLevel));
@@ -115,16 +120,22 @@ async function main(): Promise<void> {
         common(training(y))
           .option('workers', { type: 'number', default: 2, describe: 'Worker processes to start' })
           .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
+          .option('min-workers', { type: 'number', describe: 'Workers needed to train (default: --workers); with fewer the run waits, then fails' })
           .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })
+          .option('max-restarts', { type: 'number', default: 0, describe: 'Respawn a worker process that dies, up to this many times in total (it rejoins at the next step boundary)' })
           .default('port', 0),
       async (argv) => {
         const workers = argv['workers'];
         if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
           throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers must be an integer in [1, 256] (got ${String(workers)})`);
         }
-        const cfg = await resolveTraining({ ...argv, minWorkers: workers });
+        const maxRestarts = argv['maxRestarts'];
+        if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0) {
+          throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--max-restarts must be a non-negative integer (got ${String(maxRestarts)})`);
+        }
+        const cfg = await resolveTraining({ ...argv, minWorkers: argv['minWorkers'] ?? workers, maxWorkers: argv['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : argv['maxWorkers'] });
         const log = createLogger('coordinator', cfg.logLevel);
-        const summary = await runLocal(cfg, { workers, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel }, log);
+        const summary = await runLocal(cfg, { workers, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel }, log);
         if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
       },
     )

@@ -1,11 +1,10 @@
 /**
- * The data service: holds the training split and cuts each rank's share of each step out of it,
- * following the distributed sampler. Workers receive ready-made batches, so they need neither the
- * dataset nor the sampler.
+ * The data service: holds the training split and cuts each rank's share of a planned step out of
+ * it. Workers receive ready-made batches, so they need neither the dataset nor the sampler.
  */
 import type { Dataset, Job } from '../jobs/job.js';
 import { inputSize } from '../jobs/job.js';
-import { epochOrder, rankIndices, stepsPerEpoch, type SamplerSpec } from '../shared/sampler.js';
+import { epochOrder, rankShare, type PlannedStep } from '../shared/sampler.js';
 
 export interface RankBatch {
   x: Float32Array;
@@ -15,24 +14,25 @@ export interface RankBatch {
 }
 
 export class DataService {
-  readonly spec: SamplerSpec;
-  readonly stepsPerEpoch: number;
   private readonly width: number;
   private order: { epoch: number; order: Uint32Array } | null = null;
 
-  constructor(private readonly data: Dataset, private readonly job: Job, batchSize: number, worldSize: number, seed: number) {
-    this.spec = { datasetSize: data.size, batchSize, worldSize, seed };
-    this.stepsPerEpoch = stepsPerEpoch(this.spec);
+  constructor(private readonly data: Dataset, private readonly job: Job, private readonly seed: number) {
     this.width = inputSize(job);
   }
 
+  get size(): number {
+    return this.data.size;
+  }
+
   private orderFor(epoch: number): Uint32Array {
-    if (this.order?.epoch !== epoch) this.order = { epoch, order: epochOrder(this.spec, epoch) };
+    if (this.order?.epoch !== epoch) this.order = { epoch, order: epochOrder(this.data.size, this.seed, epoch) };
     return this.order.order;
   }
 
-  batch(epoch: number, step: number, rank: number): RankBatch {
-    const idx = rankIndices(this.spec, this.orderFor(epoch), step, rank);
+  batch(p: PlannedStep, rank: number): RankBatch {
+    const share = rankShare(p, rank);
+    const idx = this.orderFor(p.epoch).subarray(share.start, share.start + share.length);
     const w = this.width;
     const k = this.job.outputSize;
     const x = new Float32Array(idx.length * w);

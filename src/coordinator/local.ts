@@ -1,7 +1,8 @@
 /**
  * `ringtrain local`: a coordinator in this process and N worker child processes on this machine,
- * talking over real loopback sockets exactly as a multi-machine run does. If a child dies, the
- * run fails at once with its exit status instead of waiting for a timeout.
+ * talking over real loopback sockets exactly as a multi-machine run does. A child that dies is
+ * respawned while --max-restarts allows (it rejoins at the next step boundary); after that the
+ * run fails at once with the child's exit status instead of waiting for a timeout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -14,6 +15,8 @@ import { isJobPath } from '../jobs/registry.js';
 
 export interface LocalOptions {
   workers: number;
+  /** Respawns allowed in total for worker processes that die (like torchrun --max-restarts). */
+  maxRestarts: number;
   backend: BackendName;
   workerLogLevel: LogLevel;
 }
@@ -21,7 +24,7 @@ export interface LocalOptions {
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: Logger): Promise<RunSummary> {
-  const handle = await launchCoordinator({ ...cfg, minWorkers: opts.workers }, { logger: log });
+  const handle = await launchCoordinator(cfg, { logger: log });
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   const children: ChildProcess[] = [];
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -29,23 +32,35 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  for (let i = 0; i < opts.workers; i++) {
-    const args = [
-      CLI, 'worker', '--coordinator', `ws://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
-      '--backend', opts.backend, '--log-level', opts.workerLogLevel,
-      // A job module path is passed to the children on their command line, never over the network.
-      ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
-    ];
+  const args = [
+    CLI, 'worker', '--coordinator', `ws://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
+    '--backend', opts.backend, '--log-level', opts.workerLogLevel,
+    // A job module path is passed to the children on their command line, never over the network.
+    ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
+  ];
+  let restarts = 0;
+  let ending = false;
+  const spawnWorker = (i: number): void => {
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
     const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2] });
     children.push(child);
     child.on('exit', (code, signal) => {
-      if (code !== 0) void handle.close(new RingtrainError(ErrorCodes.WORKER_LOST, `worker process ${i} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`));
+      if (code === 0 || ending) return;
+      const what = `worker process ${i} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`;
+      if (restarts < opts.maxRestarts) {
+        restarts++;
+        log.warn({ worker: i, restarts, maxRestarts: opts.maxRestarts }, `${what}; respawning it`);
+        spawnWorker(i);
+      } else {
+        void handle.close(new RingtrainError(ErrorCodes.WORKER_LOST, opts.maxRestarts > 0 ? `${what} after ${restarts} restarts` : what));
+      }
     });
-  }
+  };
+  for (let i = 0; i < opts.workers; i++) spawnWorker(i);
   try {
     return await handle.result;
   } finally {
+    ending = true;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await Promise.all(children.map((c) => waitExit(c, 10_000)));

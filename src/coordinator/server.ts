@@ -12,11 +12,13 @@ import { Mailbox } from '../shared/mailbox.js';
 import type { CoordinatorToWorker, HelloMsg, WorkerToCoordinator } from '../shared/protocol.js';
 import type { Logger } from '../shared/logger.js';
 
-const FROM_WORKER = new Set(['hello', 'ring-ready', 'step-done', 'weights', 'error']);
+const FROM_WORKER = new Set(['hello', 'ring-ready', 'step-done', 'state', 'ring-failed', 'error']);
 
 /** One worker connection as the run loop sees it. */
 export class WorkerConn {
   hello: HelloMsg | null = null;
+  /** Last pong (or connect) time, for the heartbeat. */
+  lastSeen = Date.now();
   constructor(readonly id: number, private readonly ws: WebSocket, readonly remote: string) {}
 
   get open(): boolean {
@@ -61,9 +63,25 @@ export type ServerEvent =
 export class ControlServer {
   readonly events = new Mailbox<ServerEvent>();
   private nextId = 1;
+  private readonly conns = new Map<WebSocket, WorkerConn>();
+  private readonly heartbeat: NodeJS.Timeout;
 
   private constructor(private readonly wss: WebSocketServer, readonly port: number, private readonly log: Logger) {
     wss.on('connection', (ws, req) => this.onConnection(ws, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`));
+    // Heartbeats: a worker that stops answering pings is lost even if its TCP connection lingers
+    // (a frozen process, a silent partition), so membership never waits on a dead peer.
+    this.heartbeat = setInterval(() => {
+      const now = Date.now();
+      for (const [ws, conn] of this.conns) {
+        if (now - conn.lastSeen > Defaults.heartbeatTimeoutMs) {
+          this.log.warn({ conn: conn.id, silentMs: now - conn.lastSeen }, 'worker missed its heartbeats; dropping it');
+          ws.terminate();
+        } else if (ws.readyState === WebSocket.OPEN) {
+          ws.ping();
+        }
+      }
+    }, Defaults.heartbeatIntervalMs);
+    this.heartbeat.unref();
   }
 
   static listen(host: string, port: number, log: Logger): Promise<ControlServer> {
@@ -80,6 +98,10 @@ export class ControlServer {
 
   private onConnection(ws: WebSocket, remote: string): void {
     const conn = new WorkerConn(this.nextId++, ws, remote);
+    this.conns.set(ws, conn);
+    ws.on('pong', () => {
+      conn.lastSeen = Date.now();
+    });
     const log = this.log.child({ conn: conn.id, remote });
     const helloTimer = setTimeout(() => {
       if (!conn.hello) {
@@ -115,12 +137,14 @@ export class ControlServer {
     });
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);
+      this.conns.delete(ws);
       this.events.push({ kind: 'closed', conn, reason: `socket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})` });
     });
     ws.on('error', (err) => log.warn({ err: err.message }, 'connection error'));
   }
 
   close(): Promise<void> {
+    clearInterval(this.heartbeat);
     for (const c of this.wss.clients) c.terminate();
     return new Promise((resolve) => this.wss.close(() => resolve()));
   }

@@ -15,6 +15,7 @@ export interface CoordinatorConfig {
   host: string;
   port: number;
   minWorkers: number;
+  maxWorkers: number;
   job: string;
   epochs: number;
   batchSize: number;
@@ -24,6 +25,10 @@ export interface CoordinatorConfig {
   checksumEvery: number;
   stepTimeoutMs: number;
   rendezvousTimeoutMs: number;
+  rendezvousGraceMs: number;
+  checkpointEvery: number;
+  /** Directory of an earlier run to continue from its checkpoint. */
+  resume: string | null;
   logLevel: LogLevel;
 }
 
@@ -36,6 +41,7 @@ export interface WorkerConfig {
   backend: BackendName;
   job: string | null;
   connectTimeoutMs: number;
+  reconnectTimeoutMs: number;
   logLevel: LogLevel;
 }
 
@@ -77,10 +83,11 @@ function oneOf<T extends string>(raw: Raw, key: string, flag: string, allowed: r
 
 /** Validates coordinator settings (from flags, env and config file, already merged). */
 export function coordinatorConfig(raw: Raw): CoordinatorConfig {
-  return {
+  const cfg: CoordinatorConfig = {
     host: text(raw, 'host', 'host'),
     port: intIn(raw, 'port', 'port', 0, 65535),
     minWorkers: intIn(raw, 'minWorkers', 'min-workers', 1, 1024),
+    maxWorkers: intIn(raw, 'maxWorkers', 'max-workers', 1, 1024),
     job: text(raw, 'job', 'job'),
     epochs: intIn(raw, 'epochs', 'epochs', 1, 1_000_000),
     batchSize: intIn(raw, 'batchSize', 'batch-size', 1, 1_000_000),
@@ -90,8 +97,13 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     checksumEvery: intIn(raw, 'checksumEvery', 'checksum-every', 1, 1_000_000_000),
     stepTimeoutMs: intIn(raw, 'stepTimeout', 'step-timeout', 1, 86_400_000),
     rendezvousTimeoutMs: intIn(raw, 'rendezvousTimeout', 'rendezvous-timeout', 1, 86_400_000),
+    rendezvousGraceMs: intIn(raw, 'rendezvousGrace', 'rendezvous-grace', 0, 86_400_000),
+    checkpointEvery: intIn(raw, 'checkpointEvery', 'checkpoint-every', 1, 1_000_000_000),
+    resume: optText(raw, 'resume', 'resume'),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
   };
+  if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);
+  return cfg;
 }
 
 /** Parses a ws:// or wss:// URL, refusing anything else. */
@@ -118,6 +130,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     backend: oneOf(raw, 'backend', 'backend', BACKENDS),
     job: optText(raw, 'job', 'job'),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
+    reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
   };
 }
@@ -135,9 +148,13 @@ export const ConfigDefaults = {
   checksumEvery: Defaults.checksumEvery,
   stepTimeout: Defaults.stepTimeoutMs,
   rendezvousTimeout: Defaults.rendezvousTimeoutMs,
+  rendezvousGrace: Defaults.rendezvousGraceMs,
+  maxWorkers: 1024,
+  checkpointEvery: Defaults.checkpointEvery,
   ringHost: '0.0.0.0',
   ringPort: 0,
   backend: 'auto' as BackendName,
   connectTimeout: Defaults.connectTimeoutMs,
+  reconnectTimeout: Defaults.reconnectTimeoutMs,
   logLevel: 'info' as LogLevel,
 };

@@ -8,8 +8,27 @@ export const Defaults = {
   /** Worker: first retry delay; doubles each attempt up to `connectBackoffMaxMs`. */
   connectBackoffMs: 100,
   connectBackoffMaxMs: 2_000,
-  /** Coordinator: how long rendezvous may wait for `--min-workers` to arrive. */
+  /** Worker: after losing the coordinator, how long to keep retrying (state is kept meanwhile). */
+  reconnectTimeoutMs: 60_000,
+  /** Coordinator: how long rendezvous may wait for `--min-workers` to arrive (also after a loss). */
   rendezvousTimeoutMs: 120_000,
+  /** Coordinator: once `--min-workers` are in, wait this long for more before forming a generation. */
+  rendezvousGraceMs: 1_000,
+  /** Coordinator: ping interval on every worker link, and silence after which a worker is lost. */
+  heartbeatIntervalMs: 2_000,
+  heartbeatTimeoutMs: 10_000,
+  /** Worker: silence from the coordinator (no ping) after which it is considered lost. */
+  coordinatorSilenceMs: 15_000,
+  /** Worker: longest wait for any instruction while idle between generations. */
+  idleTimeoutMs: 300_000,
+  /** Coordinator: survivors must report their state this soon after a pause. */
+  stateTimeoutMs: 30_000,
+  /** Coordinator: warn naming the ranks a step waits for after this long (stall inspector). */
+  stallWarnMs: 10_000,
+  /** Coordinator: write a checkpoint every this many steps (and at every epoch end). */
+  checkpointEvery: 50,
+  /** Coordinator: consecutive generations that end without a committed step before giving up. */
+  maxFruitlessGenerations: 5,
   /** Coordinator: a worker must say hello this soon after its socket opens. */
   helloTimeoutMs: 10_000,
   /** Worker: forming the ring (connecting to the successor and accepting the predecessor). */

@@ -18,6 +18,25 @@ export interface TrainParams {
   stepTimeoutMs: number;
 }
 
+/**
+ * Everything a replica's future depends on: weights, Adam moments, how many updates were applied
+ * and where the sampler stands. Survivors adopt the most advanced one when membership changes;
+ * checkpoints hold one.
+ */
+export interface TrainState {
+  /** Updates applied so far; also the index of the next step. */
+  step: number;
+  /** Epoch of the next sample, and how many samples of that epoch's order were consumed. */
+  epoch: number;
+  cursor: number;
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  adamT: number;
+  beta1Pow: number;
+  beta2Pow: number;
+}
+
 export interface StepTimings {
   waitMs: number;
   computeMs: number;
@@ -36,6 +55,10 @@ export interface HelloMsg {
   pid: number;
   /** The job the worker was told on its own command line, if any. */
   job: string | null;
+  /** Steps applied by the state this worker holds (from an earlier coordinator), or -1 for none. */
+  appliedSteps: number;
+  /** Configuration fingerprint of the run that state belongs to (null with no state). */
+  stateFingerprint: string | null;
 }
 export interface RingReadyMsg {
   type: 'ring-ready';
@@ -55,7 +78,10 @@ export interface StepDoneMsg {
   checksum: string | null;
   timings: StepTimings;
 }
-export interface WeightsMsg { type: 'weights'; generation: number; step: number; params: Float32Array }
+/** A worker's full state: on pause (membership change), or after a step the coordinator asked for. */
+export interface StateMsg { type: 'state'; generation: number; state: TrainState | null }
+/** The ring broke under this worker; it keeps its state and waits for the coordinator's decision. */
+export interface RingFailedMsg { type: 'ring-failed'; generation: number; step: number; code: ErrorCode; message: string }
 export interface ErrorMsg { type: 'error'; code: ErrorCode; message: string }
 
 // ---- coordinator -> worker ----
@@ -68,10 +94,10 @@ export interface StartMsg {
   successor: string | null;
   job: string;
   params: TrainParams;
-  /** Initial flat weights, identical for every rank. */
-  weights: Float32Array;
-  /** First step this generation computes (0 for a fresh run). */
-  step: number;
+  /** The state every rank adopts before the first step of this generation. */
+  state: TrainState;
+  /** Configuration fingerprint of the run; a reconnecting worker presents it with its state. */
+  fingerprint: string;
 }
 export interface GoMsg { type: 'go'; generation: number }
 export interface BatchMsg {
@@ -81,17 +107,25 @@ export interface BatchMsg {
   epoch: number;
   /** Samples in this worker's share (may be 0 for a short last batch). */
   count: number;
+  /** Sampler position after this step: epoch and samples consumed in it. */
+  nextEpoch: number;
+  nextCursor: number;
   x: Float32Array;
   y: Float32Array;
   /** Report a weight checksum after this step. */
   checksum: boolean;
-  /** Send the full weights after this step (epoch end / final; rank 0 only). */
-  sendWeights: boolean;
+  /** Send the full state after this step (epoch end, checkpoint; rank 0 only). */
+  sendState: boolean;
 }
+/**
+ * End of a generation: finish the steps before `atStep` (a step boundary, for joins), or stop at
+ * once (`null`: a member was lost), then reply with `state`.
+ */
+export interface PauseMsg { type: 'pause'; generation: number; atStep: number | null }
 export interface FinishMsg { type: 'finish' }
 
-export type WorkerToCoordinator = HelloMsg | RingReadyMsg | StepDoneMsg | WeightsMsg | ErrorMsg;
-export type CoordinatorToWorker = StartMsg | GoMsg | BatchMsg | FinishMsg | ErrorMsg;
+export type WorkerToCoordinator = HelloMsg | RingReadyMsg | StepDoneMsg | StateMsg | RingFailedMsg | ErrorMsg;
+export type CoordinatorToWorker = StartMsg | GoMsg | BatchMsg | PauseMsg | FinishMsg | ErrorMsg;
 export type Message = WorkerToCoordinator | CoordinatorToWorker;
 
 // ---- guards ----
@@ -157,6 +191,28 @@ function parseTrainParams(o: Obj): TrainParams {
   };
 }
 
+function parseState(o: Obj): TrainState {
+  const params = f32(o, 'params');
+  const m = f32(o, 'm');
+  const v = f32(o, 'v');
+  if (m.length !== params.length || v.length !== params.length) bad('state moments must match the parameter count');
+  return {
+    step: int(o, 'step'), epoch: int(o, 'epoch'), cursor: int(o, 'cursor'), params, m, v,
+    adamT: int(o, 'adamT'), beta1Pow: num(o, 'beta1Pow'), beta2Pow: num(o, 'beta2Pow'),
+  };
+}
+
+function errorCode(o: Obj): ErrorCode {
+  const code = o['code'];
+  return isErrorCode(code) ? code : ErrorCodes.INTERNAL;
+}
+
+/** Validates a TrainState from any source (network or checkpoint file). */
+export function parseTrainState(raw: unknown): TrainState {
+  if (!isObj(raw)) bad('state must be an object');
+  return parseState(raw);
+}
+
 function parseTimings(o: Obj): StepTimings {
   return { waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs') };
 }
@@ -173,7 +229,8 @@ export function parseMessage(raw: unknown): Message {
     case 'hello':
       return {
         type, protocol: int(raw, 'protocol'), ringUrl: str(raw, 'ringUrl', 1024), backend: str(raw, 'backend', 64),
-        host: str(raw, 'host', 256), pid: int(raw, 'pid'), job: strOrNull(raw, 'job'),
+        host: str(raw, 'host', 256), pid: int(raw, 'pid'), job: strOrNull(raw, 'job'), appliedSteps: int(raw, 'appliedSteps', -1),
+        stateFingerprint: strOrNull(raw, 'stateFingerprint'),
       };
     case 'ring-ready':
       return { type, generation: int(raw, 'generation'), engine: str(raw, 'engine', 64), engineReason: str(raw, 'engineReason') };
@@ -184,19 +241,19 @@ export function parseMessage(raw: unknown): Message {
         samples: int(raw, 'samples'), checksum, timings: parseTimings(obj(raw, 'timings')),
       };
     }
-    case 'weights':
-      return { type, generation: int(raw, 'generation'), step: int(raw, 'step'), params: f32(raw, 'params') };
-    case 'error': {
-      const code = raw['code'];
-      return { type, code: isErrorCode(code) ? code : ErrorCodes.INTERNAL, message: str(raw, 'message') };
-    }
+    case 'state':
+      return { type, generation: int(raw, 'generation'), state: raw['state'] === null ? null : parseState(obj(raw, 'state')) };
+    case 'ring-failed':
+      return { type, generation: int(raw, 'generation'), step: int(raw, 'step'), code: errorCode(raw), message: str(raw, 'message') };
+    case 'error':
+      return { type, code: errorCode(raw), message: str(raw, 'message') };
     case 'start': {
       const worldSize = int(raw, 'worldSize', 1, 4096);
       const rank = int(raw, 'rank', 0, worldSize - 1);
       return {
         type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'),
-        job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), weights: f32(raw, 'weights'),
-        step: int(raw, 'step'),
+        job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), state: parseState(obj(raw, 'state')),
+        fingerprint: str(raw, 'fingerprint', 128),
       };
     }
     case 'go':
@@ -204,9 +261,13 @@ export function parseMessage(raw: unknown): Message {
     case 'batch':
       return {
         type, generation: int(raw, 'generation'), step: int(raw, 'step'), epoch: int(raw, 'epoch'),
-        count: int(raw, 'count'), x: f32(raw, 'x'), y: f32(raw, 'y'), checksum: bool(raw, 'checksum'),
-        sendWeights: bool(raw, 'sendWeights'),
+        count: int(raw, 'count'), nextEpoch: int(raw, 'nextEpoch'), nextCursor: int(raw, 'nextCursor'), x: f32(raw, 'x'), y: f32(raw, 'y'),
+        checksum: bool(raw, 'checksum'), sendState: bool(raw, 'sendState'),
       };
+    case 'pause': {
+      const atStep = raw['atStep'];
+      return { type, generation: int(raw, 'generation'), atStep: atStep === null ? null : int(raw, 'atStep') };
+    }
     case 'finish':
       return { type };
     default:

@@ -11,7 +11,7 @@ import { Mailbox } from '../shared/mailbox.js';
 import type { CoordinatorToWorker, WorkerToCoordinator } from '../shared/protocol.js';
 import type { Logger } from '../shared/logger.js';
 
-const FROM_COORDINATOR = new Set(['start', 'go', 'batch', 'finish', 'error']);
+const FROM_COORDINATOR = new Set(['start', 'go', 'batch', 'pause', 'finish', 'error']);
 
 function isFromCoordinator(m: { type: string }): m is CoordinatorToWorker {
   return FROM_COORDINATOR.has(m.type);
@@ -23,19 +23,35 @@ function sleep(ms: number): Promise<void> {
 
 export class ControlClient {
   readonly inbox = new Mailbox<CoordinatorToWorker>();
+  /** Sees every message as it arrives, before it is queued: lets an abort interrupt a step. */
+  onMessage: ((msg: CoordinatorToWorker) => void) | null = null;
   private closing = false;
+  private watchdog: NodeJS.Timeout;
 
   private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger) {
+    // The coordinator pings every few seconds; silence means it is gone even if TCP has not said so.
+    const silence = (): NodeJS.Timeout =>
+      setTimeout(() => {
+        this.log.warn({ url, silenceMs: Defaults.coordinatorSilenceMs }, 'no heartbeat from coordinator; dropping the connection');
+        ws.terminate();
+      }, Defaults.coordinatorSilenceMs);
+    this.watchdog = silence();
+    ws.on('ping', () => {
+      clearTimeout(this.watchdog);
+      this.watchdog = silence();
+    });
     ws.on('message', (data: Buffer) => {
       try {
         const msg = decodeMessage(data);
         if (!isFromCoordinator(msg)) throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `a worker does not accept ${msg.type} messages`);
+        this.onMessage?.(msg);
         this.inbox.push(msg);
       } catch (err) {
         this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'dropped bad message from coordinator');
       }
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(this.watchdog);
       this.inbox.close(new RingtrainError(ErrorCodes.COORDINATOR_LOST, `connection to coordinator ${url} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     });
     ws.on('error', (err) => this.log.warn({ err: err.message }, 'coordinator connection error'));
@@ -89,6 +105,7 @@ export class ControlClient {
   }
 
   close(): void {
+    clearTimeout(this.watchdog);
     if (this.closing) return;
     this.closing = true;
     this.ws.close(1000, 'done');

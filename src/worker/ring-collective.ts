@@ -64,6 +64,21 @@ async function dialSuccessor(url: string, generation: number, rank: number, time
       const hello = Buffer.alloc(FRAME_HEADER_BYTES);
       writeFrameHeader(hello, { kind: FrameKind.Hello, dtype: 0, hop: 0, generation, seq: rank, offset: 0, count: 0 });
       ws.send(hello);
+      // The successor acknowledges once it has taken us as its predecessor; a refusal closes.
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no acknowledgement from the successor')), Math.max(1, deadline - Date.now()));
+        ws.once('message', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        ws.once('close', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`successor refused the link (${code})`));
+        });
+      });
+      ws.removeAllListeners('close');
+      ws.removeAllListeners('message');
+      ws.removeAllListeners('error');
       return ws;
     } catch (err) {
       lastError = err instanceof Error ? err.message : String(err);

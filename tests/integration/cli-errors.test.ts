@@ -3,24 +3,16 @@
  * error code, before any socket opens (or, for an unreachable coordinator, after bounded retries).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 function errorLines(r: CliResult): string[] {
   return r.stderr.split('\n').filter((l) => l.startsWith('ringtrain: error'));
 }
 
-/** A port on loopback that nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('CLI errors', () => {
   it('unknown job', async () => {
@@ -60,7 +52,7 @@ describe('CLI errors', () => {
   });
 
   it('unreachable coordinator: the worker retries with backoff, then exits naming the address', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = Date.now();
     const r = await runCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--connect-timeout', '1500', '--ring-host', '127.0.0.1', '--log-level', 'debug']);
     const elapsed = Date.now() - started;

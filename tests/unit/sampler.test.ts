@@ -1,55 +1,69 @@
 import { describe, expect, it } from 'vitest';
-import { epochOrder, rankIndices, stepsPerEpoch, type SamplerSpec } from '../../src/shared/sampler.js';
+import { endsEpoch, epochOrder, planStep, rankShare, type Position } from '../../src/shared/sampler.js';
 
-function epochIndices(spec: SamplerSpec, epoch: number): { all: number[]; perStep: number[][] } {
-  const order = epochOrder(spec, epoch);
-  const all: number[] = [];
-  const perStep: number[][] = [];
-  for (let s = 0; s < stepsPerEpoch(spec); s++) {
+/** Indices trained by each step when following the plan, with the world size per step given by `world`. */
+function run(size: number, batch: number, epochs: number, seed: number, world: (step: number) => number): { epoch: number; step: number[] }[] {
+  const out: { epoch: number; step: number[] }[] = [];
+  let pos: Position = { step: 0, epoch: 0, cursor: 0 };
+  for (;;) {
+    const p = planStep(pos, size, batch, world(pos.step), epochs);
+    if (!p) return out;
+    const order = epochOrder(size, seed, p.epoch);
     const step: number[] = [];
-    for (let r = 0; r < spec.worldSize; r++) step.push(...rankIndices(spec, order, s, r));
-    perStep.push(step);
-    all.push(...step);
+    for (let r = 0; r < p.worldSize; r++) {
+      const s = rankShare(p, r);
+      step.push(...order.subarray(s.start, s.start + s.length));
+    }
+    out.push({ epoch: p.epoch, step });
+    pos = p.next;
   }
-  return { all, perStep };
+}
+
+function perEpoch(steps: { epoch: number; step: number[] }[], epochs: number): number[][] {
+  return Array.from({ length: epochs }, (_, e) => steps.filter((s) => s.epoch === e).flatMap((s) => s.step));
 }
 
 describe('distributed sampler', () => {
   it.each([
-    { datasetSize: 1000, batchSize: 32, worldSize: 4, seed: 1 },
-    { datasetSize: 1001, batchSize: 7, worldSize: 3, seed: 2 },
-    { datasetSize: 5, batchSize: 4, worldSize: 8, seed: 3 },
-    { datasetSize: 64, batchSize: 8, worldSize: 1, seed: 4 },
-  ])('uses every index exactly once per epoch across ranks ($datasetSize samples, $worldSize ranks)', (spec) => {
-    for (const epoch of [0, 1]) {
-      const { all } = epochIndices(spec, epoch);
-      expect(all.length).toBe(spec.datasetSize);
-      expect(new Set(all).size).toBe(spec.datasetSize);
-      expect(Math.min(...all)).toBe(0);
-      expect(Math.max(...all)).toBe(spec.datasetSize - 1);
+    { size: 1000, batch: 32, world: 4 },
+    { size: 1001, batch: 7, world: 3 },
+    { size: 5, batch: 4, world: 8 },
+    { size: 64, batch: 8, world: 1 },
+  ])('uses every index exactly once per epoch across ranks ($size samples, $world ranks)', ({ size, batch, world }) => {
+    for (const idx of perEpoch(run(size, batch, 2, 1, () => world), 2)) {
+      expect(idx.length).toBe(size);
+      expect(new Set(idx).size).toBe(size);
+      expect(Math.min(...idx)).toBe(0);
+      expect(Math.max(...idx)).toBe(size - 1);
+    }
+  });
+
+  it('keeps exactly-once when the world size changes mid-epoch (workers lost and joined)', () => {
+    const world = (step: number): number => [4, 4, 3, 3, 2, 5, 5, 1][step % 8]!;
+    for (const idx of perEpoch(run(997, 16, 3, 5, world), 3)) {
+      expect(idx.length).toBe(997);
+      expect(new Set(idx).size).toBe(997);
     }
   });
 
   it('gives a different order each epoch and the same order for the same seed', () => {
-    const spec = { datasetSize: 500, batchSize: 10, worldSize: 2, seed: 42 };
-    const e0 = Array.from(epochOrder(spec, 0));
-    const e1 = Array.from(epochOrder(spec, 1));
-    expect(e0).not.toEqual(e1);
-    expect(Array.from(epochOrder({ ...spec }, 0))).toEqual(e0);
-    expect(Array.from(epochOrder({ ...spec, seed: 43 }, 0))).not.toEqual(e0);
+    const e0 = Array.from(epochOrder(500, 42, 0));
+    expect(Array.from(epochOrder(500, 42, 1))).not.toEqual(e0);
+    expect(Array.from(epochOrder(500, 42, 0))).toEqual(e0);
+    expect(Array.from(epochOrder(500, 43, 0))).not.toEqual(e0);
   });
 
   it('global batches do not depend on how they are split across ranks', () => {
-    // Same global batch (3 ranks x 8 vs 1 rank x 24): same samples in every step.
-    const three = epochIndices({ datasetSize: 100, batchSize: 8, worldSize: 3, seed: 9 }, 0).perStep;
-    const one = epochIndices({ datasetSize: 100, batchSize: 24, worldSize: 1, seed: 9 }, 0).perStep;
+    const three = run(100, 8, 1, 9, () => 3).map((s) => s.step);
+    const one = run(100, 24, 1, 9, () => 1).map((s) => s.step);
     expect(three).toEqual(one);
   });
 
-  it('splits a short last batch as evenly as possible', () => {
-    const spec = { datasetSize: 10, batchSize: 4, worldSize: 3, seed: 0 };
-    const order = epochOrder(spec, 0);
-    expect(stepsPerEpoch(spec)).toBe(1);
-    expect([0, 1, 2].map((r) => rankIndices(spec, order, 0, r).length)).toEqual([4, 3, 3]);
+  it('splits a short last batch as evenly as possible and marks the epoch end', () => {
+    const p = planStep({ step: 0, epoch: 0, cursor: 0 }, 10, 4, 3, 1)!;
+    expect([0, 1, 2].map((r) => rankShare(p, r).length)).toEqual([4, 3, 3]);
+    expect(endsEpoch(p)).toBe(true);
+    expect(p.next).toEqual({ step: 1, epoch: 1, cursor: 0 });
+    expect(planStep(p.next, 10, 4, 3, 1)).toBeNull();
   });
 });

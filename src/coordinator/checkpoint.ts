@@ -1,0 +1,114 @@
+/**
+ * Checkpoints: the training state plus what the coordinator needs to continue a run, written
+ * atomically (temporary file, fsync, rename, fsync of the folder) so a crash at any instant leaves
+ * either the previous checkpoint or the new one, never half of one. A fingerprint of the job and
+ * hyper-parameters refuses a checkpoint from a different run configuration.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { parseTrainState, type TrainState } from '../shared/protocol.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+const FORMAT = 1;
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+export interface EpochMetrics {
+  epoch: number;
+  trainLoss: number;
+  testLoss: number;
+  testAccuracy: number | null;
+}
+
+export interface Checkpoint {
+  fingerprint: string;
+  generation: number;
+  state: TrainState;
+  epochs: EpochMetrics[];
+  /** Loss sum and samples of the unfinished epoch, so its mean survives a restart. */
+  epochLossSum: number;
+  epochSamples: number;
+  samplesPerEpoch: number[];
+}
+
+/** What must match for a checkpoint to be resumed: job, data seed, hyper-parameters, model shapes. */
+export function configFingerprint(parts: { job: string; seed: number; batchSize: number; lr: number; beta1: number; beta2: number; epsilon: number; shapes: number[][] }): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
+
+async function writeDurable(file: string, data: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  // The rename itself must reach the disk, or a power cut could bring back the old name.
+  const dir = await open(join(file, '..'), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+export async function saveCheckpoint(dir: string, ck: Checkpoint): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeDurable(join(dir, CHECKPOINT_FILE), packr.pack({ format: FORMAT, ...ck }));
+}
+
+function field<T>(o: Record<string, unknown>, k: string, ok: (v: unknown) => v is T, file: string): T {
+  const v = o[k];
+  if (!ok(v)) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged: field ${k} is missing or invalid`);
+  return v;
+}
+const isNum = (v: unknown): v is number => typeof v === 'number';
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isArr = (v: unknown): v is unknown[] => Array.isArray(v);
+
+/** Loads and validates `dir`'s checkpoint; refuses one written for another configuration. */
+export async function loadCheckpoint(dir: string, fingerprint: string): Promise<Checkpoint> {
+  const file = join(dir, CHECKPOINT_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `cannot resume: no checkpoint at ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch {
+    throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged (not decodable)`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged`);
+  const o = raw as Record<string, unknown>;
+  if (o['format'] !== FORMAT) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} has format ${String(o['format'])}, this ringtrain reads ${FORMAT}`);
+  const fp = field(o, 'fingerprint', isStr, file);
+  if (fp !== fingerprint) {
+    throw new RingtrainError(ErrorCodes.CHECKPOINT_MISMATCH, `checkpoint ${file} was written for a different job configuration (fingerprint ${fp}, this run ${fingerprint}); resume with the same --job, --seed, --batch-size and --lr`);
+  }
+  let state: TrainState;
+  try {
+    state = parseTrainState(o['state']);
+  } catch (err) {
+    throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const epochs = field(o, 'epochs', isArr, file).map((e) => {
+    const m = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
+    return {
+      epoch: field(m, 'epoch', isNum, file), trainLoss: field(m, 'trainLoss', isNum, file), testLoss: field(m, 'testLoss', isNum, file),
+      testAccuracy: m['testAccuracy'] === null ? null : field(m, 'testAccuracy', isNum, file),
+    };
+  });
+  return {
+    fingerprint: fp, generation: field(o, 'generation', isNum, file), state, epochs,
+    epochLossSum: field(o, 'epochLossSum', isNum, file), epochSamples: field(o, 'epochSamples', isNum, file),
+    samplesPerEpoch: field(o, 'samplesPerEpoch', isArr, file).filter(isNum),
+  };
+}

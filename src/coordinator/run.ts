@@ -1,0 +1,534 @@
+/**
+ * The coordinator's run loop, generation by generation.
+ *
+ *   gather    wait until --min-workers are connected (plus a short grace for more)
+ *   adopt     a worker that reconnected with a state newer than ours (coordinator restart) sends it
+ *   form      generation g+1: ranks, successors, the chosen state broadcast to every rank, ring
+ *   train     stream batches ahead, commit steps once every rank agrees, evaluate, checkpoint
+ *   pause     on a loss (socket closed, heartbeats missed, step timeout, ring failure) or a join
+ *             (at a step boundary), survivors stop and report their states; the most advanced
+ *             one is adopted by everyone in the next generation
+ *
+ * A survivor may have finished a step whose all-reduce others did not finish; it then holds a
+ * state one step ahead, computed from a complete global sum, and everyone adopts it. So no
+ * committed step is lost and no replica keeps a step the others did not apply.
+ */
+import type { ControlServer, ServerEvent, WorkerConn } from './server.js';
+import { DataService } from './data-service.js';
+import { StepCollector, type CommittedStep } from './step-control.js';
+import { SampleAccounting } from './accounting.js';
+import { saveCheckpoint, type Checkpoint, type EpochMetrics } from './checkpoint.js';
+import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
+import type { CoordinatorConfig } from '../shared/config.js';
+import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { HelloMsg, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
+import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/sampler.js';
+import type { EvalResult } from '../jobs/evaluate.js';
+
+interface Peer {
+  conn: WorkerConn;
+  hello: HelloMsg;
+}
+
+export interface RunSetup {
+  cfg: CoordinatorConfig;
+  server: ControlServer;
+  data: DataService;
+  log: Logger;
+  trainParams: TrainParams;
+  fingerprint: string;
+  /** Where the run starts: a checkpoint, or the seeded initial state. */
+  resume: Checkpoint | null;
+  initial: TrainState;
+  evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
+}
+
+export interface RunOutcome {
+  finalState: TrainState;
+  lastCommit: CommittedStep | null;
+  epochs: EpochMetrics[];
+  engines: string[];
+  workers: number;
+  generations: number;
+  committedStepsLost: number;
+  resumedFromStep: number | null;
+  samplesTrained: number;
+  trainSeconds: number;
+  stepTimings: StepTimings;
+  accounting: SampleAccounting;
+}
+
+/** Errors a worker reports that no other membership would fix: the whole run fails. */
+const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCodes.MODEL_MISMATCH, ErrorCodes.JOB_REQUIRED, ErrorCodes.JOB_LOAD, ErrorCodes.UNKNOWN_JOB,
+  ErrorCodes.BACKEND_UNAVAILABLE, ErrorCodes.REPLICA_DIVERGED, ErrorCodes.BAD_CONFIG,
+]);
+
+type MemberEvent =
+  | { kind: 'member'; rank: number; msg: WorkerToCoordinator }
+  | { kind: 'lost'; rank: number; reason: string }
+  | { kind: 'joined' }
+  | { kind: 'other' };
+
+type TrainEnd = { kind: 'done' } | { kind: 'lost'; why: string } | { kind: 'join' };
+
+export class Run {
+  private readonly waiting = new Map<number, Peer>();
+  private members: Peer[] = [];
+  private generation: number;
+  private best: TrainState;
+  /** Steps committed (every rank reported); the next step to commit. */
+  private committed: number;
+  private readonly planned = new Map<number, PlannedStep>();
+  private accountedUpTo: number;
+  private readonly accounting: SampleAccounting;
+  private readonly epochs: EpochMetrics[];
+  private epochLossSum: number;
+  private epochSamples: number;
+  private lastCommit: CommittedStep | null = null;
+  private engines: string[] = [];
+  private generationsFormed = 0;
+  private committedStepsLost = 0;
+  private samplesTrained = 0;
+  private trainMs = 0;
+  private readonly timingSums: StepTimings = { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 };
+  private timedSteps = 0;
+  private finalState: TrainState | null = null;
+
+  constructor(private readonly s: RunSetup) {
+    const ck = s.resume;
+    this.best = ck ? ck.state : s.initial;
+    this.generation = ck ? ck.generation : 0;
+    this.committed = this.best.step;
+    this.accountedUpTo = this.best.step;
+    this.epochs = ck ? [...ck.epochs] : [];
+    this.epochLossSum = ck ? ck.epochLossSum : 0;
+    this.epochSamples = ck ? ck.epochSamples : 0;
+    this.accounting = new SampleAccounting(s.data.size);
+    // What the checkpoint says was trained before it (assumed once each).
+    this.markGap({ step: 0, epoch: 0, cursor: 0 }, this.best);
+  }
+
+  private get log(): Logger {
+    return this.s.log;
+  }
+
+  /** Marks every position from `from` up to `to` as trained once (state adopted past our plan). */
+  private markGap(from: Position, to: Position): void {
+    const size = this.s.data.size;
+    for (let e = from.epoch; e <= to.epoch && e < this.s.cfg.epochs; e++) {
+      const begin = e === from.epoch ? from.cursor : 0;
+      const end = e === to.epoch ? to.cursor : size;
+      if (end > begin) this.accounting.mark(e, begin, end);
+    }
+  }
+
+  // ---------- events ----------
+
+  private async event(timeoutMs: number, what: string): Promise<MemberEvent | null> {
+    let ev: ServerEvent;
+    try {
+      ev = await this.s.server.events.take(Math.max(1, timeoutMs), what);
+    } catch (err) {
+      if (err instanceof RingtrainError && err.code === ErrorCodes.TIMEOUT) return null;
+      throw err;
+    }
+    const rank = this.members.findIndex((m) => m.conn === ev.conn);
+    if (rank >= 0) {
+      if (ev.kind === 'closed') return { kind: 'lost', rank, reason: ev.reason };
+      const msg = ev.msg;
+      if (msg.type === 'error') {
+        const why = `rank ${rank} (${this.describe(rank)}) failed: ${msg.code} ${msg.message}`;
+        if (FATAL.has(msg.code)) throw new RingtrainError(msg.code, why);
+        this.log.warn({ rank, code: msg.code, err: msg.message }, 'worker failed; treating it as lost');
+        ev.conn.terminate();
+        return { kind: 'lost', rank, reason: why };
+      }
+      return { kind: 'member', rank, msg };
+    }
+    if (ev.kind === 'closed') {
+      if (this.waiting.delete(ev.conn.id)) this.log.info({ conn: ev.conn.id }, 'waiting worker left');
+      return { kind: 'other' };
+    }
+    const msg = ev.msg;
+    if (msg.type === 'hello') {
+      if (msg.protocol !== PROTOCOL_VERSION) {
+        this.log.warn({ conn: ev.conn.id, theirs: msg.protocol, ours: PROTOCOL_VERSION }, 'protocol version mismatch');
+        ev.conn.reject(ErrorCodes.VERSION_MISMATCH, `worker speaks protocol ${msg.protocol}, coordinator speaks ${PROTOCOL_VERSION}; run the same ringtrain version everywhere`);
+        return { kind: 'other' };
+      }
+      this.waiting.set(ev.conn.id, { conn: ev.conn, hello: msg });
+      this.log.info({ conn: ev.conn.id, host: msg.host, pid: msg.pid, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker connected');
+      return { kind: 'joined' };
+    }
+    if (msg.type === 'error') this.log.warn({ conn: ev.conn.id, code: msg.code, err: msg.message }, 'waiting worker failed');
+    return { kind: 'other' };
+  }
+
+  private describe(rank: number): string {
+    const h = this.members[rank]?.hello;
+    return h ? `${h.host} pid ${h.pid}` : '?';
+  }
+
+  // ---------- phases ----------
+
+  async execute(): Promise<RunOutcome> {
+    const resumedFromStep = this.s.resume ? this.best.step : null;
+    let fruitless = 0;
+    for (;;) {
+      await this.gather();
+      await this.adoptFromReconnected();
+      const before = this.committed;
+      const formed = await this.form();
+      let end: TrainEnd;
+      if (formed !== null) end = { kind: 'lost', why: formed };
+      else {
+        const t0 = performance.now();
+        end = await this.train();
+        this.trainMs += performance.now() - t0;
+      }
+      if (end.kind === 'done') break;
+      this.log.warn({ generation: this.generation, reason: end.kind === 'lost' ? end.why : 'a worker is joining', committed: this.committed }, 'generation ending');
+      await this.pauseAndAdopt(end.kind === 'join' ? this.best.step : null);
+      fruitless = this.committed > before || end.kind === 'join' ? 0 : fruitless + 1;
+      if (fruitless >= Defaults.maxFruitlessGenerations) {
+        throw new RingtrainError(ErrorCodes.RING_FAILED, `${fruitless} generations in a row ended without committing a step (last: ${end.kind === 'lost' ? end.why : 'join'}); check the network between workers`);
+      }
+    }
+    const finalState = this.finalState ?? this.best;
+    return {
+      finalState, lastCommit: this.lastCommit, epochs: this.epochs, engines: this.engines, workers: this.members.length,
+      generations: this.generationsFormed, committedStepsLost: this.committedStepsLost, resumedFromStep,
+      samplesTrained: this.samplesTrained, trainSeconds: this.trainMs / 1000,
+      stepTimings: this.meanTimings(), accounting: this.accounting,
+    };
+  }
+
+  /** Members (survivors) plus waiting workers, until --min-workers, then a grace for more. */
+  private async gather(): Promise<void> {
+    const { minWorkers, maxWorkers, rendezvousTimeoutMs } = this.s.cfg;
+    const deadline = Date.now() + rendezvousTimeoutMs;
+    let graceEnd: number | null = null;
+    const have = (): number => this.members.length + this.waiting.size;
+    if (have() < minWorkers) this.log.info({ have: have(), need: minWorkers }, 'waiting for workers');
+    for (;;) {
+      const n = have();
+      if (n >= maxWorkers) return;
+      if (n >= minWorkers) {
+        const end: number = graceEnd ?? Date.now() + (this.generationsFormed === 0 ? this.s.cfg.rendezvousGraceMs : 0);
+        graceEnd = end;
+        if (Date.now() >= end) return;
+      } else {
+        graceEnd = null;
+      }
+      const wait = Math.min(graceEnd ?? Infinity, deadline) - Date.now();
+      if (wait <= 0 && n < minWorkers) {
+        throw new RingtrainError(ErrorCodes.TOO_FEW_WORKERS, `only ${n} of --min-workers ${minWorkers} workers after waiting ${rendezvousTimeoutMs} ms; start more workers or lower --min-workers`);
+      }
+      const ev = await this.event(Math.max(1, wait), 'workers');
+      if (ev?.kind === 'lost') {
+        this.log.warn({ rank: ev.rank, reason: ev.reason }, 'member lost between generations');
+        this.members.splice(ev.rank, 1);
+      }
+    }
+  }
+
+  /** After a coordinator restart, workers may hold a newer state than our checkpoint: fetch it. */
+  private async adoptFromReconnected(): Promise<void> {
+    let bestPeer: Peer | null = null;
+    for (const p of this.waiting.values()) {
+      if (p.hello.stateFingerprint === this.s.fingerprint && p.hello.appliedSteps > (bestPeer?.hello.appliedSteps ?? this.best.step)) bestPeer = p;
+    }
+    if (!bestPeer) return;
+    this.log.info({ conn: bestPeer.conn.id, theirs: bestPeer.hello.appliedSteps, ours: this.best.step }, 'a reconnected worker holds a newer state; fetching it');
+    bestPeer.conn.send({ type: 'pause', generation: this.generation, atStep: null });
+    const deadline = Date.now() + Defaults.stateTimeoutMs;
+    while (Date.now() < deadline) {
+      const ev = await this.s.server.events.take(Math.max(1, deadline - Date.now()), 'a reconnected worker\'s state').catch(() => null);
+      if (!ev) break;
+      if (ev.kind === 'closed') {
+        this.waiting.delete(ev.conn.id);
+        if (ev.conn === bestPeer.conn) break;
+        continue;
+      }
+      if (ev.msg.type === 'hello' && !this.waiting.has(ev.conn.id)) this.waiting.set(ev.conn.id, { conn: ev.conn, hello: ev.msg });
+      if (ev.conn === bestPeer.conn && ev.msg.type === 'state' && ev.msg.state) {
+        this.adopt(ev.msg.state, 'reconnected worker');
+        return;
+      }
+    }
+    this.log.warn('the reconnected worker did not send its state; continuing from ours');
+  }
+
+  /** Forms the next generation; returns null when the ring is up, or why it failed. */
+  private async form(): Promise<string | null> {
+    const { maxWorkers } = this.s.cfg;
+    for (const p of this.waiting.values()) {
+      if (this.members.length >= maxWorkers) break;
+      this.members.push(p);
+      this.waiting.delete(p.conn.id);
+    }
+    for (const p of this.waiting.values()) p.conn.reject(ErrorCodes.RUN_FULL, `this run already has --max-workers ${maxWorkers} workers`);
+    this.waiting.clear();
+    this.generation += 1;
+    this.generationsFormed += 1;
+    const N = this.members.length;
+    this.engines = this.members.map(() => '');
+    this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
+    this.members.forEach((m, rank) =>
+      m.conn.send({
+        type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null,
+        job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint,
+      }),
+    );
+    const ready = new Set<number>();
+    const deadline = Date.now() + Defaults.ringConnectTimeoutMs * 2;
+    while (ready.size < N) {
+      const ev = await this.event(deadline - Date.now(), 'the ring to form');
+      if (ev === null) return `ranks ${this.members.map((_, r) => r).filter((r) => !ready.has(r)).join(', ')} did not form the ring in time`;
+      if (ev.kind === 'lost') return `rank ${ev.rank} was lost while forming the ring: ${ev.reason}`;
+      if (ev.kind !== 'member') continue;
+      const { rank, msg } = ev;
+      if (msg.type === 'ring-ready' && msg.generation === this.generation) {
+        ready.add(rank);
+        this.engines[rank] = msg.engine;
+        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason }, 'rank ready');
+      } else if (msg.type === 'ring-failed' && msg.generation === this.generation) {
+        return `rank ${rank} could not form the ring: ${msg.message}`;
+      }
+    }
+    for (const m of this.members) m.conn.send({ type: 'go', generation: this.generation });
+    this.log.info({ generation: this.generation, workers: N }, 'ring formed; training');
+    return null;
+  }
+
+  /** Trains until the run is done, a member is lost, or a newcomer waits at a step boundary. */
+  private async train(): Promise<TrainEnd> {
+    const { cfg, data } = this.s;
+    const N = this.members.length;
+    const gen = this.generation;
+    const collectors = new Map<number, StepCollector>();
+    /** States rank 0 sent, by the number of steps they include. */
+    const states = new Map<number, TrainState>();
+    /** Planned steps whose state (eval / checkpoint) is still to be handled. */
+    const needState = new Set<number>();
+    let pos: Position = { step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor };
+    let joinPending = this.waiting.size > 0 && N < cfg.maxWorkers;
+    let lastProgress = Date.now();
+    let lastWarn = Date.now();
+
+    const send = (): void => {
+      while (!joinPending && pos.step < this.committed + 1 + Defaults.prefetchSteps) {
+        const p = planStep(pos, data.size, cfg.batchSize, N, cfg.epochs);
+        if (!p) return;
+        const last = planStep(p.next, data.size, cfg.batchSize, N, cfg.epochs) === null;
+        const wantState = endsEpoch(p) || last || (p.step + 1) % cfg.checkpointEvery === 0;
+        this.planned.set(p.step, p);
+        if (wantState) needState.add(p.step);
+        this.members.forEach((m, rank) => {
+          const b = data.batch(p, rank);
+          m.conn.send({
+            type: 'batch', generation: gen, step: p.step, epoch: p.epoch, count: b.count, nextEpoch: p.next.epoch, nextCursor: p.next.cursor,
+            x: b.x, y: b.y, checksum: (p.step + 1) % cfg.checksumEvery === 0 || last, sendState: wantState && rank === 0,
+          });
+        });
+        pos = p.next;
+      }
+    };
+
+    const commitReady = async (): Promise<void> => {
+      for (;;) {
+        const c = collectors.get(this.committed);
+        if (!c?.complete) break;
+        collectors.delete(this.committed);
+        const commit = c.commit();
+        const p = this.planned.get(commit.step)!;
+        this.lastCommit = commit;
+        this.committed += 1;
+        lastProgress = Date.now();
+        this.account(commit.step);
+        this.epochLossSum += commit.loss * commit.samples;
+        this.epochSamples += commit.samples;
+        for (const k of Object.keys(this.timingSums) as (keyof StepTimings)[]) this.timingSums[k] += commit.timings[k];
+        this.timedSteps += 1;
+        this.log.debug({ step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, ...commit.timings }, 'step committed');
+      }
+      // States are handled in step order, once their step is committed.
+      for (const step of [...needState].sort((a, b) => a - b)) {
+        const st = states.get(step + 1);
+        if (step >= this.committed || !st) break;
+        needState.delete(step);
+        states.delete(step + 1);
+        await this.onState(this.planned.get(step)!, st);
+      }
+      send();
+    };
+
+    send();
+    for (;;) {
+      if (this.committed === pos.step && needState.size === 0) {
+        if (planStep(pos, data.size, cfg.batchSize, N, cfg.epochs) === null) return { kind: 'done' };
+        if (joinPending) return { kind: 'join' };
+      }
+      const sinceProgress = Date.now() - lastProgress;
+      if (sinceProgress >= cfg.stepTimeoutMs) {
+        const missing = collectors.get(this.committed)?.missing() ?? [0];
+        for (const r of missing) this.members[r]?.conn.terminate();
+        return { kind: 'lost', why: `step ${this.committed} timed out after ${cfg.stepTimeoutMs} ms waiting for rank(s) ${missing.join(', ')}` };
+      }
+      if (sinceProgress >= Defaults.stallWarnMs && Date.now() - lastWarn >= Defaults.stallWarnMs) {
+        lastWarn = Date.now();
+        const missing = collectors.get(this.committed)?.missing() ?? this.members.map((_, r) => r);
+        this.log.warn({ step: this.committed, waitingForRanks: missing, waitedMs: sinceProgress }, 'stalled: every rank is waiting for these ranks');
+      }
+      const ev = await this.event(Math.min(Defaults.stallWarnMs, cfg.stepTimeoutMs - sinceProgress), `step ${this.committed}`);
+      if (ev === null || ev.kind === 'other') continue;
+      if (ev.kind === 'joined') {
+        if (N < cfg.maxWorkers && !joinPending) {
+          joinPending = true;
+          this.log.info('a worker is waiting to join; pausing at the next step boundary');
+        }
+        continue;
+      }
+      if (ev.kind === 'lost') return { kind: 'lost', why: `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}` };
+      const { rank, msg } = ev;
+      switch (msg.type) {
+        case 'step-done':
+          if (msg.generation !== gen || msg.step < this.committed || msg.step >= pos.step) {
+            this.log.warn({ rank, step: msg.step, generation: msg.generation }, 'step report outside the steps in flight dropped');
+            break;
+          }
+          if (!collectors.has(msg.step)) collectors.set(msg.step, new StepCollector(msg.step, N));
+          collectors.get(msg.step)!.add(rank, msg);
+          await commitReady();
+          break;
+        case 'state':
+          if (msg.generation === gen && rank === 0 && msg.state) {
+            states.set(msg.state.step, msg.state);
+            await commitReady();
+          }
+          break;
+        case 'ring-failed':
+          if (msg.generation === gen) return { kind: 'lost', why: await this.rootCause(`rank ${rank} reports a broken ring at step ${msg.step}: ${msg.message}`) };
+          break;
+        default:
+          this.log.warn({ rank, type: msg.type }, 'unexpected message during training dropped');
+      }
+    }
+  }
+
+  /** A broken ring usually means a lost neighbour: wait briefly for its socket to close. */
+  private async rootCause(reported: string): Promise<string> {
+    const deadline = Date.now() + Defaults.rootCauseGraceMs;
+    while (Date.now() < deadline) {
+      const ev = await this.event(deadline - Date.now(), 'a lost worker');
+      if (ev?.kind === 'lost') return `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}; ${reported}`;
+    }
+    return reported;
+  }
+
+  /** Ends the generation: survivors stop (now, or at `atStep`) and report; the newest state wins. */
+  private async pauseAndAdopt(atStep: number | null): Promise<void> {
+    const gen = this.generation;
+    // Members whose socket is already gone (their close event was consumed) cannot answer.
+    const pending = new Set(this.members.flatMap((m, r) => (m.conn.open ? [r] : [])));
+    const lost = new Set(this.members.flatMap((m, r) => (m.conn.open ? [] : [r])));
+    for (const m of this.members) m.conn.send({ type: 'pause', generation: gen, atStep });
+    const deadline = Date.now() + Defaults.stateTimeoutMs;
+    const collected: TrainState[] = [];
+    while (pending.size > 0) {
+      const ev = await this.event(deadline - Date.now(), 'survivors\' states');
+      if (ev === null) {
+        for (const r of pending) {
+          this.log.warn({ rank: r }, 'no state from this survivor in time; dropping it');
+          this.members[r]!.conn.terminate();
+          lost.add(r);
+        }
+        break;
+      }
+      if (ev.kind === 'lost') {
+        pending.delete(ev.rank);
+        lost.add(ev.rank);
+      } else if (ev.kind === 'member' && ev.msg.type === 'state' && ev.msg.generation === gen) {
+        pending.delete(ev.rank);
+        if (ev.msg.state && ev.msg.state.params.length === this.best.params.length) collected.push(ev.msg.state);
+      }
+    }
+    this.members = this.members.filter((_, r) => !lost.has(r));
+    const newest = collected.reduce((a, st) => (st.step > a.step ? st : a), this.best);
+    if (this.committed > newest.step) {
+      // Cannot happen by construction (a committed step was applied by every member); counted to prove it.
+      this.committedStepsLost += this.committed - newest.step;
+      this.log.error({ committed: this.committed, adopted: newest.step }, 'committed steps lost');
+    }
+    if (newest !== this.best) this.adopt(newest, 'most advanced survivor');
+    // Whatever was planned beyond the adopted state is re-planned for the next world size.
+    for (const step of [...this.planned.keys()]) if (step >= this.best.step) this.planned.delete(step);
+    this.committed = this.best.step;
+  }
+
+  /** Takes `st` as the state everyone continues from, accounting for the steps it includes. */
+  private adopt(st: TrainState, from: string): void {
+    const old = this.best;
+    for (let s = this.accountedUpTo; s < st.step; s++) {
+      if (!this.planned.has(s)) {
+        // Trained under a previous coordinator: all we know is where the sampler stood.
+        this.markGap(old, st);
+        this.accountedUpTo = st.step;
+        break;
+      }
+      this.account(s);
+    }
+    this.log.info({ from, step: st.step, epoch: st.epoch, cursor: st.cursor, previous: old.step }, 'state adopted');
+    this.best = st;
+    this.committed = st.step;
+  }
+
+  private account(step: number): void {
+    if (step < this.accountedUpTo) return;
+    const p = this.planned.get(step)!;
+    this.accounting.mark(p.epoch, p.begin, p.end);
+    this.samplesTrained += p.end - p.begin;
+    this.accountedUpTo = step + 1;
+  }
+
+  /** Rank 0's state after step p: evaluate at epoch end, checkpoint, remember as newest. */
+  private async onState(p: PlannedStep, st: TrainState): Promise<void> {
+    this.best = st;
+    if (endsEpoch(p)) {
+      const { test, validation } = this.s.evaluate(st.params);
+      const trainLoss = this.epochSamples > 0 ? this.epochLossSum / this.epochSamples : NaN;
+      this.epochs.push({ epoch: p.epoch + 1, trainLoss, testLoss: test.loss, testAccuracy: test.accuracy });
+      this.log.info({ epoch: p.epoch + 1, of: this.s.cfg.epochs, step: p.step + 1, trainLoss, valLoss: validation?.loss, testLoss: test.loss, testAccuracy: test.accuracy }, 'epoch done');
+      this.epochLossSum = 0;
+      this.epochSamples = 0;
+    }
+    if (planStep(p.next, this.s.data.size, this.s.cfg.batchSize, this.members.length, this.s.cfg.epochs) === null) this.finalState = st;
+    if (this.s.cfg.output) {
+      await saveCheckpoint(this.s.cfg.output, {
+        fingerprint: this.s.fingerprint, generation: this.generation, state: st, epochs: this.epochs, epochLossSum: this.epochLossSum,
+        epochSamples: this.epochSamples, samplesPerEpoch: this.accounting.report(st.epoch).samplesPerEpoch,
+      });
+      this.log.debug({ step: st.step }, 'checkpoint written');
+    }
+  }
+
+  private meanTimings(): StepTimings {
+    const n = Math.max(1, this.timedSteps);
+    const t = this.timingSums;
+    return { waitMs: t.waitMs / n, computeMs: t.computeMs / n, allreduceMs: t.allreduceMs / n, updateMs: t.updateMs / n };
+  }
+
+  /** Sends `finish` to every member and waits for them to close. */
+  async finish(): Promise<void> {
+    for (const m of this.members) m.conn.send({ type: 'finish' });
+    await Promise.all(this.members.map((m) => m.conn.closed(Defaults.finishTimeoutMs)));
+  }
+
+  /** Tells every connected worker why the run failed. */
+  failAll(code: ErrorCode, message: string): void {
+    for (const m of this.members) m.conn.reject(code, message);
+    for (const p of this.waiting.values()) p.conn.reject(code, message);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * One generation from a worker's point of view: adopt the state the coordinator chose, form the
+ * ring, then train step by step until the coordinator pauses the generation, finishes the run, or
+ * the ring breaks. The worker never decides membership; it keeps its state and reports it.
+ */
+import { RingCollective } from './ring-collective.js';
+import { SoloCollective, type Collective } from './collective.js';
+import type { ControlClient } from './control-client.js';
+import type { RingServer } from './ring-server.js';
+import type { Trainer } from './trainer.js';
+import { Replica } from './replica.js';
+import { adamStep, ADAM_DEFAULTS } from './adam.js';
+import { Defaults } from '../shared/constants.js';
+import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
+import { checksum, divideInPlace } from '../shared/flat.js';
+import type { Logger } from '../shared/logger.js';
+import { assertNever, type BatchMsg, type StartMsg } from '../shared/protocol.js';
+
+/** How a generation ended for this worker. */
+export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'broken' };
+
+export interface GenerationContext {
+  control: ControlClient;
+  ringServer: RingServer;
+  trainer: Trainer;
+  engine: { name: string; reason: string };
+  log: Logger;
+  /** Set on adoption; the caller keeps it across generations. */
+  setReplica(r: Replica): void;
+}
+
+/** Sends this replica's state for `generation`. */
+export function reportState(control: ControlClient, generation: number, replica: Replica | null): Promise<void> {
+  return control.send({ type: 'state', generation, state: replica ? replica.toState() : null });
+}
+
+export async function runGeneration(ctx: GenerationContext, start: StartMsg): Promise<GenerationEnd> {
+  const { control, trainer, log } = ctx;
+  const gen = start.generation;
+  if (start.state.params.length !== trainer.paramCount) {
+    throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `the coordinator's state has ${start.state.params.length} parameters, this worker's model has ${trainer.paramCount}`);
+  }
+  const replica = Replica.fromState(start.state);
+  ctx.setReplica(replica);
+  trainer.setWeights(replica.params);
+
+  let ring: Collective;
+  try {
+    ring = start.worldSize === 1 || start.successor === null
+      ? new SoloCollective()
+      : await RingCollective.connect({
+          server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor,
+          connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
+        });
+  } catch (err) {
+    const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
+    log.warn({ code: e.code, err: e.message }, 'could not form the ring');
+    await control.send({ type: 'ring-failed', generation: gen, step: replica.step, code: e.code, message: e.message });
+    return { kind: 'broken' };
+  }
+
+  void control.send({ type: 'ring-ready', generation: gen, engine: ctx.engine.name, engineReason: ctx.engine.reason });
+
+  // An immediate pause (a member was lost) must interrupt a step blocked in the all-reduce.
+  let aborted = false;
+  control.onMessage = (msg) => {
+    if (msg.type === 'pause' && msg.generation === gen && msg.atStep === null) {
+      aborted = true;
+      void ring.close();
+    }
+  };
+  try {
+    return await trainLoop(ctx, start, replica, ring, () => aborted);
+  } finally {
+    control.onMessage = null;
+    await ring.close().catch(() => undefined);
+  }
+}
+
+async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Replica, ring: Collective, isAborted: () => boolean): Promise<GenerationEnd> {
+  const { control, trainer, log } = ctx;
+  const gen = start.generation;
+  const p = start.params;
+  const hyper = { ...ADAM_DEFAULTS, lr: p.lr, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon };
+  const P = trainer.paramCount;
+  // Fusion buffer: all gradients, then the loss sum and the sample count, so one all-reduce also
+  // gives every rank the global loss and the exact global divisor.
+  const fusion = new Float32Array(P + 2);
+  const pending = new Map<number, BatchMsg>();
+  /** undefined: no pause asked; null: pause now; n: pause once step n is reached. */
+  let pauseAt: number | null | undefined;
+  let goSeen = false;
+
+  for (;;) {
+    if (goSeen && pauseAt !== undefined && (pauseAt === null || replica.step >= pauseAt)) {
+      await reportState(control, gen, replica);
+      log.info({ step: replica.step }, 'generation paused; state reported');
+      return { kind: 'paused' };
+    }
+    const t0 = performance.now();
+    let batch = goSeen ? pending.get(replica.step) : undefined;
+    if (!batch) {
+      const msg = await control.inbox.take(goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs * 2, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
+      switch (msg.type) {
+        case 'go':
+          if (msg.generation === gen) goSeen = true;
+          break;
+        case 'batch':
+          if (msg.generation === gen && msg.step >= replica.step) pending.set(msg.step, msg);
+          else log.debug({ step: msg.step, generation: msg.generation }, 'stale batch dropped');
+          break;
+        case 'pause':
+          if (msg.generation === gen) {
+            pauseAt = msg.atStep;
+            // Paused before training began: nothing to finish.
+            goSeen = true;
+          }
+          break;
+        case 'finish':
+          return { kind: 'finish' };
+        case 'error':
+          throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
+        case 'start':
+          log.warn({ generation: msg.generation }, 'start while a generation runs dropped');
+          break;
+        default:
+          assertNever(msg);
+      }
+      continue;
+    }
+    pending.delete(replica.step);
+    const t1 = performance.now();
+    fusion[P] = await trainer.computeGradients(batch.x, batch.y, batch.count, fusion);
+    fusion[P + 1] = batch.count;
+    const t2 = performance.now();
+    try {
+      await ring.allreduceSum(fusion);
+    } catch (err) {
+      if (isAborted()) {
+        // The pause is (or will be) in the inbox; the top of the loop reports our state.
+        pauseAt = null;
+        continue;
+      }
+      const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
+      log.warn({ code: e.code, err: e.message, step: replica.step }, 'all-reduce failed; keeping state and waiting for the coordinator');
+      await control.send({ type: 'ring-failed', generation: gen, step: replica.step, code: e.code, message: e.message });
+      return { kind: 'broken' };
+    }
+    const t3 = performance.now();
+    const samples = fusion[P + 1]!;
+    const loss = fusion[P]! / samples;
+    const grads = fusion.subarray(0, P);
+    divideInPlace(grads, samples);
+    adamStep(replica.params, grads, replica.adam, hyper);
+    trainer.setWeights(replica.params);
+    const step = replica.step;
+    replica.step += 1;
+    replica.epoch = batch.nextEpoch;
+    replica.cursor = batch.nextCursor;
+    const t4 = performance.now();
+    void control.send({
+      type: 'step-done', generation: gen, step, loss, samples,
+      checksum: batch.checksum ? checksum(replica.params) : null,
+      timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3 },
+    });
+    if (batch.sendState) void reportState(control, gen, replica);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * A replica's training state outside the engine: flat weights, Adam moments, the number of
+ * applied steps and the sampler position. It survives generations and coordinator restarts, and
+ * is what a worker reports when membership changes.
+ */
+import type { TrainState } from '../shared/protocol.js';
+import type { AdamState } from './adam.js';
+
+export class Replica {
+  constructor(
+    readonly params: Float32Array,
+    readonly adam: AdamState,
+    public step: number,
+    public epoch: number,
+    public cursor: number,
+  ) {}
+
+  /** Adopts a state (copies, so later in-place updates never alias the message's buffers). */
+  static fromState(s: TrainState): Replica {
+    return new Replica(s.params.slice(), { m: s.m.slice(), v: s.v.slice(), t: s.adamT, beta1Pow: s.beta1Pow, beta2Pow: s.beta2Pow }, s.step, s.epoch, s.cursor);
+  }
+
+  /** A snapshot that stays valid while training continues. */
+  toState(): TrainState {
+    const a = this.adam;
+    return {
+      step: this.step, epoch: this.epoch, cursor: this.cursor, params: this.params.slice(), m: a.m.slice(), v: a.v.slice(),
+      adamT: a.t, beta1Pow: a.beta1Pow, beta2Pow: a.beta2Pow,
+    };
+  }
+}
+
+/** The state a run starts from: given weights, zero moments, nothing consumed. */
+export function initialState(params: Float32Array): TrainState {
+  return {
+    step: 0, epoch: 0, cursor: 0, params, m: new Float32Array(params.length), v: new Float32Array(params.length),
+    adamT: 0, beta1Pow: 1, beta2Pow: 1,
+  };
+}
