@@ -17,8 +17,8 @@ function code(fn: () => unknown): string {
 
 describe('control messages', () => {
   const batch: Message = {
-    type: 'batch', generation: 1, step: 3, epoch: 0, count: 2, x: Float32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1),
-    checksum: true, sendWeights: false,
+    type: 'batch', generation: 1, step: 3, epoch: 0, count: 2, nextEpoch: 0, nextCursor: 64, x: Float32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1),
+    checksum: true, sendState: false,
   };
 
   it('round-trip through msgpack with typed arrays intact', () => {
@@ -35,6 +35,14 @@ describe('control messages', () => {
     expect(code(() => decodeMessage(packr.pack({ ...batch, step: -1 })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ type: 'start', generation: 1, rank: 4, worldSize: 2 })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => parseMessage({ type: 'hello', protocol: 1, ringUrl: 'x'.repeat(5000), backend: 'cpu', host: 'h', pid: 1, job: null }))).toBe('RT_BAD_MESSAGE');
+  });
+
+  it('validates a train state: moments must match the parameters', () => {
+    const state = { step: 1, epoch: 0, cursor: 32, params: new Float32Array(3), m: new Float32Array(3), v: new Float32Array(2), adamT: 1, beta1Pow: 0.9, beta2Pow: 0.999 };
+    expect(code(() => decodeMessage(packr.pack({ type: 'state', generation: 1, state })))).toBe('RT_BAD_MESSAGE');
+    const ok = decodeMessage(packr.pack({ type: 'state', generation: 1, state: { ...state, v: new Float32Array(3) } }));
+    expect(ok.type).toBe('state');
+    expect(decodeMessage(packr.pack({ type: 'pause', generation: 2, atStep: null }))).toEqual({ type: 'pause', generation: 2, atStep: null });
   });
 
   it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {

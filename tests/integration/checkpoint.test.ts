@@ -1,0 +1,77 @@
+/**
+ * Checkpoints: atomic under a kill at any instant, refused for another configuration, and exact:
+ * a run resumed from a checkpoint ends with the same weights as one that never stopped.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../../src/coordinator/checkpoint.js';
+import { runCli, summaryOf } from '../helpers/cli.js';
+import { maxAbsDiff } from '../../src/shared/flat.js';
+
+const WRITER = new URL('../fixtures/checkpoint-writer.mjs', import.meta.url).pathname;
+
+function weights(dir: string): Float32Array {
+  const b = readFileSync(join(dir, 'weights.bin'));
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}
+
+describe('checkpoints', () => {
+  it('a process killed while writing leaves the previous checkpoint loadable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rt-ck-'));
+    let kills = 0;
+    let lastSeen = 0;
+    for (let round = 0; round < 6; round++) {
+      const child = spawn(process.execPath, [WRITER, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      // Let it finish at least one checkpoint, then kill it at a varying point of the next one.
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (/wrote \d+/.test(out)) {
+            clearInterval(poll);
+            setTimeout(resolve, 20 + round * 37);
+          }
+        }, 5);
+      });
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      kills++;
+      const ck = await loadCheckpoint(dir, 'fp');
+      const written = [...out.matchAll(/wrote (\d+)/g)].map((m) => Number(m[1]));
+      const newest = Math.max(...written);
+      // Either the last completed checkpoint or (if the kill came after the rename) a newer one.
+      expect(ck.state.step).toBeGreaterThanOrEqual(newest);
+      expect(ck.state.step).toBeLessThanOrEqual(newest + 1);
+      expect(ck.state.params[0]).toBe(ck.state.step);
+      expect(ck.state.params[ck.state.params.length - 1]).toBe(ck.state.step);
+      lastSeen = ck.state.step;
+    }
+    expect(kills).toBe(6);
+    expect(lastSeen).toBeGreaterThan(0);
+    // Temporary files of killed writers may remain; the checkpoint itself is never one of them.
+    expect(readdirSync(dir)).toContain('checkpoint.bin');
+  });
+
+  it('resuming with no fault gives the same weights as a run that never stopped; another config is refused', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'rt-resume-'));
+    const common = ['--job', 'regression-mlp', '--workers', '2', '--seed', '3', '--json', '--log-level', 'warn'];
+    const [whole, part] = await Promise.all([
+      runCli(['local', ...common, '--epochs', '2', '--output', join(root, 'whole')]),
+      runCli(['local', ...common, '--epochs', '1', '--output', join(root, 'part')]),
+    ]);
+    const sWhole = summaryOf(whole);
+    expect(summaryOf(part)['steps']).toBe(50);
+    const resumed = summaryOf(await runCli(['local', ...common, '--epochs', '2', '--resume', join(root, 'part')]));
+    expect(resumed['resumedFromStep']).toBe(50);
+    expect(resumed['steps']).toBe(sWhole['steps']);
+    expect(resumed['replicaChecksums']).toEqual(sWhole['replicaChecksums']);
+    expect(maxAbsDiff(weights(join(root, 'part')), weights(join(root, 'whole')))).toBeLessThanOrEqual(1e-6);
+
+    const other = await runCli(['local', ...common, '--epochs', '2', '--lr', '0.01', '--resume', join(root, 'part')]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/ringtrain: error RT_CHECKPOINT_MISMATCH: checkpoint .* was written for a different job configuration/);
+  });
+});
