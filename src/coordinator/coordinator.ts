@@ -9,6 +9,7 @@ import { rendezvous, type Member } from './rendezvous.js';
 import { DataService } from './data-service.js';
 import { StepCollector, type CommittedStep } from './step-control.js';
 import { saveJson, saveModel } from './output.js';
+import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
 import { ADAM_DEFAULTS } from '../worker/adam.js';
@@ -54,9 +55,11 @@ function defaultOutput(job: string): string {
   return join('runs', `${job.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}`);
 }
 
-export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?: Logger } = {}): Promise<CoordinatorHandle> {
+export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?: Logger; observers?: readonly RunObserver[] } = {}): Promise<CoordinatorHandle> {
   const t0 = performance.now();
   const log = opts.logger ?? createLogger('coordinator', cfg.logLevel);
+  // Progress, metrics, dashboard and exports listen here (see run-events.ts).
+  const events = new RunEvents(opts.observers ?? [], log);
   // Everything that can be wrong with the job is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
@@ -126,6 +129,10 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
 
     const ds = new DataService(data.train, job, cfg.batchSize, N, cfg.seed);
     const total = ds.stepsPerEpoch * cfg.epochs;
+    await events.emit('onStart', {
+      job: job.name, generation, epochs: cfg.epochs, stepsPerEpoch: ds.stepsPerEpoch, totalSteps: total, output,
+      workers: members.map((m) => ({ rank: m.rank, host: m.hello.host, pid: m.hello.pid, engine: engines[m.rank] ?? '' })),
+    });
     const trainStart = performance.now();
     let sent = 0;
     const sendUpTo = (limit: number): void => {
@@ -182,6 +189,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       epochSamples += lastCommit.samples;
       totalSamples += lastCommit.samples;
       log.debug({ step, loss: lastCommit.loss, samples: lastCommit.samples, ...lastCommit.timings }, 'step');
+      await events.emit('onStep', { step, epoch, loss: lastCommit.loss, samples: lastCommit.samples, timings: lastCommit.timings, rankTimings: lastCommit.rankTimings });
       if (epochEnd && weights) {
         if (weights.length !== evaluator.paramCount) throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `rank 0 sent ${weights.length} weights, model has ${evaluator.paramCount}`);
         evaluator.setWeights(weights);
@@ -190,6 +198,10 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
         finalLoss = epochLoss / epochSamples;
         samplesPerEpoch.push(epochSamples);
         log.info({ epoch: epoch + 1, of: cfg.epochs, step: step + 1, trainLoss: finalLoss, valLoss: val?.loss, testLoss: lastEval.loss, testAccuracy: lastEval.accuracy }, 'epoch done');
+        await events.emit('onEpoch', {
+          epoch: epoch + 1, step: step + 1, trainLoss: finalLoss, valLoss: val?.loss ?? null, valAccuracy: val?.accuracy ?? null,
+          testLoss: lastEval.loss, testAccuracy: lastEval.accuracy, saveModel: (dir) => saveModel(engine.tf, evaluator.model, dir),
+        });
         epochLoss = 0;
         epochSamples = 0;
         finalWeights = weights;
@@ -219,6 +231,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       closed = true;
       await server.close();
       evaluator.dispose();
+      await events.emit('onEnd', { ok: true });
       return s;
     },
     async (err: unknown) => {
@@ -228,6 +241,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       closed = true;
       await server.close();
       evaluator.dispose();
+      await events.emit('onEnd', { ok: false, error: { code: e.code, message: e.message } });
       throw e;
     },
   );

@@ -10,18 +10,21 @@ import { launchCoordinator, type RunSummary } from './coordinator.js';
 import type { BackendName, CoordinatorConfig, LogLevel } from '../shared/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { RunObserver } from './run-events.js';
 import { isJobPath } from '../jobs/registry.js';
 
 export interface LocalOptions {
   workers: number;
   backend: BackendName;
   workerLogLevel: LogLevel;
+  /** Run observers (progress, metrics, dashboard, exports) handed to the coordinator. */
+  observers?: readonly RunObserver[];
 }
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: Logger): Promise<RunSummary> {
-  const handle = await launchCoordinator({ ...cfg, minWorkers: opts.workers }, { logger: log });
+  const handle = await launchCoordinator({ ...cfg, minWorkers: opts.workers }, { logger: log, observers: opts.observers ?? [] });
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   const children: ChildProcess[] = [];
   const onSignal = (sig: NodeJS.Signals): void => {
