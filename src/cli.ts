@@ -4,40 +4,28 @@
  * then calls the library. Usage errors exit 2 with one line before any socket opens; a failed run
  * exits 1 with one line naming its stable error code.
  */
-import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, workerConfig, type BackendName, type CoordinatorConfig, type LogLevel } from './shared/config.js';
 import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
-import { createLogger } from './shared/logger.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { readConfigFile } from './shared/config-file.js';
+import { opsConfig, startOps } from './coordinator/ops.js';
+import type { RunObserver } from './coordinator/run-events.js';
+import { evaluateSaved } from './jobs/saved-model.js';
 import { loadJob } from './jobs/registry.js';
 import { launchCoordinator } from './coordinator/coordinator.js';
 import { runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
 
-/** Reads `--config FILE` (JSON); any problem is a one-line RT_BAD_CONFIG. */
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} must hold a JSON object of flag names to values`);
-  return parsed as Record<string, unknown>;
-}
-
 function common(y: Argv): Argv {
   return y
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: ConfigDefaults.logLevel, describe: 'Log level (logs go to stderr)' })
-    .option('config', { type: 'string', describe: 'JSON file with the same keys as the flags (flags > RINGTRAIN_* env > file > defaults)' });
+    .option('config', { type: 'string', describe: 'JSON or YAML file with the same keys as the flags (flags > RINGTRAIN_* env > file > defaults)' });
 }
+
+/** The coordinator's default HTTP port: next to its control port (7070). */
+const HTTP_PORT = 7071;
 
 function training(y: Argv): Argv {
   return y
@@ -52,7 +40,22 @@ function training(y: Argv): Argv {
     .option('checksum-every', { type: 'number', default: ConfigDefaults.checksumEvery, describe: 'Compare replica weight checksums every K steps (and at the end)' })
     .option('step-timeout', { type: 'number', default: ConfigDefaults.stepTimeout, describe: 'Milliseconds a step may take before the run fails naming the slow ranks' })
     .option('rendezvous-timeout', { type: 'number', default: ConfigDefaults.rendezvousTimeout, describe: 'Milliseconds to wait for --min-workers to join' })
-    .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' });
+    .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
+    .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
+    .option('http-port', { type: 'number', default: HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' });
+}
+
+/**
+ * Runs `body` with the operations stack (dashboard, metrics, progress, exports) around it. The
+ * HTTP flags are validated before any socket opens; the endpoint closes when the run ends.
+ */
+async function withOps<T>(argv: Record<string, unknown>, log: Logger, body: (observers: RunObserver[]) => Promise<T>): Promise<T> {
+  const ops = await startOps(opsConfig(argv, process.stderr.isTTY === true), log);
+  try {
+    return await body(ops.observers);
+  } finally {
+    await ops.close();
+  }
 }
 
 /** Merges the job's own defaults, then validates: all before any socket opens. */
@@ -81,11 +84,13 @@ async function main(): Promise<void> {
       async (argv) => {
         const cfg = await resolveTraining(argv);
         const log = createLogger('coordinator', cfg.logLevel);
-        const handle = await launchCoordinator(cfg, { logger: log });
-        const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        const summary = await handle.result;
+        const summary = await withOps(argv, log, async (observers) => {
+          const handle = await launchCoordinator(cfg, { logger: log, observers });
+          const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          return handle.result;
+        });
         if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
       },
     )
@@ -114,7 +119,8 @@ async function main(): Promise<void> {
           .option('workers', { type: 'number', default: 2, describe: 'Worker processes to start' })
           .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
           .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })
-          .default('port', 0),
+          .default('port', 0)
+          .default('http-port', 0),
       async (argv) => {
         const workers = argv['workers'];
         if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
@@ -122,11 +128,32 @@ async function main(): Promise<void> {
         }
         const cfg = await resolveTraining({ ...argv, minWorkers: workers });
         const log = createLogger('coordinator', cfg.logLevel);
-        const summary = await runLocal(cfg, { workers, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel }, log);
+        const summary = await withOps(argv, log, (observers) =>
+          runLocal(cfg, { workers, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, observers }, log),
+        );
         if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
       },
     )
-    .demandCommand(1, 'name a command: coordinator, worker or local')
+    .command(
+      'eval',
+      "Evaluate a saved model (model.json + weights) on a job's test split",
+      (y) =>
+        common(y)
+          .option('model', { type: 'string', demandOption: true, describe: 'Folder holding model.json (a run output, or its best/ folder)' })
+          .option('job', { type: 'string', demandOption: true, describe: 'Job whose test split to use (built-in name or module path)' })
+          .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: "The training run's --seed (it fixes the data split)" })
+          .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
+          .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON line' }),
+      async (argv) => {
+        const log = createLogger('eval', argv['logLevel'] as LogLevel);
+        const seed = argv['seed'];
+        if (!Number.isInteger(seed) || seed < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
+        const r = await evaluateSaved(argv['model'], argv['job'], seed, argv['backend'] as BackendName, log);
+        if (argv['json']) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else process.stdout.write(`${r.job} test split (${r.samples} samples): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
+      },
+    )
+    .demandCommand(1, 'name a command: coordinator, worker, local or eval')
     .strict()
     .help()
     .alias('help', 'h')
