@@ -65,7 +65,7 @@ function fmt(v, digits) { return v === null || v === undefined || !isFinite(v) ?
 function setText(id, text) { document.getElementById(id).textContent = text; }
 
 /** Draws series (arrays of [x, y]) into an svg with shared, padded axes. */
-function plot(svg, series, yFixed) {
+function plot(svg, series, xFixed, yFixed) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   var w = Number(svg.getAttribute("width")), h = Number(svg.getAttribute("height"));
   var pts = [];
@@ -76,7 +76,7 @@ function plot(svg, series, yFixed) {
   el("line", { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: h - PAD.b, class: "axis" }, svg);
   if (pts.length === 0) { el("text", { x: PAD.l + 8, y: h / 2 }, svg).textContent = "waiting for data…"; return; }
   var xs = pts.map(function (p) { return p[0]; }), ys = pts.map(function (p) { return p[1]; });
-  var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
+  var x0 = xFixed ? xFixed[0] : Math.min.apply(null, xs), x1 = xFixed ? Math.max(xFixed[1], Math.max.apply(null, xs)) : Math.max.apply(null, xs);
   var y0 = yFixed ? yFixed[0] : Math.min.apply(null, ys), y1 = yFixed ? yFixed[1] : Math.max.apply(null, ys);
   if (x1 === x0) x1 = x0 + 1;
   if (y1 === y0) { y1 = y0 + 1; }
@@ -86,7 +86,7 @@ function plot(svg, series, yFixed) {
     el("text", { x: 4, y: sy(v) + 4 }, svg).textContent = fmt(v, 3);
   });
   el("text", { x: PAD.l, y: h - 6 }, svg).textContent = String(x0);
-  el("text", { x: w - PAD.r - 40, y: h - 6 }, svg).textContent = String(x1) + " " + (series[0].unit || "");
+  el("text", { x: w - PAD.r, y: h - 6, "text-anchor": "end" }, svg).textContent = String(x1) + " " + (series[0].unit || "");
   series.forEach(function (s) {
     var good = s.points.filter(function (p) { return isFinite(p[1]); });
     if (good.length === 0) return;
@@ -105,16 +105,18 @@ function render(s) {
   setText("rate", fmt(s.samplesPerSec, 0) + " samples/s");
   setText("eta", "ETA " + (s.etaSeconds === null ? "–" : fmt(s.etaSeconds, 0) + " s"));
   setText("generation", "generation " + s.generation + (s.restarts ? " (" + s.restarts + " restarts)" : ""));
+  // Both charts span the whole run, so their x axes line up and progress is visible.
+  var steps = [0, Math.max(1, s.totalSteps)];
   var perEpoch = function (key) { return s.epochHistory.filter(function (e) { return e[key] !== null; }).map(function (e) { return [e.step, e[key]]; }); };
   plot(document.getElementById("loss-chart"), [
     { name: "train", cls: "train", points: s.lossCurve, unit: "steps" },
     { name: "test", cls: "test", points: perEpoch("testLoss"), dots: true },
     { name: "validation", cls: "val", points: perEpoch("valLoss"), dots: true },
-  ]);
+  ], steps);
   plot(document.getElementById("accuracy-chart"), [
     { name: "test", cls: "test", points: perEpoch("testAccuracy"), dots: true, unit: "steps" },
     { name: "validation", cls: "val", points: perEpoch("valAccuracy"), dots: true },
-  ], [0, 1]);
+  ], steps, [0, 1]);
   var body = document.querySelector("#workers tbody");
   while (body.firstChild) body.removeChild(body.firstChild);
   s.workers.forEach(function (w) {
