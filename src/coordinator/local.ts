@@ -40,7 +40,7 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
       ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
     ];
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: workerEnv() });
     children.push(child);
     child.on('exit', (code, signal) => {
       if (code !== 0) void handle.close(new RingtrainError(ErrorCodes.WORKER_LOST, `worker process ${i} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`));
@@ -53,6 +53,15 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
     process.off('SIGTERM', onSignal);
     await Promise.all(children.map((c) => waitExit(c, 10_000)));
   }
+}
+
+/**
+ * The children's environment without RINGTRAIN_* settings: those were meant for this coordinator
+ * (its flags reach the workers explicitly above), and the worker command rejects keys it does not
+ * know, so RINGTRAIN_EPOCHS=3 would otherwise kill every worker.
+ */
+function workerEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RINGTRAIN_')));
 }
 
 /** Waits for a child to exit, killing it if it outstays `ms`. */

@@ -13,6 +13,9 @@ import { RunState } from './run-state.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
+/** The coordinator's default HTTP port: next to its control port (7070). */
+export const DEFAULT_HTTP_PORT = 7071;
+
 export interface OpsConfig {
   /** Address the HTTP endpoint binds to (the coordinator's --host). */
   httpHost: string;
@@ -49,7 +52,18 @@ export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   const metrics = new RunMetrics(state);
   const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport()];
   if (cfg.progress) observers.push(new ProgressBar(state));
-  const http = cfg.httpPort === null ? null : await startHttp(cfg.httpHost, cfg.httpPort, state, metrics, log);
+  let http: HttpEndpoint | null = null;
+  if (cfg.httpPort !== null) {
+    try {
+      http = await startHttp(cfg.httpHost, cfg.httpPort, state, metrics, log);
+    } catch (err) {
+      // Two coordinators on one host both defaulting to 7071 must not stop a run over a dashboard;
+      // a port the user chose is still an error.
+      if (cfg.httpPort !== DEFAULT_HTTP_PORT) throw err;
+      log.warn({ port: DEFAULT_HTTP_PORT, err: err instanceof Error ? err.message : String(err) }, 'default HTTP port taken; serving on a free port instead');
+      http = await startHttp(cfg.httpHost, 0, state, metrics, log);
+    }
+  }
   if (http) log.info({ url: http.url, metrics: `${http.url}metrics`, status: `${http.url}status` }, 'dashboard');
   return { observers, state, http, close: async () => void (await http?.close()) };
 }

@@ -20,7 +20,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
     // Plain data only: no custom tags, and a cap on aliases so a small file cannot expand hugely.
     parsed = parse(text, { maxAliasCount: 100 });
   } catch (err) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} is not valid ${kind}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} is not valid ${kind}: ${err instanceof Error ? err.message.split('\n')[0]!.replace(/:$/, '') : String(err)}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} must hold an object of flag names to values (got ${Array.isArray(parsed) ? 'a list' : typeof parsed})`);
