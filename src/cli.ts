@@ -4,39 +4,24 @@
  * then calls the library. Usage errors exit 2 with one line before any socket opens; a failed run
  * exits 1 with one line naming its stable error code.
  */
-import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, workerConfig, type BackendName, type CoordinatorConfig, type LogLevel } from './shared/config.js';
 import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
-import { createLogger } from './shared/logger.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { readConfigFile } from './shared/config-file.js';
+import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
+import type { RunObserver } from './coordinator/run-events.js';
+import { evaluateSaved } from './jobs/saved-model.js';
 import { loadJob } from './jobs/registry.js';
 import { launchCoordinator } from './coordinator/coordinator.js';
 import { runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
 
-/** Reads `--config FILE` (JSON); any problem is a one-line RT_BAD_CONFIG. */
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} must hold a JSON object of flag names to values`);
-  return parsed as Record<string, unknown>;
-}
-
 function common(y: Argv): Argv {
   return y
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: ConfigDefaults.logLevel, describe: 'Log level (logs go to stderr)' })
-    .option('config', { type: 'string', describe: 'JSON file with the same keys as the flags (flags > RINGTRAIN_* env > file > defaults)' });
+    .option('config', { type: 'string', describe: 'JSON or YAML file with the same keys as the flags (flags > RINGTRAIN_* env > file > defaults)' });
 }
 
 function training(y: Argv): Argv {
@@ -56,7 +41,22 @@ function training(y: Argv): Argv {
     .option('max-workers', { type: 'number', default: ConfigDefaults.maxWorkers, describe: 'Most workers in a generation; workers that arrive mid-run join at the next step boundary' })
     .option('checkpoint-every', { type: 'number', default: ConfigDefaults.checkpointEvery, describe: 'Write a checkpoint to the output directory every K steps (and at every epoch end)' })
     .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
-    .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' });
+    .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
+    .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
+    .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' });
+}
+
+/**
+ * Runs `body` with the operations stack (dashboard, metrics, progress, exports) around it. The
+ * HTTP flags are validated before any socket opens; the endpoint closes when the run ends.
+ */
+async function withOps<T>(argv: Record<string, unknown>, log: Logger, body: (observers: RunObserver[]) => Promise<T>): Promise<T> {
+  const ops = await startOps(opsConfig(argv, process.stderr.isTTY === true), log);
+  try {
+    return await body(ops.observers);
+  } finally {
+    await ops.close();
+  }
 }
 
 /** Merges the job's own defaults, then validates: all before any socket opens. */
@@ -73,89 +73,119 @@ async function resolveTraining(argv: Record<string, unknown>): Promise<Coordinat
 
 async function main(): Promise<void> {
   let exitCode = 0;
-  // yargs throws validation failures synchronously from parseAsync, so both paths meet in catch.
+  // yargs throws some usage errors (unknown arguments, a bad --config file) synchronously from
+  // parseAsync, so the promise's catch alone would miss them and the process would die with a
+  // stack trace; one try/catch handles both paths the same way.
   try {
     await yargs(hideBin(process.argv))
-    .scriptName('ringtrain')
-    .usage('$0 <command> [options]\n\nData-parallel training for TensorFlow.js: a coordinator, workers, a ring all-reduce.')
-    .env('RINGTRAIN')
-    .config('config', readConfigFile)
-    .command(
-      'coordinator',
-      'Run the coordinator of a training job; workers connect to it',
-      (y) => common(training(y)).option('min-workers', { type: 'number', default: ConfigDefaults.minWorkers, describe: 'Workers to wait for before training starts' }),
-      async (argv) => {
-        const cfg = await resolveTraining(argv);
-        const log = createLogger('coordinator', cfg.logLevel);
-        const handle = await launchCoordinator(cfg, { logger: log });
-        const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        const summary = await handle.result;
-        if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      },
-    )
-    .command(
-      'worker',
-      'Run one worker (one replica); it joins the coordinator and the ring',
-      (y) =>
-        common(y)
-          .option('coordinator', { type: 'string', demandOption: true, describe: 'Coordinator URL, e.g. ws://host:7070' })
-          .option('ring-host', { type: 'string', default: ConfigDefaults.ringHost, describe: 'Address the ring listener binds to' })
-          .option('ring-port', { type: 'number', default: ConfigDefaults.ringPort, describe: 'Ring listener port (0 = any free port)' })
-          .option('advertise', { type: 'string', describe: 'Address ring peers use to reach this worker (default: the ring host, or the address used to reach the coordinator)' })
-          .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
-          .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
-          .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
-          .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
-      async (argv) => {
-        const cfg = workerConfig(argv);
-        await runWorker(cfg, createLogger('worker', cfg.logLevel));
-      },
-    )
-    .command(
-      'local',
-      'Run a coordinator and N worker processes on this machine',
-      (y) =>
-        common(training(y))
-          .option('workers', { type: 'number', default: 2, describe: 'Worker processes to start' })
-          .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
-          .option('min-workers', { type: 'number', describe: 'Workers needed to train (default: --workers); with fewer the run waits, then fails' })
-          .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })
-          .option('max-restarts', { type: 'number', default: 0, describe: 'Respawn a worker process that dies, up to this many times in total (it rejoins at the next step boundary)' })
-          .default('port', 0),
-      async (argv) => {
-        const workers = argv['workers'];
-        if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
-          throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers must be an integer in [1, 256] (got ${String(workers)})`);
-        }
-        const maxRestarts = argv['maxRestarts'];
-        if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0) {
-          throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--max-restarts must be a non-negative integer (got ${String(maxRestarts)})`);
-        }
-        const cfg = await resolveTraining({ ...argv, minWorkers: argv['minWorkers'] ?? workers, maxWorkers: argv['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : argv['maxWorkers'] });
-        const log = createLogger('coordinator', cfg.logLevel);
-        const summary = await runLocal(cfg, { workers, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel }, log);
-        if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      },
-    )
-    .demandCommand(1, 'name a command: coordinator, worker or local')
-    .strict()
-    .help()
-    .alias('help', 'h')
-    .version(false)
-    .fail((msg, err) => {
-      // yargs calls this for its own usage errors (msg, or a YError such as a bad --config file)
-      // and for errors thrown by command handlers (err), which keep their codes.
-      if (err && err.name !== 'YError') throw err;
-      throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg || err?.message || 'invalid arguments');
-    })
-    .parseAsync();
-  } catch (err) {
-    process.stderr.write(`ringtrain: ${formatError(err)}\n`);
+      .scriptName('ringtrain')
+      .usage('$0 <command> [options]\n\nData-parallel training for TensorFlow.js: a coordinator, workers, a ring all-reduce.')
+      .env('RINGTRAIN')
+      .config('config', readConfigFile)
+      .command(
+        'coordinator',
+        'Run the coordinator of a training job; workers connect to it',
+        (y) => common(training(y)).option('min-workers', { type: 'number', default: ConfigDefaults.minWorkers, describe: 'Workers to wait for before training starts' }),
+        async (argv) => {
+          const cfg = await resolveTraining(argv);
+          const log = createLogger('coordinator', cfg.logLevel);
+          const summary = await withOps(argv, log, async (observers) => {
+            const handle = await launchCoordinator(cfg, { logger: log, observers });
+            const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
+            process.once('SIGINT', stop);
+            process.once('SIGTERM', stop);
+            return handle.result;
+          });
+          if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        },
+      )
+      .command(
+        'worker',
+        'Run one worker (one replica); it joins the coordinator and the ring',
+        (y) =>
+          common(y)
+            .option('coordinator', { type: 'string', demandOption: true, describe: 'Coordinator URL, e.g. ws://host:7070' })
+            .option('ring-host', { type: 'string', default: ConfigDefaults.ringHost, describe: 'Address the ring listener binds to' })
+            .option('ring-port', { type: 'number', default: ConfigDefaults.ringPort, describe: 'Ring listener port (0 = any free port)' })
+            .option('advertise', { type: 'string', describe: 'Address ring peers use to reach this worker (default: the ring host, or the address used to reach the coordinator)' })
+            .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
+            .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
+            .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
+            .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
+        async (argv) => {
+          const cfg = workerConfig(argv);
+          await runWorker(cfg, createLogger('worker', cfg.logLevel));
+        },
+      )
+      .command(
+        'local',
+        'Run a coordinator and N worker processes on this machine',
+        (y) =>
+          common(training(y))
+            .option('workers', { type: 'number', default: 2, describe: 'Worker processes to start' })
+            .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
+            .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })
+            .option('min-workers', { type: 'number', describe: 'Workers needed to train (default: --workers); with fewer the run waits, then fails' })
+            .option('max-restarts', { type: 'number', default: 0, describe: 'Respawn a worker process that dies, up to this many times in total (it rejoins at the next step boundary)' })
+            .default('port', 0)
+            .default('http-port', 0),
+        async (argv) => {
+          const workers = argv['workers'];
+          if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
+            throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers must be an integer in [1, 256] (got ${String(workers)})`);
+          }
+          const maxRestarts = argv['maxRestarts'];
+          if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0) {
+            throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--max-restarts must be a non-negative integer (got ${String(maxRestarts)})`);
+          }
+          // One machine: the generation is exactly the processes we start, unless told otherwise.
+          const cfg = await resolveTraining({
+            ...argv, minWorkers: argv['minWorkers'] ?? workers, maxWorkers: argv['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : argv['maxWorkers'],
+          });
+          const log = createLogger('coordinator', cfg.logLevel);
+          const summary = await withOps(argv, log, (observers) =>
+            runLocal(cfg, { workers, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, observers }, log),
+          );
+          if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        },
+      )
+      .command(
+        'eval',
+        "Evaluate a saved model (model.json + weights) on a job's test split",
+        (y) =>
+          common(y)
+            .option('model', { type: 'string', demandOption: true, describe: 'Folder holding model.json (a run output, or its best/ folder)' })
+            .option('job', { type: 'string', demandOption: true, describe: 'Job whose test split to use (built-in name or module path)' })
+            .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: "The training run's --seed (it fixes the data split)" })
+            .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
+            .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON line' }),
+        async (argv) => {
+          const log = createLogger('eval', argv['logLevel'] as LogLevel);
+          const seed = argv['seed'];
+          if (!Number.isInteger(seed) || seed < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
+          const r = await evaluateSaved(argv['model'], argv['job'], seed, argv['backend'] as BackendName, log);
+          if (argv['json']) process.stdout.write(`${JSON.stringify(r)}\n`);
+          else process.stdout.write(`${r.job} test split (${r.samples} samples): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
+        },
+      )
+      .demandCommand(1, 'name a command: coordinator, worker, local or eval')
+      .strict()
+      .help()
+      .alias('help', 'h')
+      .version(false)
+      .fail((msg, err) => {
+        // yargs calls this for usage errors (msg) and for errors thrown by handlers (err).
+        if (err) throw err;
+        throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
+      })
+      .parseAsync();
+  } catch (err: unknown) {
+    // A usage error yargs raises itself (e.g. from --config) arrives as a plain YError.
     // Usage problems (found before any socket opens) exit 2; failed runs exit 1.
-    const usage: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD];
-    exitCode = err instanceof RingtrainError && usage.includes(err.code) ? 2 : 1;
+    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT];
+    const usage = (err instanceof RingtrainError && usageCodes.includes(err.code)) || (err instanceof Error && err.name === 'YError');
+    process.stderr.write(`ringtrain: ${formatError(usage && !(err instanceof RingtrainError) ? new RingtrainError(ErrorCodes.BAD_CONFIG, err instanceof Error ? err.message : String(err)) : err)}\n`);
+    exitCode = usage ? 2 : 1;
   }
   process.exitCode = exitCode;
 }

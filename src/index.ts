@@ -7,3 +7,6 @@ export { RingtrainError, ErrorCodes, type ErrorCode } from './shared/errors.js';
 export type { Job, JobData, Dataset, Tfjs } from './jobs/job.js';
 export { BUILTIN_JOBS, loadJob } from './jobs/registry.js';
 export type { Collective } from './worker/collective.js';
+export { loadSavedModel, fileModelHandler, evaluateSaved } from './jobs/saved-model.js';
+export { startOps, opsConfig, type Ops, type OpsConfig } from './coordinator/ops.js';
+export type { RunObserver, RunStartEvent, StepEvent, EpochEvent, RunEndEvent } from './coordinator/run-events.js';

@@ -9,6 +9,7 @@ import { DataService } from './data-service.js';
 import { Run } from './run.js';
 import { configFingerprint, loadCheckpoint } from './checkpoint.js';
 import { saveJson, saveModel } from './output.js';
+import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
 import { ADAM_DEFAULTS } from '../worker/adam.js';
@@ -63,9 +64,11 @@ function defaultOutput(job: string): string {
   return join('runs', `${job.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}`);
 }
 
-export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?: Logger } = {}): Promise<CoordinatorHandle> {
+export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?: Logger; observers?: readonly RunObserver[] } = {}): Promise<CoordinatorHandle> {
   const t0 = performance.now();
   const log = opts.logger ?? createLogger('coordinator', cfg.logLevel);
+  // Progress, metrics, dashboard and exports listen here (see run-events.ts).
+  const events = new RunEvents(opts.observers ?? [], log);
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
@@ -86,7 +89,11 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   const run = new Run({
-    cfg: { ...cfg, output }, server, data: new DataService(data.train, job, cfg.seed), log, trainParams, fingerprint, resume,
+    cfg: { ...cfg, output }, server, data: new DataService(data.train, job, cfg.seed), log, events, trainParams, fingerprint, resume,
+    saveModel: (params, dir) => {
+      evaluator.setWeights(params);
+      return saveModel(engine.tf, evaluator.model, dir);
+    },
     initial: initialState(evaluator.getWeights()),
     evaluate: (params) => {
       evaluator.setWeights(params);
@@ -123,6 +130,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     async (s) => {
       closed = true;
       await server.close();
+      await events.emit('onEnd', { ok: true });
       evaluator.dispose();
       return s;
     },
@@ -132,6 +140,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       run.failAll(e.code, e.message);
       closed = true;
       await server.close();
+      await events.emit('onEnd', { ok: false, error: { code: e.code, message: e.message } });
       evaluator.dispose();
       throw e;
     },

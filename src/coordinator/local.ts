@@ -11,6 +11,7 @@ import { launchCoordinator, type RunSummary } from './coordinator.js';
 import type { BackendName, CoordinatorConfig, LogLevel } from '../shared/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import type { RunObserver } from './run-events.js';
 import { isJobPath } from '../jobs/registry.js';
 
 export interface LocalOptions {
@@ -19,12 +20,14 @@ export interface LocalOptions {
   maxRestarts: number;
   backend: BackendName;
   workerLogLevel: LogLevel;
+  /** Run observers (progress, metrics, dashboard, exports) handed to the coordinator. */
+  observers?: readonly RunObserver[];
 }
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: Logger): Promise<RunSummary> {
-  const handle = await launchCoordinator(cfg, { logger: log });
+  const handle = await launchCoordinator(cfg, { logger: log, observers: opts.observers ?? [] });
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   const children: ChildProcess[] = [];
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -42,7 +45,7 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   let ending = false;
   const spawnWorker = (i: number): void => {
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: workerEnv() });
     children.push(child);
     child.on('exit', (code, signal) => {
       if (code === 0 || ending) return;
@@ -65,6 +68,15 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
     process.off('SIGTERM', onSignal);
     await Promise.all(children.map((c) => waitExit(c, 10_000)));
   }
+}
+
+/**
+ * The children's environment without RINGTRAIN_* settings: those were meant for this coordinator
+ * (its flags reach the workers explicitly above), and the worker command rejects keys it does not
+ * know, so RINGTRAIN_EPOCHS=3 would otherwise kill every worker.
+ */
+function workerEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RINGTRAIN_')));
 }
 
 /** Waits for a child to exit, killing it if it outstays `ms`. */

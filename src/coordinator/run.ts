@@ -18,6 +18,7 @@ import { DataService } from './data-service.js';
 import { StepCollector, type CommittedStep } from './step-control.js';
 import { SampleAccounting } from './accounting.js';
 import { saveCheckpoint, type Checkpoint, type EpochMetrics } from './checkpoint.js';
+import type { RunEvents } from './run-events.js';
 import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
 import type { CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js';
@@ -36,12 +37,15 @@ export interface RunSetup {
   server: ControlServer;
   data: DataService;
   log: Logger;
+  events: RunEvents;
   trainParams: TrainParams;
   fingerprint: string;
   /** Where the run starts: a checkpoint, or the seeded initial state. */
   resume: Checkpoint | null;
   initial: TrainState;
   evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
+  /** Saves `params` as a Layers model into `dir` (for the best-epoch export). */
+  saveModel(params: Float32Array, dir: string): Promise<void>;
 }
 
 export interface RunOutcome {
@@ -300,6 +304,15 @@ export class Run {
     }
     for (const m of this.members) m.conn.send({ type: 'go', generation: this.generation });
     this.log.info({ generation: this.generation, workers: N }, 'ring formed; training');
+    const { cfg, data } = this.s;
+    const stepsPerEpoch = Math.ceil(data.size / (cfg.batchSize * N));
+    await this.s.events.emit('onStart', {
+      job: this.s.cfg.job, generation: this.generation, epochs: cfg.epochs, stepsPerEpoch,
+      // An estimate once membership has changed: the world size of this generation for what is left.
+      totalSteps: this.best.step + Math.ceil(((cfg.epochs - this.best.epoch) * data.size - this.best.cursor) / (cfg.batchSize * N)),
+      output: cfg.output ?? '',
+      workers: this.members.map((m, rank) => ({ rank, host: m.hello.host, pid: m.hello.pid, engine: this.engines[rank] ?? '' })),
+    });
     return null;
   }
 
@@ -353,6 +366,7 @@ export class Run {
         for (const k of Object.keys(this.timingSums) as (keyof StepTimings)[]) this.timingSums[k] += commit.timings[k];
         this.timedSteps += 1;
         this.log.debug({ step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, ...commit.timings }, 'step committed');
+        await this.s.events.emit('onStep', { step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, timings: commit.timings, rankTimings: commit.rankTimings });
       }
       // States are handled in step order, once their step is committed.
       for (const step of [...needState].sort((a, b) => a - b)) {
@@ -501,6 +515,10 @@ export class Run {
       const trainLoss = this.epochSamples > 0 ? this.epochLossSum / this.epochSamples : NaN;
       this.epochs.push({ epoch: p.epoch + 1, trainLoss, testLoss: test.loss, testAccuracy: test.accuracy });
       this.log.info({ epoch: p.epoch + 1, of: this.s.cfg.epochs, step: p.step + 1, trainLoss, valLoss: validation?.loss, testLoss: test.loss, testAccuracy: test.accuracy }, 'epoch done');
+      await this.s.events.emit('onEpoch', {
+        epoch: p.epoch + 1, step: p.step + 1, trainLoss, valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null,
+        testLoss: test.loss, testAccuracy: test.accuracy, saveModel: (dir) => this.s.saveModel(st.params, dir),
+      });
       this.epochLossSum = 0;
       this.epochSamples = 0;
     }

@@ -13,6 +13,8 @@ export interface CommittedStep {
   checksums: (string | null)[];
   /** Slowest rank's timings (the step waits for it). */
   timings: StepTimings;
+  /** Every rank's timings, indexed by rank (the dashboard's worker table). */
+  rankTimings: StepTimings[];
 }
 
 export class StepCollector {
@@ -59,6 +61,6 @@ export class StepCollector {
       throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, `ranks disagree on the all-reduced loss at step ${this.step}: rank 0 ${first.loss}/${first.samples}, rank ${badLoss} ${reports[badLoss]!.loss}/${reports[badLoss]!.samples}`);
     }
     const slowest = reports.reduce((a, b) => (b.timings.computeMs + b.timings.allreduceMs > a.timings.computeMs + a.timings.allreduceMs ? b : a));
-    return { step: this.step, loss: first.loss, samples: first.samples, checksums, timings: slowest.timings };
+    return { step: this.step, loss: first.loss, samples: first.samples, checksums, timings: slowest.timings, rankTimings: reports.map((r) => r.timings) };
   }
 }

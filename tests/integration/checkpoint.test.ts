@@ -71,7 +71,7 @@ describe('checkpoints', () => {
     expect(maxAbsDiff(weights(join(root, 'part')), weights(join(root, 'whole')))).toBeLessThanOrEqual(1e-6);
 
     const other = await runCli(['local', ...common, '--epochs', '2', '--lr', '0.01', '--resume', join(root, 'part')]);
-    expect(other.code).toBe(1);
+    expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/ringtrain: error RT_CHECKPOINT_MISMATCH: checkpoint .* was written for a different job configuration/);
   });
 });

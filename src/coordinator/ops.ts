@@ -1,0 +1,69 @@
+/**
+ * Operations around a run, assembled in one place: live status, Prometheus metrics, the HTTP
+ * endpoint (dashboard, /status, /metrics), the metrics.jsonl log, the best-epoch export and, on a
+ * terminal, the progress bar. The run loop sees only the observers this returns.
+ */
+import { BestModelExport } from './best-model.js';
+import { startHttp, type HttpEndpoint } from './http.js';
+import { RunMetrics } from './metrics.js';
+import { MetricsLog } from './metrics-log.js';
+import { ProgressBar } from './progress.js';
+import type { RunObserver } from './run-events.js';
+import { RunState } from './run-state.js';
+import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+
+/** The coordinator's default HTTP port: next to its control port (7070). */
+export const DEFAULT_HTTP_PORT = 7071;
+
+export interface OpsConfig {
+  /** Address the HTTP endpoint binds to (the coordinator's --host). */
+  httpHost: string;
+  /** Port for the HTTP endpoint; 0 = any free port; null = no HTTP endpoint. */
+  httpPort: number | null;
+  /** Draw a progress bar (only sensible when stderr is a terminal). */
+  progress: boolean;
+}
+
+/** Validates the HTTP flags: `--no-http` or `--http-port -1` turn the endpoint off. */
+export function opsConfig(raw: Record<string, unknown>, isTTY: boolean): OpsConfig {
+  const v = raw['httpPort'];
+  const port = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < -1 || port > 65535) {
+    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-port must be an integer in [-1, 65535] (0 = any free port, -1 = off) (got ${JSON.stringify(v)})`);
+  }
+  const host = raw['host'];
+  return {
+    httpHost: typeof host === 'string' && host !== '' ? host : '127.0.0.1',
+    httpPort: raw['http'] === false || port === -1 ? null : port,
+    progress: isTTY && raw['logLevel'] !== 'silent',
+  };
+}
+
+export interface Ops {
+  observers: RunObserver[];
+  state: RunState;
+  http: HttpEndpoint | null;
+  close(): Promise<void>;
+}
+
+export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
+  const state = new RunState();
+  const metrics = new RunMetrics(state);
+  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport()];
+  if (cfg.progress) observers.push(new ProgressBar(state));
+  let http: HttpEndpoint | null = null;
+  if (cfg.httpPort !== null) {
+    try {
+      http = await startHttp(cfg.httpHost, cfg.httpPort, state, metrics, log);
+    } catch (err) {
+      // Two coordinators on one host both defaulting to 7071 must not stop a run over a dashboard;
+      // a port the user chose is still an error.
+      if (cfg.httpPort !== DEFAULT_HTTP_PORT) throw err;
+      log.warn({ port: DEFAULT_HTTP_PORT, err: err instanceof Error ? err.message : String(err) }, 'default HTTP port taken; serving on a free port instead');
+      http = await startHttp(cfg.httpHost, 0, state, metrics, log);
+    }
+  }
+  if (http) log.info({ url: http.url, metrics: `${http.url}metrics`, status: `${http.url}status` }, 'dashboard');
+  return { observers, state, http, close: async () => void (await http?.close()) };
+}
