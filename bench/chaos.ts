@@ -1,0 +1,150 @@
+/**
+ * Chaos harness (`npm run chaos`): mnist-mlp on 4 worker processes while this script SIGKILLs a
+ * random worker 10 times (respawning each) and kills and restarts the coordinator once with
+ * --resume. Prints one JSON line: kills, recoveries, committed steps lost, final replica
+ * checksums, and test accuracy next to a fault-free run with the same seed.
+ *
+ * Not a test: it takes minutes and its figures are the point. It stops by itself (deadline).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const KILLS = arg('kills', 10);
+const EPOCHS = arg('epochs', 8);
+const SEED = arg('seed', 42);
+const WORKERS = 4;
+const DEADLINE_MS = arg('deadline-s', 900) * 1000;
+
+interface Proc {
+  child: ChildProcess;
+  err: string;
+  out: string;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[]): Proc {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p: Proc = { child, err: '', out: '', exited: new Promise((r) => child.on('close', (code) => r(code))) };
+  child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (p.err += d.toString()));
+  return p;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Waits until `count` lines of the coordinator's log match `re` (or the deadline passes). */
+async function until(p: Proc, re: RegExp, count: number, deadline: number): Promise<void> {
+  while ((p.err.match(new RegExp(re.source, 'g'))?.length ?? 0) < count) {
+    if (Date.now() > deadline) throw new Error(`chaos: timed out waiting for ${re} x${count}`);
+    await sleep(100);
+  }
+}
+
+function committedSteps(log: string): number[] {
+  return [...log.matchAll(/"step":(\d+),"epoch":\d+,[^\n]*step committed/g)].map((m) => Number(m[1]));
+}
+
+function formingSteps(log: string): number[] {
+  return [...log.matchAll(/"generation":\d+,"workers":\d+,"step":(\d+)[^\n]*forming generation/g)].map((m) => Number(m[1]));
+}
+
+function summaryOf(p: Proc): Record<string, unknown> | null {
+  try {
+    return JSON.parse(p.out.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const deadline = started + DEADLINE_MS;
+  const dir = mkdtempSync(join(tmpdir(), 'ringtrain-chaos-'));
+  const train = ['--job', 'mnist-mlp', '--epochs', String(EPOCHS), '--seed', String(SEED), '--json', '--log-level', 'debug'];
+
+  const reference = run(['local', '--workers', String(WORKERS), ...train, '--output', join(dir, 'reference'), '--no-http']);
+  await reference.exited;
+  const ref = summaryOf(reference);
+
+  const port = await freePort();
+  const coordArgs = ['coordinator', '--port', String(port), '--min-workers', String(WORKERS - 1), '--max-workers', String(WORKERS), '--checkpoint-every', '10', '--rendezvous-grace', '500', '--no-http', ...train];
+  let coord = run([...coordArgs, '--output', join(dir, 'run')]);
+  const workers: Proc[] = [];
+  const spawnWorker = (): Proc => run(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--log-level', 'warn']);
+  for (let i = 0; i < WORKERS; i++) workers.push(spawnWorker());
+
+  let kills = 0;
+  let lost = 0;
+  let recoveries = 0;
+  let coordinatorRestarts = 0;
+  let formed = 1;
+  await until(coord, /ring formed; training/, 1, deadline);
+  while (kills < KILLS && !summaryOf(coord)) {
+    // Let the current generation commit a few steps, then strike.
+    const before = committedSteps(coord.err).length;
+    while (committedSteps(coord.err).length < before + 8 && !summaryOf(coord)) {
+      if (Date.now() > deadline) throw new Error('chaos: deadline');
+      await sleep(50);
+    }
+    if (summaryOf(coord)) break;
+    const victim = Math.floor(Math.random() * workers.length);
+    const lastCommitted = Math.max(...committedSteps(coord.err));
+    workers[victim]!.child.kill('SIGKILL');
+    kills++;
+    workers[victim] = spawnWorker();
+    // Recovery: a new generation forms (the survivors, then the respawned worker joining).
+    await until(coord, /forming generation/, formed + 1, deadline);
+    formed = (coord.err.match(/forming generation/g) ?? []).length;
+    const adopted = formingSteps(coord.err).pop() ?? 0;
+    lost += Math.max(0, lastCommitted + 1 - adopted);
+    recoveries++;
+    await until(coord, /ring formed; training/, formed, deadline);
+
+    if (kills === Math.ceil(KILLS / 2) && coordinatorRestarts === 0) {
+      const lastBefore = Math.max(...committedSteps(coord.err));
+      coord.child.kill('SIGKILL');
+      await coord.exited;
+      coordinatorRestarts++;
+      coord = run([...coordArgs, '--resume', join(dir, 'run')]);
+      await until(coord, /ring formed; training/, 1, deadline);
+      formed = (coord.err.match(/forming generation/g) ?? []).length;
+      const resumedAt = formingSteps(coord.err).pop() ?? 0;
+      lost += Math.max(0, lastBefore + 1 - resumedAt);
+      recoveries++;
+    }
+  }
+  const code = await Promise.race([coord.exited, sleep(Math.max(0, deadline - Date.now())).then(() => 'deadline')]);
+  const s = summaryOf(coord);
+  for (const w of workers) w.child.kill('SIGKILL');
+  coord.child.kill('SIGKILL');
+  const sums = (s?.['replicaChecksums'] as string[] | undefined) ?? [];
+  process.stdout.write(`${JSON.stringify({
+    event: 'chaos', ok: code === 0 && s !== null, kills, coordinatorRestarts, recoveries, committedStepsLost: lost,
+    replicaChecksums: sums, replicasEqual: sums.length > 0 && new Set(sums).size === 1,
+    samplesPerEpoch: s?.['samplesPerEpoch'] ?? null, duplicateSamples: s?.['duplicateSamples'] ?? null, missingSamples: s?.['missingSamples'] ?? null,
+    testAccuracy: s?.['testAccuracy'] ?? null, faultFreeTestAccuracy: ref?.['testAccuracy'] ?? null,
+    workers: s?.['workers'] ?? null, epochs: EPOCHS, wallSeconds: (Date.now() - started) / 1000,
+    error: s ? undefined : coord.err.split('\n').filter((l) => l.startsWith('ringtrain: error')).pop() ?? `coordinator exit ${String(code)}`,
+  })}\n`);
+}
+
+await main();
