@@ -17,7 +17,11 @@ import type { CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import type { StepTimings, TrainParams, WorkerToCoordinator } from '../shared/protocol.js';
+import type { ModelFingerprint, StepTimings, TrainParams, WorkerToCoordinator } from '../shared/protocol.js';
+import { newNonce } from '../shared/auth.js';
+import { coordinatorInboundLimit } from '../shared/limits.js';
+import { modelFingerprint } from '../worker/fingerprint.js';
+import { assertSameModel } from './consistency.js';
 import { evaluate, type EvalResult } from '../jobs/evaluate.js';
 import { loadJob } from '../jobs/registry.js';
 
@@ -40,11 +44,15 @@ export interface RunSummary {
   engines: string[];
   /** Mean per-step timings (ms) of the slowest rank: waitMs near 0 shows prefetch keeps up. */
   stepTimings: StepTimings;
+  /** Steps whose update every rank skipped because the all-reduced loss or gradient was not finite. */
+  nonFiniteSkips: number;
   output: string;
 }
 
 export interface CoordinatorHandle {
   port: number;
+  /** 'wss' when the coordinator serves TLS. */
+  scheme: 'ws' | 'wss';
   /** Settles when the run ends: the summary, or the error that stopped every rank. */
   result: Promise<RunSummary>;
   /** Aborts the run (if still going) and closes the server. */
@@ -66,7 +74,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
   const initialWeights = evaluator.getWeights();
   const output = cfg.output ?? defaultOutput(job.name);
-  const server = await ControlServer.listen(cfg.host, cfg.port, log);
+  const sec = cfg.security;
+  const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
   log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   let members: Member[] = [];
@@ -129,25 +138,29 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     const generation = 1;
     const params: TrainParams = {
       epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
-      stepTimeoutMs: cfg.stepTimeoutMs, ...ADAM_DEFAULTS,
+      stepTimeoutMs: cfg.stepTimeoutMs, onNonfinite: cfg.onNonfinite, ...ADAM_DEFAULTS,
     };
+    const ringSalt = newNonce();
     for (const m of members) {
       m.conn.send({
         type: 'start', generation, rank: m.rank, worldSize: N, successor: N > 1 ? members[(m.rank + 1) % N]!.hello.ringUrl : null,
-        job: cfg.job, params, weights: initialWeights, step: 0,
+        job: cfg.job, params, weights: initialWeights, step: 0, ringSalt,
       });
     }
     const ready = new Set<number>();
     const engines: string[] = members.map(() => '');
+    const fingerprints: ModelFingerprint[] = [];
     while (ready.size < N) {
       const { rank, msg } = await next(Defaults.ringConnectTimeoutMs * 2, () => `ranks ${members.filter((m) => !ready.has(m.rank)).map((m) => m.rank).join(', ')} to form the ring`);
       if (msg.type === 'ring-ready' && msg.generation === generation) {
         ready.add(rank);
         engines[rank] = msg.engine;
+        fingerprints[rank] = msg.fingerprint;
         log.info({ rank, engine: msg.engine, reason: msg.engineReason }, 'rank ready');
       }
       else log.warn({ rank, type: msg.type }, 'unexpected message while forming the ring dropped');
     }
+    assertSameModel(modelFingerprint(evaluator), fingerprints);
     for (const m of members) m.conn.send({ type: 'go', generation });
     log.info({ workers: N, generation }, 'ring formed; training');
 
@@ -174,6 +187,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
 
     let epochLoss = 0;
     let epochSamples = 0;
+    let epochLossSamples = 0;
+    let nonFiniteSkips = 0;
     let totalSamples = 0;
     const samplesPerEpoch: number[] = [];
     let lastCommit: CommittedStep | null = null;
@@ -207,7 +222,13 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       lastCommit = collector.commit();
       sendUpTo(step + 1 + Defaults.prefetchSteps);
       for (const k of Object.keys(timingSums) as (keyof StepTimings)[]) timingSums[k] += lastCommit.timings[k];
-      epochLoss += lastCommit.loss * lastCommit.samples;
+      if (lastCommit.skipped) {
+        nonFiniteSkips++;
+        log.warn({ code: ErrorCodes.NON_FINITE, step, loss: lastCommit.loss }, 'all-reduced loss or gradient not finite: every rank skipped this update');
+      } else {
+        epochLoss += lastCommit.loss * lastCommit.samples;
+        epochLossSamples += lastCommit.samples;
+      }
       epochSamples += lastCommit.samples;
       totalSamples += lastCommit.samples;
       log.debug({ step, loss: lastCommit.loss, samples: lastCommit.samples, ...lastCommit.timings }, 'step');
@@ -216,11 +237,12 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
         evaluator.setWeights(weights);
         lastEval = evaluate(engine.tf, job, evaluator.model, data.test);
         const val = data.validation ? evaluate(engine.tf, job, evaluator.model, data.validation) : null;
-        finalLoss = epochLoss / epochSamples;
+        finalLoss = epochLoss / epochLossSamples;
         samplesPerEpoch.push(epochSamples);
         log.info({ epoch: epoch + 1, of: cfg.epochs, step: step + 1, trainLoss: finalLoss, valLoss: val?.loss, testLoss: lastEval.loss, testAccuracy: lastEval.accuracy }, 'epoch done');
         epochLoss = 0;
         epochSamples = 0;
+        epochLossSamples = 0;
         finalWeights = weights;
       }
     }
@@ -237,7 +259,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       testAccuracy: lastEval.accuracy, replicaChecksums, samplesPerSec: totalSamples / trainSeconds,
       wallSeconds: (performance.now() - t0) / 1000, samplesPerEpoch, engines,
       stepTimings: { waitMs: timingSums.waitMs / total, computeMs: timingSums.computeMs / total, allreduceMs: timingSums.allreduceMs / total, updateMs: timingSums.updateMs / total },
-      output,
+      nonFiniteSkips, output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');
@@ -267,6 +289,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
 
   return {
     port: server.port,
+    scheme: server.scheme,
     result,
     async close(reason?: Error): Promise<void> {
       if (!closed) server.events.close(reason ?? new RingtrainError(ErrorCodes.ABORTED, 'coordinator closed'));

@@ -11,6 +11,7 @@ import type { BackendName, CoordinatorConfig, LogLevel } from '../shared/config.
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isJobPath } from '../jobs/registry.js';
+import { childEnv, childTlsArgs } from './local-security.js';
 
 export interface LocalOptions {
   workers: number;
@@ -31,13 +32,14 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   process.once('SIGTERM', onSignal);
   for (let i = 0; i < opts.workers; i++) {
     const args = [
-      CLI, 'worker', '--coordinator', `ws://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
+      CLI, 'worker', '--coordinator', `${handle.scheme}://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
       '--backend', opts.backend, '--log-level', opts.workerLogLevel,
       // A job module path is passed to the children on their command line, never over the network.
       ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
+      ...childTlsArgs(cfg.security),
     ];
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: childEnv(cfg.security) });
     children.push(child);
     child.on('exit', (code, signal) => {
       if (code !== 0) void handle.close(new RingtrainError(ErrorCodes.WORKER_LOST, `worker process ${i} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`));

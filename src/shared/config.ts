@@ -4,6 +4,8 @@
  */
 import { Defaults } from './constants.js';
 import { ErrorCodes, RingtrainError } from './errors.js';
+import { NON_FINITE_POLICIES, type NonFinitePolicy } from './protocol.js';
+import { securityConfig, type SecurityConfig } from './security-config.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -25,6 +27,9 @@ export interface CoordinatorConfig {
   stepTimeoutMs: number;
   rendezvousTimeoutMs: number;
   logLevel: LogLevel;
+  /** Skip (default) or abort a step whose all-reduced loss or gradient is not finite. */
+  onNonfinite: NonFinitePolicy;
+  security: SecurityConfig;
 }
 
 /** What a worker needs to join a run. */
@@ -37,6 +42,7 @@ export interface WorkerConfig {
   job: string | null;
   connectTimeoutMs: number;
   logLevel: LogLevel;
+  security: SecurityConfig;
 }
 
 type Raw = Record<string, unknown>;
@@ -77,8 +83,9 @@ function oneOf<T extends string>(raw: Raw, key: string, flag: string, allowed: r
 
 /** Validates coordinator settings (from flags, env and config file, already merged). */
 export function coordinatorConfig(raw: Raw): CoordinatorConfig {
+  const host = text(raw, 'host', 'host');
   return {
-    host: text(raw, 'host', 'host'),
+    host,
     port: intIn(raw, 'port', 'port', 0, 65535),
     minWorkers: intIn(raw, 'minWorkers', 'min-workers', 1, 1024),
     job: text(raw, 'job', 'job'),
@@ -91,6 +98,8 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     stepTimeoutMs: intIn(raw, 'stepTimeout', 'step-timeout', 1, 86_400_000),
     rendezvousTimeoutMs: intIn(raw, 'rendezvousTimeout', 'rendezvous-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+    onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
+    security: securityConfig(raw, [{ flag: '--host', host }]),
   };
 }
 
@@ -110,15 +119,17 @@ export function coordinatorUrl(value: unknown): string {
 
 /** Validates worker settings. */
 export function workerConfig(raw: Raw): WorkerConfig {
+  const ringHost = text(raw, 'ringHost', 'ring-host');
   return {
     coordinator: coordinatorUrl(raw['coordinator']),
-    ringHost: text(raw, 'ringHost', 'ring-host'),
+    ringHost,
     ringPort: intIn(raw, 'ringPort', 'ring-port', 0, 65535),
     advertise: optText(raw, 'advertise', 'advertise'),
     backend: oneOf(raw, 'backend', 'backend', BACKENDS),
     job: optText(raw, 'job', 'job'),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+    security: securityConfig(raw, [{ flag: '--ring-host', host: ringHost }]),
   };
 }
 

@@ -1,17 +1,40 @@
 /**
  * The worker's link to the coordinator. Connecting retries with exponential backoff up to a
- * deadline (the coordinator may start after its workers), then fails naming the address. Incoming
- * messages are validated and queued; malformed ones are logged and dropped.
+ * deadline (the coordinator may start after its workers), then fails naming the address; a TLS
+ * mismatch or a different protocol version fails at once, since retrying cannot fix it. The
+ * coordinator's first message is a challenge; `proof` answers it. Incoming messages are
+ * validated and queued; malformed ones are logged and dropped.
  */
 import { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { decodeMessage, encodeMessage } from '../shared/codec.js';
+import { decodeMessage, decodeRaw, encodeMessage } from '../shared/codec.js';
 import { Mailbox } from '../shared/mailbox.js';
-import type { CoordinatorToWorker, WorkerToCoordinator } from '../shared/protocol.js';
+import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type WorkerToCoordinator } from '../shared/protocol.js';
+import { PROTOCOL_VERSION } from '../shared/constants.js';
+import { controlProof } from '../shared/auth.js';
+import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
 
 const FROM_COORDINATOR = new Set(['start', 'go', 'batch', 'finish', 'error']);
+
+export interface ControlAuth {
+  token: string | null;
+  tls: TlsMaterial | null;
+}
+
+/** Reads the challenge that opens every control connection; throws when it is missing or of another version. */
+function readChallenge(data: Buffer, url: string): ChallengeMsg {
+  const raw = decodeRaw(data);
+  const version = claimedProtocol(raw);
+  if (version !== null && version !== PROTOCOL_VERSION) {
+    throw new RingtrainError(ErrorCodes.VERSION_MISMATCH, `coordinator ${url} speaks protocol ${version}, this worker speaks ${PROTOCOL_VERSION}; run the same ringtrain version everywhere`);
+  }
+  const msg = parseMessage(raw);
+  if (msg.type === 'error') throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
+  if (msg.type !== 'challenge') throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `coordinator ${url} opened with ${msg.type}, not a challenge`);
+  return msg;
+}
 
 function isFromCoordinator(m: { type: string }): m is CoordinatorToWorker {
   return FROM_COORDINATOR.has(m.type);
@@ -25,7 +48,15 @@ export class ControlClient {
   readonly inbox = new Mailbox<CoordinatorToWorker>();
   private closing = false;
 
-  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger) {
+  /** Proof for the hello (null without a token); a fresh nonce makes a replayed one useless. */
+  readonly proof: Uint8Array | null;
+  /** Secret the ring keys derive from: the token when the coordinator checks it, else empty. */
+  readonly ringSecret: string;
+
+  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger, challenge: ChallengeMsg, auth: ControlAuth) {
+    this.proof = auth.token === null ? null : controlProof(auth.token, challenge.nonce);
+    this.ringSecret = challenge.auth && auth.token !== null ? auth.token : '';
+    if (!challenge.auth && auth.token !== null) log.warn('the coordinator does not check tokens; this worker\'s token is unused');
     ws.on('message', (data: Buffer) => {
       try {
         const msg = decodeMessage(data);
@@ -47,7 +78,7 @@ export class ControlClient {
     return a ? a.replace(/^::ffff:/, '') : '127.0.0.1';
   }
 
-  static async connect(url: string, timeoutMs: number, log: Logger): Promise<ControlClient> {
+  static async connect(url: string, timeoutMs: number, log: Logger, auth: ControlAuth = { token: null, tls: null }): Promise<ControlClient> {
     const deadline = Date.now() + timeoutMs;
     let delay: number = Defaults.connectBackoffMs;
     let attempts = 0;
@@ -58,16 +89,41 @@ export class ControlClient {
         perMessageDeflate: false,
         maxPayload: Defaults.maxControlPayloadBytes,
         handshakeTimeout: Math.max(1, Math.min(10_000, deadline - Date.now())),
+        ...clientTlsOptions(auth.tls),
       });
       try {
-        await new Promise<void>((resolve, reject) => {
-          ws.once('open', resolve);
-          ws.once('error', reject);
+        // The challenge can arrive in the same packet as the upgrade response: listen before 'open'.
+        const challenge = await new Promise<ChallengeMsg>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`no challenge within ${Defaults.helloTimeoutMs} ms`)), Defaults.helloTimeoutMs);
+          ws.once('message', (data: Buffer) => {
+            clearTimeout(t);
+            try {
+              resolve(readChallenge(data, url));
+            } catch (err) {
+              reject(err);
+            }
+          });
+          ws.once('error', (err) => {
+            clearTimeout(t);
+            reject(err);
+          });
+          ws.once('close', () => {
+            clearTimeout(t);
+            reject(new Error('closed before the challenge'));
+          });
         });
         ws.removeAllListeners('error');
+        ws.removeAllListeners('close');
         log.info({ url, attempts }, 'connected to coordinator');
-        return new ControlClient(ws, url, log);
+        return new ControlClient(ws, url, log, challenge, auth);
       } catch (err) {
+        ws.removeAllListeners();
+        ws.on('error', () => undefined);
+        const fatal = err instanceof RingtrainError ? err : explainTlsError(url, err);
+        if (fatal) {
+          ws.terminate();
+          throw fatal;
+        }
         lastError = err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code || 'error' : String(err);
         ws.terminate();
         const wait = Math.min(delay, deadline - Date.now());

@@ -20,6 +20,9 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { assertNever, type BatchMsg, type CoordinatorToWorker, type StartMsg } from '../shared/protocol.js';
 import { BUILTIN_JOBS, loadJob } from '../jobs/registry.js';
 import type { Job } from '../jobs/job.js';
+import { deriveRingKey } from '../shared/auth.js';
+import { skipNonFinite } from '../shared/nonfinite.js';
+import { modelFingerprint } from './fingerprint.js';
 
 export interface WorkerResult {
   rank: number;
@@ -50,15 +53,16 @@ async function expectMessage<T extends CoordinatorToWorker['type']>(control: Con
 /** Runs one worker until the coordinator says the run is finished. */
 export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<WorkerResult> {
   const root = logger ?? createLogger('worker', cfg.logLevel);
-  const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, root);
+  const sec = cfg.security;
+  const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, root, { tls: sec.tls, token: sec.token, insecure: sec.insecure });
   let control: ControlClient | null = null;
   let ring: Collective | null = null;
   let trainer: Trainer | null = null;
   try {
-    control = await ControlClient.connect(cfg.coordinator, cfg.connectTimeoutMs, root);
+    control = await ControlClient.connect(cfg.coordinator, cfg.connectTimeoutMs, root, { token: sec.token, tls: sec.tls });
     const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
-    const ringUrl = `ws://${advertise.includes(':') ? `[${advertise}]` : advertise}:${ringServer.port}`;
-    void control.send({ type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job });
+    const ringUrl = `${ringServer.scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${ringServer.port}`;
+    void control.send({ type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job, proof: control.proof });
 
     const start = await expectMessage(control, 'start', Defaults.rendezvousTimeoutMs, root);
     const log = root.child({ rank: start.rank, generation: start.generation });
@@ -67,7 +71,6 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe());
     trainer = Trainer.create(engine.tf, job, start.params.seed);
     const params = start.weights.slice();
-    trainer.setWeights(params);
     log.info({ worldSize: start.worldSize, job: job.name, params: trainer.paramCount, engine: engine.name }, 'joined run');
 
     ring = start.worldSize === 1 || start.successor === null
@@ -75,9 +78,12 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
       : await RingCollective.connect({
           server: ringServer, generation: start.generation, rank: start.rank, worldSize: start.worldSize,
           successorUrl: start.successor, connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
+          ringKey: deriveRingKey(control.ringSecret, start.ringSalt, start.generation), tls: sec.tls,
         });
-    void control.send({ type: 'ring-ready', generation: start.generation, engine: engine.name, engineReason: engine.reason });
+    void control.send({ type: 'ring-ready', generation: start.generation, engine: engine.name, engineReason: engine.reason, fingerprint: modelFingerprint(trainer) });
     await expectMessage(control, 'go', Defaults.ringConnectTimeoutMs, log);
+    // Only after go: the coordinator has checked every rank's model matches the weights' layout.
+    trainer.setWeights(params);
 
     const hyper = { lr: start.params.lr, ...ADAM_DEFAULTS, beta1: start.params.beta1, beta2: start.params.beta2, epsilon: start.params.epsilon };
     const adam = createAdamState(trainer.paramCount);
@@ -106,6 +112,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
             throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
           case 'start':
           case 'go':
+          case 'challenge':
             log.warn({ got: msg.type }, 'out-of-order message from coordinator dropped');
             break;
           default:
@@ -124,13 +131,17 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
       const loss = fusion[P]! / samples;
       const grads = fusion.subarray(0, P);
       divideInPlace(grads, samples);
-      adamStep(params, grads, adam, hyper);
-      trainer.setWeights(params);
+      // Decided on the reduced buffer, identical on every rank, so all ranks skip (or abort) alike.
+      const skipped = skipNonFinite(fusion, start.params.onNonfinite, step);
+      if (!skipped) {
+        adamStep(params, grads, adam, hyper);
+        trainer.setWeights(params);
+      }
       const t4 = performance.now();
       void control.send({
         type: 'step-done', generation: start.generation, step, loss, samples,
         checksum: batch.checksum ? checksum(params) : null,
-        timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3 },
+        timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3 }, skipped,
       });
       if (batch.sendWeights) void control.send({ type: 'weights', generation: start.generation, step, params: params.slice() });
       step++;
