@@ -114,7 +114,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       const rank = rankOf.get(ev.conn.id);
       if (rank === undefined) {
         if (ev.kind === 'message' && ev.msg.type === 'hello') {
-          log.warn({ conn: ev.conn.id, host: ev.msg.host }, 'worker arrived after rendezvous; refused');
+          log.warn({ code: ErrorCodes.RUN_FULL, conn: ev.conn.id, host: ev.msg.host }, 'worker arrived after rendezvous; refused');
           ev.conn.reject(ErrorCodes.RUN_FULL, 'this run has already started; joining a running job is not supported yet');
         }
         continue;
@@ -158,7 +158,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
         fingerprints[rank] = msg.fingerprint;
         log.info({ rank, engine: msg.engine, reason: msg.engineReason }, 'rank ready');
       }
-      else log.warn({ rank, type: msg.type }, 'unexpected message while forming the ring dropped');
+      else log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, rank, type: msg.type }, 'unexpected message while forming the ring dropped');
     }
     assertSameModel(modelFingerprint(evaluator), fingerprints);
     for (const m of members) m.conn.send({ type: 'go', generation });
@@ -214,7 +214,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
         const { rank, msg } = await next(cfg.stepTimeoutMs, () => `step ${step}: still waiting for rank(s) ${collector.missing().join(', ') || '0 (weights)'}`);
         if (msg.type === 'step-done' && msg.generation === generation && msg.step >= step) collectorFor(msg.step).add(rank, msg);
         else if (msg.type === 'weights' && rank === 0 && msg.step >= step) weightsAt.set(msg.step, msg.params);
-        else log.warn({ rank, type: msg.type }, 'unexpected message during training dropped');
+        else log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, rank, type: msg.type }, 'unexpected message during training dropped');
       }
       collectors.delete(step);
       const weights = weightsAt.get(step) ?? null;

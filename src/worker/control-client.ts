@@ -63,7 +63,8 @@ export class ControlClient {
         if (!isFromCoordinator(msg)) throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `a worker does not accept ${msg.type} messages`);
         this.inbox.push(msg);
       } catch (err) {
-        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'dropped bad message from coordinator');
+        const e = err instanceof RingtrainError ? err : new RingtrainError(ErrorCodes.BAD_MESSAGE, String(err));
+        this.log.warn({ code: e.code, err: e.message }, 'dropped bad message from coordinator');
       }
     });
     ws.on('close', (code, reason) => {

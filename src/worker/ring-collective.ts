@@ -185,7 +185,7 @@ export class RingCollective implements Collective {
       return;
     }
     if (h.kind !== FrameKind.Data || h.generation !== this.generation || h.dtype !== Dtype.F32) {
-      this.log.warn({ kind: h.kind, generation: h.generation, seq: h.seq }, 'ring frame for another generation or of unexpected kind dropped');
+      this.log.warn({ code: ErrorCodes.BAD_FRAME, kind: h.kind, generation: h.generation, seq: h.seq }, 'ring frame for another generation or of unexpected kind dropped');
       return;
     }
     const op = this.op;
@@ -193,7 +193,7 @@ export class RingCollective implements Collective {
       if (h.seq === this.seq + 1 && (!op || op.seq === this.seq)) {
         this.early.push(frame);
       } else {
-        this.log.warn({ seq: h.seq, expected: op?.seq ?? this.seq + 1 }, 'stale ring frame dropped');
+        this.log.warn({ code: ErrorCodes.BAD_FRAME, seq: h.seq, expected: op?.seq ?? this.seq + 1 }, 'stale ring frame dropped');
       }
       return;
     }

@@ -46,7 +46,7 @@ async function expectMessage<T extends CoordinatorToWorker['type']>(control: Con
     const msg = await control.inbox.take(timeoutMs, `a ${type} message from the coordinator`);
     if (msg.type === type) return msg as Extract<CoordinatorToWorker, { type: T }>;
     if (msg.type === 'error') throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
-    log.warn({ got: msg.type, expected: type }, 'out-of-order message from coordinator dropped');
+    log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, got: msg.type, expected: type }, 'out-of-order message from coordinator dropped');
   }
 }
 
@@ -102,7 +102,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
         switch (msg.type) {
           case 'batch':
             if (msg.generation === start.generation && msg.step >= step) pending.set(msg.step, msg);
-            else log.warn({ step: msg.step, generation: msg.generation }, 'stale batch dropped');
+            else log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, step: msg.step, generation: msg.generation }, 'stale batch dropped');
             break;
           case 'finish':
             await ring.close();
@@ -113,7 +113,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
           case 'start':
           case 'go':
           case 'challenge':
-            log.warn({ got: msg.type }, 'out-of-order message from coordinator dropped');
+            log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, got: msg.type }, 'out-of-order message from coordinator dropped');
             break;
           default:
             assertNever(msg);

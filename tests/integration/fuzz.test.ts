@@ -16,7 +16,7 @@ import { Fuzz } from '../helpers/fuzz.js';
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261128);
 const TARGET_FRAMES = 10_000;
 const TOKEN = 'fuzz-test-token-4567';
-const RUN = ['local', '--workers', '2', '--job', 'regression-mlp', '--epochs', '60', '--seed', '5', '--json'];
+const RUN = ['local', '--workers', '2', '--job', 'regression-mlp', '--epochs', '45', '--seed', '5', '--json'];
 
 /** Opens a connection and sends up to `n` frames while it stays open; returns how many went out. */
 async function session(url: string, n: number, next: () => Buffer | string): Promise<number> {
