@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage, FrameKind, Dtype } from '../../src/shared/codec.js';
 import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/auth.js';
-import { runCli, startCli, summaryOf } from '../helpers/cli.js';
+import { runCli, summaryOf } from '../helpers/cli.js';
+import { startDisturbedRun } from '../helpers/live-run.js';
 import { challengeOf, connectPeer, helloBytes, ringChallengeOf, ringFrame } from '../helpers/peer.js';
 
 const TOKEN = 'auth-test-token-0123';
@@ -19,13 +20,7 @@ const RUN = ['local', '--workers', '2', '--job', 'regression-mlp', '--epochs', '
 
 describe('authentication and edge validation during a live run', () => {
   it('refuses every kind of bad input with its code and leaves training unchanged', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rt-auth-'));
-    const baseline = runCli([...RUN, '--output', join(dir, 'base'), '--log-level', 'warn'], { env: { RINGTRAIN_TOKEN: TOKEN } });
-    const live = startCli([...RUN, '--output', join(dir, 'live'), '--log-level', 'info'], { RINGTRAIN_TOKEN: TOKEN });
-    const [, port] = await live.waitFor(/"port":(\d+).*coordinator listening/);
-    const [, ringUrl] = await live.waitFor(/"ring":"(ws:\/\/[^"]+)"/);
-    await live.waitFor(/ring formed; training/);
-    const url = `ws://127.0.0.1:${port}`;
+    const { baseline, live, controlUrl: url, ringUrl } = await startDisturbedRun(RUN, TOKEN);
     const codes: Record<string, string | null> = {};
 
     // Wrong token, and no token at all.
@@ -78,11 +73,11 @@ describe('authentication and edge validation during a live run', () => {
     expect(junkChallenge.auth).toBe(true);
 
     // Strangers on a worker's ring port: a forged hello, and data frames with no hello at all.
-    const forger = connectPeer(ringUrl!, { raw: true });
+    const forger = connectPeer(ringUrl, { raw: true });
     const nonce = await ringChallengeOf(forger);
     await forger.send(ringFrame({ kind: FrameKind.Hello, generation: 1, seq: 1, count: 2 * AUTH_BYTES }, Buffer.concat([ringHelloProof(Buffer.alloc(32), nonce, 1, 1), newNonce()])));
     const forgerClose = await forger.closed;
-    const injector = connectPeer(ringUrl!, { raw: true });
+    const injector = connectPeer(ringUrl, { raw: true });
     await ringChallengeOf(injector);
     for (let seq = 1; seq < 400; seq += 7) {
       await injector.send(ringFrame({ kind: FrameKind.Data, dtype: Dtype.F32, generation: 1, seq, hop: 0, offset: 0, count: 4 }, Buffer.from(Float32Array.of(1e9, 1e9, 1e9, 1e9).buffer)));

@@ -5,11 +5,9 @@
  * as an undisturbed run with the same seed. Seeded: FUZZ_SEED=n replays a failure.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runCli, startCli, summaryOf } from '../helpers/cli.js';
+import { summaryOf } from '../helpers/cli.js';
+import { startDisturbedRun } from '../helpers/live-run.js';
 import { connectPeer, type Peer } from '../helpers/peer.js';
 import { Fuzz } from '../helpers/fuzz.js';
 
@@ -49,26 +47,21 @@ describe('fuzz', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown): void => void unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
-    const dir = mkdtempSync(join(tmpdir(), 'rt-fuzz-'));
-    const baseline = runCli([...RUN, '--output', join(dir, 'base'), '--log-level', 'warn'], { env: { RINGTRAIN_TOKEN: TOKEN } });
-    const live = startCli([...RUN, '--output', join(dir, 'live'), '--log-level', 'info'], { RINGTRAIN_TOKEN: TOKEN });
-    const [, port] = await live.waitFor(/"port":(\d+).*coordinator listening/);
-    const [, ringUrl] = await live.waitFor(/"ring":"(ws:\/\/[^"]+)"/);
-    await live.waitFor(/ring formed; training/);
-    const controlUrl = `ws://127.0.0.1:${port}`;
-    const ringPort = Number(new URL(ringUrl!).port);
+    const { baseline, live, controlUrl, ringUrl } = await startDisturbedRun(RUN, TOKEN);
+    const port = Number(new URL(controlUrl).port);
+    const ringPort = Number(new URL(ringUrl).port);
 
     const fuzz = new Fuzz(SEED);
     const started = Date.now();
     const counts = { control: 0, ring: 0, connections: 0, rawTcp: 0 };
     // A few lanes in parallel per target, well under the pending-connection cap.
     const lane = async (target: 'control' | 'ring'): Promise<void> => {
-      while (counts.control + counts.ring < TARGET_FRAMES && Date.now() - started < 60_000) {
+      while (counts.control + counts.ring < TARGET_FRAMES && Date.now() - started < 90_000) {
         const n = 1 + fuzz.int(40);
         counts.connections++;
         counts[target] += target === 'control'
           ? await session(controlUrl, n, () => fuzz.controlFrame())
-          : await session(ringUrl!, n, () => fuzz.ringFrame());
+          : await session(ringUrl, n, () => fuzz.ringFrame());
         if (fuzz.int(50) === 0) {
           counts.rawTcp++;
           await garbage(fuzz.int(2) ? Number(port) : ringPort, fuzz.bytes(1 + fuzz.int(600)));

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { AUTH_BYTES, controlProof, deriveRingKey, isLoopbackHost, newNonce, proofMatches, ringHelloProof } from '../../src/shared/auth.js';
 import { FRAME_HEADER_BYTES, FrameKind } from '../../src/shared/codec.js';
 import { claimedProtocol } from '../../src/shared/protocol.js';
-import { RingtrainError } from '../../src/shared/errors.js';
+import { codeOf } from '../helpers/codes.js';
+import type { RingtrainError } from '../../src/shared/errors.js';
 import { securityConfig } from '../../src/shared/security-config.js';
 import { acceptFrame, helloValid, parseHello } from '../../src/worker/ring-handshake.js';
 import { canonicalWeightName } from '../../src/worker/fingerprint.js';
@@ -17,14 +18,7 @@ import { childEnv, childTlsArgs } from '../../src/coordinator/local-security.js'
 import { coordinatorInboundLimit } from '../../src/shared/limits.js';
 import { ringFrame } from '../helpers/peer.js';
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof RingtrainError ? err.code : `not a RingtrainError: ${String(err)}`;
-  }
-  return 'no error';
-}
+const code = codeOf;
 
 describe('control handshake proofs', () => {
   it('prove the token over this connection nonce only, so a replay on another connection fails', () => {
