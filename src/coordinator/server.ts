@@ -10,7 +10,7 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { decodeRaw, encodeMessage } from '../shared/codec.js';
 import { Mailbox } from '../shared/mailbox.js';
 import { claimedProtocol, parseMessage, type CoordinatorToWorker, type HelloMsg, type WorkerToCoordinator } from '../shared/protocol.js';
-import { controlProof, newNonce, proofMatches } from '../shared/auth.js';
+import { controlProof, newNonce, proofMatches, welcomeProof } from '../shared/auth.js';
 import { listenWebSocket, type Listener } from '../shared/listen.js';
 import { warnIfInsecure } from '../shared/exposure.js';
 import type { TlsMaterial } from '../shared/tls.js';
@@ -162,6 +162,7 @@ export class ControlServer {
         clearTimeout(helloTimer);
         authenticated();
         conn.hello = msg;
+        conn.send({ type: 'welcome', proof: token === null ? null : welcomeProof(token, msg.nonce) });
       }
       this.events.push({ kind: 'message', conn, msg });
     });

@@ -3,8 +3,9 @@
  * here, so the handshake rules can be tested by feeding bytes.
  *
  * Control link: the coordinator sends a fresh random nonce on every connection; the worker answers
- * HMAC(token, context ‖ nonce). The token never crosses the wire, and a recorded answer is useless
- * on another connection because the nonce differs.
+ * HMAC(token, context ‖ nonce) and a nonce of its own, which the coordinator answers the same way
+ * in `welcome`. The token never crosses the wire, a recorded answer is useless on another
+ * connection because the nonce differs, and a worker never trains for an impostor coordinator.
  *
  * Ring links: the coordinator sends each generation a random salt; every rank derives the ring key
  * HMAC(token, "ring" ‖ salt ‖ generation). Neighbours prove that key to each other with the same
@@ -18,6 +19,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 export const AUTH_BYTES = 32;
 
 const CONTROL_CONTEXT = 'ringtrain control hello v1';
+const WELCOME_CONTEXT = 'ringtrain control welcome v1';
 const RING_KEY_CONTEXT = 'ringtrain ring key v1';
 const RING_HELLO_CONTEXT = 'ringtrain ring hello v1';
 const RING_ACCEPT_CONTEXT = 'ringtrain ring accept v1';
@@ -52,6 +54,11 @@ export function proofMatches(expected: Uint8Array, received: Uint8Array | null):
 /** The worker's answer to the coordinator's challenge. */
 export function controlProof(token: string, nonce: Uint8Array): Buffer {
   return hmac(token, CONTROL_CONTEXT, nonce);
+}
+
+/** The coordinator's answer over the worker's nonce: proves the coordinator holds the token too. */
+export function welcomeProof(token: string, nonce: Uint8Array): Buffer {
+  return hmac(token, WELCOME_CONTEXT, nonce);
 }
 
 /** Ring key of one generation: both neighbours derive it; it never travels. */

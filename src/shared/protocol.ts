@@ -56,6 +56,8 @@ export interface HelloMsg {
   job: string | null;
   /** HMAC(token, challenge nonce) when the worker has a token (auth.ts); null otherwise. */
   proof: Uint8Array | null;
+  /** The worker's own nonce: the coordinator proves the token over it in `welcome`. */
+  nonce: Uint8Array;
 }
 export interface RingReadyMsg {
   type: 'ring-ready';
@@ -91,6 +93,11 @@ export interface ChallengeMsg {
   /** Whether this coordinator requires a token (a worker's proof is ignored when it does not). */
   auth: boolean;
 }
+/** Answer to an accepted hello: HMAC(token, worker nonce), so the worker knows its coordinator holds the token too. */
+export interface WelcomeMsg {
+  type: 'welcome';
+  proof: Uint8Array | null;
+}
 export interface StartMsg {
   type: 'start';
   generation: number;
@@ -125,7 +132,7 @@ export interface BatchMsg {
 export interface FinishMsg { type: 'finish' }
 
 export type WorkerToCoordinator = HelloMsg | RingReadyMsg | StepDoneMsg | WeightsMsg | ErrorMsg;
-export type CoordinatorToWorker = ChallengeMsg | StartMsg | GoMsg | BatchMsg | FinishMsg | ErrorMsg;
+export type CoordinatorToWorker = ChallengeMsg | WelcomeMsg | StartMsg | GoMsg | BatchMsg | FinishMsg | ErrorMsg;
 export type Message = WorkerToCoordinator | CoordinatorToWorker;
 
 // ---- guards ----
@@ -243,6 +250,7 @@ export function parseMessage(raw: unknown): Message {
       return {
         type, protocol: int(raw, 'protocol'), ringUrl: str(raw, 'ringUrl', 1024), backend: str(raw, 'backend', 64),
         host: str(raw, 'host', 256), pid: int(raw, 'pid'), job: strOrNull(raw, 'job'), proof: bytesOrNull(raw, 'proof', AUTH_BYTES),
+        nonce: bytes(raw, 'nonce', AUTH_BYTES),
       };
     case 'ring-ready':
       return {
@@ -273,6 +281,8 @@ export function parseMessage(raw: unknown): Message {
     }
     case 'challenge':
       return { type, protocol: int(raw, 'protocol'), nonce: bytes(raw, 'nonce', AUTH_BYTES), auth: bool(raw, 'auth') };
+    case 'welcome':
+      return { type, proof: bytesOrNull(raw, 'proof', AUTH_BYTES) };
     case 'go':
       return { type, generation: int(raw, 'generation') };
     case 'batch':

@@ -12,11 +12,11 @@ import { decodeMessage, decodeRaw, encodeMessage } from '../shared/codec.js';
 import { Mailbox } from '../shared/mailbox.js';
 import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type WorkerToCoordinator } from '../shared/protocol.js';
 import { PROTOCOL_VERSION } from '../shared/constants.js';
-import { controlProof } from '../shared/auth.js';
+import { controlProof, newNonce, proofMatches, welcomeProof } from '../shared/auth.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
 
-const FROM_COORDINATOR = new Set(['start', 'go', 'batch', 'finish', 'error']);
+const FROM_COORDINATOR = new Set(['welcome', 'start', 'go', 'batch', 'finish', 'error']);
 
 export interface ControlAuth {
   token: string | null;
@@ -48,19 +48,24 @@ export class ControlClient {
   readonly inbox = new Mailbox<CoordinatorToWorker>();
   private closing = false;
 
-  /** Proof for the hello (null without a token); a fresh nonce makes a replayed one useless. */
-  readonly proof: Uint8Array | null;
+  /** The hello's auth fields: proof over the coordinator's nonce (null without a token), and our nonce. */
+  readonly helloAuth: { proof: Uint8Array | null; nonce: Uint8Array };
   /** Secret the ring keys derive from: the token when the coordinator checks it, else empty. */
   readonly ringSecret: string;
+  /** Set once the coordinator's welcome proved the token (at once when this worker has none). */
+  private coordinatorTrusted: boolean;
 
-  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger, challenge: ChallengeMsg, auth: ControlAuth) {
-    this.proof = auth.token === null ? null : controlProof(auth.token, challenge.nonce);
-    this.ringSecret = challenge.auth && auth.token !== null ? auth.token : '';
-    if (!challenge.auth && auth.token !== null) log.warn('the coordinator does not check tokens; this worker\'s token is unused');
+  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger, challenge: ChallengeMsg, private readonly auth: ControlAuth) {
+    this.helloAuth = { proof: auth.token === null ? null : controlProof(auth.token, challenge.nonce), nonce: newNonce() };
+    this.ringSecret = auth.token ?? '';
+    this.coordinatorTrusted = auth.token === null;
     ws.on('message', (data: Buffer) => {
       try {
         const msg = decodeMessage(data);
         if (!isFromCoordinator(msg)) throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `a worker does not accept ${msg.type} messages`);
+        if (msg.type === 'welcome') return this.onWelcome(msg.proof);
+        // Until the coordinator has proved the token, only its error messages count.
+        if (!this.coordinatorTrusted && msg.type !== 'error') throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `${msg.type} before the coordinator proved the token`);
         this.inbox.push(msg);
       } catch (err) {
         const e = err instanceof RingtrainError ? err : new RingtrainError(ErrorCodes.BAD_MESSAGE, String(err));
@@ -71,6 +76,19 @@ export class ControlClient {
       this.inbox.close(new RingtrainError(ErrorCodes.COORDINATOR_LOST, `connection to coordinator ${url} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     });
     ws.on('error', (err) => this.log.warn({ err: err.message }, 'coordinator connection error'));
+  }
+
+  private onWelcome(proof: Uint8Array | null): void {
+    const token = this.auth.token;
+    if (token === null || this.coordinatorTrusted) return;
+    if (proofMatches(welcomeProof(token, this.helloAuth.nonce), proof)) {
+      this.coordinatorTrusted = true;
+      return;
+    }
+    const why = proof === null ? 'does not check tokens; give it the same token as this worker' : 'could not prove this worker\'s token';
+    this.log.warn({ code: ErrorCodes.AUTH_FAILED, url: this.url }, 'coordinator failed authentication');
+    this.inbox.close(new RingtrainError(ErrorCodes.AUTH_FAILED, `coordinator ${this.url} ${why}`));
+    this.close();
   }
 
   /** The local address of this connection: the address the coordinator can reach us at. */

@@ -62,7 +62,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     control = await ControlClient.connect(cfg.coordinator, cfg.connectTimeoutMs, root, { token: sec.token, tls: sec.tls });
     const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
     const ringUrl = `${ringServer.scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${ringServer.port}`;
-    void control.send({ type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job, proof: control.proof });
+    void control.send({ type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job, ...control.helloAuth });
 
     const start = await expectMessage(control, 'start', Defaults.rendezvousTimeoutMs, root);
     const log = root.child({ rank: start.rank, generation: start.generation });
@@ -113,6 +113,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
           case 'start':
           case 'go':
           case 'challenge':
+          case 'welcome':
             log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, got: msg.type }, 'out-of-order message from coordinator dropped');
             break;
           default:

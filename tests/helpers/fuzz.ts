@@ -66,7 +66,7 @@ export class Fuzz {
   message(): Message {
     const t = { waitMs: 0, computeMs: 1, allreduceMs: 1, updateMs: 0 };
     return this.pick<Message>([
-      { type: 'hello', protocol: 2, ringUrl: 'ws://127.0.0.1:1', backend: 'cpu', host: 'fuzz', pid: 1, job: null, proof: this.bytes(32) },
+      { type: 'hello', protocol: 2, ringUrl: 'ws://127.0.0.1:1', backend: 'cpu', host: 'fuzz', pid: 1, job: null, proof: this.bytes(32), nonce: this.bytes(32) },
       { type: 'ring-ready', generation: 1, engine: 'cpu', engineReason: 'fuzz', fingerprint: { paramCount: 1, weights: [{ name: 'w', shape: [1], dtype: 'float32' }] } },
       { type: 'step-done', generation: 1, step: this.int(100), loss: 1, samples: 64, checksum: null, timings: t, skipped: false },
       { type: 'weights', generation: 1, step: 0, params: new Float32Array(601) },

@@ -4,7 +4,7 @@
  * model fingerprints, the non-finite guard and what `local` hands its children.
  */
 import { describe, expect, it } from 'vitest';
-import { AUTH_BYTES, controlProof, deriveRingKey, isLoopbackHost, newNonce, proofMatches, ringHelloProof } from '../../src/shared/auth.js';
+import { AUTH_BYTES, controlProof, deriveRingKey, isLoopbackHost, newNonce, proofMatches, ringHelloProof, welcomeProof } from '../../src/shared/auth.js';
 import { FRAME_HEADER_BYTES, FrameKind } from '../../src/shared/codec.js';
 import { claimedProtocol } from '../../src/shared/protocol.js';
 import { codeOf } from '../helpers/codes.js';
@@ -32,6 +32,11 @@ describe('control handshake proofs', () => {
     expect(proofMatches(p1, null)).toBe(false);
     expect(proofMatches(p1, p1.subarray(0, 16))).toBe(false);
     expect(Buffer.from(p1).includes(Buffer.from('correct horse'))).toBe(false);
+  });
+
+  it('use a different context for the coordinator\'s welcome, so a worker\'s proof cannot be reflected back', () => {
+    const n = newNonce();
+    expect(proofMatches(welcomeProof('correct horse', n), controlProof('correct horse', n))).toBe(false);
   });
 
   it('reads the claimed protocol before full validation', () => {
