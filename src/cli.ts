@@ -8,6 +8,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, workerConfig, type BackendName, type CoordinatorConfig, type LogLevel } from './shared/config.js';
 import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
+import { NON_FINITE_POLICIES } from './shared/protocol.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { readConfigFile } from './shared/config-file.js';
 import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
@@ -22,6 +23,17 @@ function common(y: Argv): Argv {
   return y
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: ConfigDefaults.logLevel, describe: 'Log level (logs go to stderr)' })
     .option('config', { type: 'string', describe: 'JSON or YAML file with the same keys as the flags (flags > RINGTRAIN_* env > file > defaults)' });
+}
+
+/** Authentication and TLS flags, the same on every command. */
+function security(y: Argv): Argv {
+  return y
+    .option('token', { type: 'string', describe: 'Shared secret proved by HMAC challenge-response (never sent). Prefer RINGTRAIN_TOKEN or --token-file: argv shows in ps' })
+    .option('token-file', { type: 'string', describe: 'File holding the shared secret' })
+    .option('insecure', { type: 'boolean', default: false, describe: 'Allow listening beyond loopback without a token (logged as a warning)' })
+    .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve wss:// (with --tls-key)' })
+    .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
+    .option('tls-ca', { type: 'string', describe: 'PEM CA certificate to trust when dialling wss:// peers (for self-signed certificates)' });
 }
 
 function training(y: Argv): Argv {
@@ -42,6 +54,7 @@ function training(y: Argv): Argv {
     .option('checkpoint-every', { type: 'number', default: ConfigDefaults.checkpointEvery, describe: 'Write a checkpoint to the output directory every K steps (and at every epoch end)' })
     .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
     .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
+    .option('on-nonfinite', { type: 'string', choices: NON_FINITE_POLICIES, default: 'skip', describe: 'A non-finite all-reduced loss or gradient: skip that update on every rank (counted in the summary) or abort' })
     .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
     .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' });
 }
@@ -85,7 +98,7 @@ async function main(): Promise<void> {
       .command(
         'coordinator',
         'Run the coordinator of a training job; workers connect to it',
-        (y) => common(training(y)).option('min-workers', { type: 'number', default: ConfigDefaults.minWorkers, describe: 'Workers to wait for before training starts' }),
+        (y) => security(common(training(y))).option('min-workers', { type: 'number', default: ConfigDefaults.minWorkers, describe: 'Workers to wait for before training starts' }),
         async (argv) => {
           const cfg = await resolveTraining(argv);
           const log = createLogger('coordinator', cfg.logLevel);
@@ -103,7 +116,7 @@ async function main(): Promise<void> {
         'worker',
         'Run one worker (one replica); it joins the coordinator and the ring',
         (y) =>
-          common(y)
+          security(common(y))
             .option('coordinator', { type: 'string', demandOption: true, describe: 'Coordinator URL, e.g. ws://host:7070' })
             .option('ring-host', { type: 'string', default: ConfigDefaults.ringHost, describe: 'Address the ring listener binds to' })
             .option('ring-port', { type: 'number', default: ConfigDefaults.ringPort, describe: 'Ring listener port (0 = any free port)' })
@@ -121,7 +134,7 @@ async function main(): Promise<void> {
         'local',
         'Run a coordinator and N worker processes on this machine',
         (y) =>
-          common(training(y))
+          security(common(training(y)))
             .option('workers', { type: 'number', default: 2, describe: 'Worker processes to start' })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
             .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })

@@ -19,6 +19,8 @@ import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.j
 import { checksum } from '../shared/flat.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { StepTimings, TrainParams } from '../shared/protocol.js';
+import { coordinatorInboundLimit } from '../shared/limits.js';
+import { modelFingerprint } from '../worker/fingerprint.js';
 import { evaluate } from '../jobs/evaluate.js';
 import { loadJob } from '../jobs/registry.js';
 
@@ -48,11 +50,15 @@ export interface RunSummary {
   engines: string[];
   /** Mean per-step timings (ms) of the slowest rank: waitMs near 0 shows prefetch keeps up. */
   stepTimings: StepTimings;
+  /** Steps whose update every rank skipped because the all-reduced loss or gradient was not finite. */
+  nonFiniteSkips: number;
   output: string;
 }
 
 export interface CoordinatorHandle {
   port: number;
+  /** 'wss' when the coordinator serves TLS. */
+  scheme: 'ws' | 'wss';
   /** Settles when the run ends: the summary, or the error that stopped every rank. */
   result: Promise<RunSummary>;
   /** Aborts the run (if still going) and closes the server. */
@@ -76,7 +82,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
   const trainParams: TrainParams = {
     epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
-    stepTimeoutMs: cfg.stepTimeoutMs, ...ADAM_DEFAULTS,
+    stepTimeoutMs: cfg.stepTimeoutMs, onNonfinite: cfg.onNonfinite, ...ADAM_DEFAULTS,
   };
   const fingerprint = configFingerprint({
     job: job.name, seed: cfg.seed, batchSize: cfg.batchSize, lr: cfg.lr, beta1: trainParams.beta1, beta2: trainParams.beta2,
@@ -85,7 +91,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
-  const server = await ControlServer.listen(cfg.host, cfg.port, log);
+  const sec = cfg.security;
+  const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
   log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   const run = new Run({
@@ -95,6 +102,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       return saveModel(engine.tf, evaluator.model, dir);
     },
     initial: initialState(evaluator.getWeights()),
+    modelFingerprint: modelFingerprint(evaluator),
     evaluate: (params) => {
       evaluator.setWeights(params);
       return { test: evaluate(engine.tf, job, evaluator.model, data.test), validation: data.validation ? evaluate(engine.tf, job, evaluator.model, data.validation) : null };
@@ -118,7 +126,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
       samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
-      engines: out.engines, stepTimings: out.stepTimings, output,
+      engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');
@@ -150,6 +158,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
 
   return {
     port: server.port,
+    scheme: server.scheme,
     result,
     async close(reason?: Error): Promise<void> {
       if (!closed) server.events.close(reason ?? new RingtrainError(ErrorCodes.ABORTED, 'coordinator closed'));

@@ -13,6 +13,7 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { RunObserver } from './run-events.js';
 import { isJobPath } from '../jobs/registry.js';
+import { childEnv, childTlsArgs } from './local-security.js';
 
 export interface LocalOptions {
   workers: number;
@@ -36,16 +37,17 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const args = [
-    CLI, 'worker', '--coordinator', `ws://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
+    CLI, 'worker', '--coordinator', `${handle.scheme}://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
     '--backend', opts.backend, '--log-level', opts.workerLogLevel,
     // A job module path is passed to the children on their command line, never over the network.
     ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
+    ...childTlsArgs(cfg.security),
   ];
   let restarts = 0;
   let ending = false;
   const spawnWorker = (i: number): void => {
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: workerEnv() });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: childEnv(cfg.security) });
     children.push(child);
     child.on('exit', (code, signal) => {
       if (code === 0 || ending) return;
@@ -68,15 +70,6 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
     process.off('SIGTERM', onSignal);
     await Promise.all(children.map((c) => waitExit(c, 10_000)));
   }
-}
-
-/**
- * The children's environment without RINGTRAIN_* settings: those were meant for this coordinator
- * (its flags reach the workers explicitly above), and the worker command rejects keys it does not
- * know, so RINGTRAIN_EPOCHS=3 would otherwise kill every worker.
- */
-function workerEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RINGTRAIN_')));
 }
 
 /** Waits for a child to exit, killing it if it outstays `ms`. */

@@ -23,9 +23,11 @@ import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
 import type { CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { HelloMsg, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
+import type { HelloMsg, ModelFingerprint, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
 import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/sampler.js';
 import type { EvalResult } from '../jobs/evaluate.js';
+import { newNonce } from '../shared/auth.js';
+import { assertSameModel } from './consistency.js';
 
 interface Peer {
   conn: WorkerConn;
@@ -43,6 +45,8 @@ export interface RunSetup {
   /** Where the run starts: a checkpoint, or the seeded initial state. */
   resume: Checkpoint | null;
   initial: TrainState;
+  /** The coordinator's own build of the model: every rank's must match it. */
+  modelFingerprint: ModelFingerprint;
   evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
   /** Saves `params` as a Layers model into `dir` (for the best-epoch export). */
   saveModel(params: Float32Array, dir: string): Promise<void>;
@@ -61,6 +65,7 @@ export interface RunOutcome {
   trainSeconds: number;
   stepTimings: StepTimings;
   accounting: SampleAccounting;
+  nonFiniteSkips: number;
 }
 
 /** Errors a worker reports that no other membership would fix: the whole run fails. */
@@ -89,7 +94,9 @@ export class Run {
   private readonly accounting: SampleAccounting;
   private readonly epochs: EpochMetrics[];
   private epochLossSum: number;
+  /** Samples behind epochLossSum (skipped non-finite steps carry no loss). */
   private epochSamples: number;
+  private nonFiniteSkips = 0;
   private lastCommit: CommittedStep | null = null;
   private engines: string[] = [];
   private generationsFormed = 0;
@@ -205,7 +212,7 @@ export class Run {
       finalState, lastCommit: this.lastCommit, epochs: this.epochs, engines: this.engines, workers: this.members.length,
       generations: this.generationsFormed, committedStepsLost: this.committedStepsLost, resumedFromStep,
       samplesTrained: this.samplesTrained, trainSeconds: this.trainMs / 1000,
-      stepTimings: this.meanTimings(), accounting: this.accounting,
+      stepTimings: this.meanTimings(), accounting: this.accounting, nonFiniteSkips: this.nonFiniteSkips,
     };
   }
 
@@ -280,12 +287,15 @@ export class Run {
     const N = this.members.length;
     this.engines = this.members.map(() => '');
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
+    // Fresh per generation: ranks derive the generation's ring key from it and the token.
+    const ringSalt = newNonce();
     this.members.forEach((m, rank) =>
       m.conn.send({
         type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null,
-        job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint,
+        job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint, ringSalt,
       }),
     );
+    const fingerprints: ModelFingerprint[] = [];
     const ready = new Set<number>();
     const deadline = Date.now() + Defaults.ringConnectTimeoutMs * 2;
     while (ready.size < N) {
@@ -297,11 +307,14 @@ export class Run {
       if (msg.type === 'ring-ready' && msg.generation === this.generation) {
         ready.add(rank);
         this.engines[rank] = msg.engine;
+        fingerprints[rank] = msg.fingerprint;
         this.log.info({ rank, engine: msg.engine, reason: msg.engineReason }, 'rank ready');
       } else if (msg.type === 'ring-failed' && msg.generation === this.generation) {
         return `rank ${rank} could not form the ring: ${msg.message}`;
       }
     }
+    // A rank with a different model would corrupt the sum: refuse before the first step.
+    assertSameModel(this.s.modelFingerprint, fingerprints);
     for (const m of this.members) m.conn.send({ type: 'go', generation: this.generation });
     this.log.info({ generation: this.generation, workers: N }, 'ring formed; training');
     const { cfg, data } = this.s;
@@ -361,8 +374,14 @@ export class Run {
         this.committed += 1;
         lastProgress = Date.now();
         this.account(commit.step);
-        this.epochLossSum += commit.loss * commit.samples;
-        this.epochSamples += commit.samples;
+        if (commit.skipped) {
+          this.nonFiniteSkips++;
+          this.log.warn({ code: ErrorCodes.NON_FINITE, step: commit.step, loss: commit.loss }, 'all-reduced loss or gradient not finite: every rank skipped this update');
+          await this.s.events.emit('onNonFiniteSkip', commit.step);
+        } else {
+          this.epochLossSum += commit.loss * commit.samples;
+          this.epochSamples += commit.samples;
+        }
         for (const k of Object.keys(this.timingSums) as (keyof StepTimings)[]) this.timingSums[k] += commit.timings[k];
         this.timedSteps += 1;
         this.log.debug({ step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, ...commit.timings }, 'step committed');

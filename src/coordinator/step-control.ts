@@ -11,6 +11,8 @@ export interface CommittedStep {
   loss: number;
   samples: number;
   checksums: (string | null)[];
+  /** Every rank skipped this step's update (non-finite reduced values). */
+  skipped: boolean;
   /** Slowest rank's timings (the step waits for it). */
   timings: StepTimings;
   /** Every rank's timings, indexed by rank (the dashboard's worker table). */
@@ -56,11 +58,11 @@ export class StepCollector {
         throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, `replica weights diverged at step ${this.step}: rank(s) ${diverged.join(', ')} differ from rank 0 (${checksums.join(', ')})`);
       }
     }
-    const badLoss = reports.findIndex((r) => !Object.is(r.loss, first.loss) || r.samples !== first.samples);
+    const badLoss = reports.findIndex((r) => !Object.is(r.loss, first.loss) || r.samples !== first.samples || r.skipped !== first.skipped);
     if (badLoss >= 0) {
       throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, `ranks disagree on the all-reduced loss at step ${this.step}: rank 0 ${first.loss}/${first.samples}, rank ${badLoss} ${reports[badLoss]!.loss}/${reports[badLoss]!.samples}`);
     }
     const slowest = reports.reduce((a, b) => (b.timings.computeMs + b.timings.allreduceMs > a.timings.computeMs + a.timings.allreduceMs ? b : a));
-    return { step: this.step, loss: first.loss, samples: first.samples, checksums, timings: slowest.timings, rankTimings: reports.map((r) => r.timings) };
+    return { step: this.step, loss: first.loss, samples: first.samples, checksums, skipped: first.skipped, timings: slowest.timings, rankTimings: reports.map((r) => r.timings) };
   }
 }

@@ -6,6 +6,7 @@
 import { Packr } from 'msgpackr';
 import { ErrorCodes, RingtrainError } from './errors.js';
 import { parseMessage, type Message } from './protocol.js';
+import { AUTH_BYTES } from './auth.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
@@ -14,22 +15,35 @@ export function encodeMessage(msg: Message): Buffer {
   return packr.pack(msg);
 }
 
-/** Decodes and validates one control message; throws RT_BAD_MESSAGE for anything malformed. */
-export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
+/** Decodes msgpack without validating its shape; throws RT_BAD_MESSAGE when it is not msgpack. */
+export function decodeRaw(data: Buffer | ArrayBuffer | Buffer[]): unknown {
   const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-  let raw: unknown;
   try {
-    raw = packr.unpack(buf);
+    return packr.unpack(buf);
   } catch (err) {
     throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `undecodable message (${err instanceof Error ? err.message : String(err)})`);
   }
-  return parseMessage(raw);
+}
+
+/** Decodes and validates one control message; throws RT_BAD_MESSAGE for anything malformed. */
+export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
+  return parseMessage(decodeRaw(data));
 }
 
 // ---- ring frames ----
 
 /** Frame kinds on a ring link. */
-export const FrameKind = { Hello: 1, Data: 2 } as const;
+export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4 } as const;
+
+/**
+ * Payload bytes of each handshake frame (see ring-handshake.ts): a challenge carries the
+ * listener's nonce, a hello the dialler's proof then its own nonce, an accept the listener's proof.
+ */
+export const HANDSHAKE_PAYLOAD: Readonly<Record<number, number>> = {
+  [FrameKind.Challenge]: AUTH_BYTES,
+  [FrameKind.Hello]: 2 * AUTH_BYTES,
+  [FrameKind.Accept]: AUTH_BYTES,
+};
 /** Payload element types. */
 export const Dtype = { F32: 1, F16: 2 } as const;
 export type DtypeId = (typeof Dtype)[keyof typeof Dtype];
@@ -73,8 +87,11 @@ export function readFrameHeader(frame: Buffer): FrameHeader {
     offset: frame.readUInt32LE(12),
     count: frame.readUInt32LE(16),
   };
-  if (h.kind !== FrameKind.Hello && h.kind !== FrameKind.Data) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring frame kind ${h.kind}`);
-  if (h.kind === FrameKind.Data) {
+  if (h.kind !== FrameKind.Data) {
+    const want = HANDSHAKE_PAYLOAD[h.kind];
+    if (want === undefined) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring frame kind ${h.kind}`);
+    if (h.count !== want || frame.length !== FRAME_HEADER_BYTES + want) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring handshake frame of kind ${h.kind} must carry ${want} bytes`);
+  } else {
     const width = h.dtype === Dtype.F32 ? 4 : h.dtype === Dtype.F16 ? 2 : 0;
     if (width === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
     if (frame.length !== FRAME_HEADER_BYTES + h.count * width) {

@@ -4,6 +4,8 @@
  */
 import { Defaults } from './constants.js';
 import { ErrorCodes, RingtrainError } from './errors.js';
+import { NON_FINITE_POLICIES, type NonFinitePolicy } from './protocol.js';
+import { securityConfig, type SecurityConfig } from './security-config.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -30,6 +32,9 @@ export interface CoordinatorConfig {
   /** Directory of an earlier run to continue from its checkpoint. */
   resume: string | null;
   logLevel: LogLevel;
+  /** Skip (default) or abort a step whose all-reduced loss or gradient is not finite. */
+  onNonfinite: NonFinitePolicy;
+  security: SecurityConfig;
 }
 
 /** What a worker needs to join a run. */
@@ -43,6 +48,7 @@ export interface WorkerConfig {
   connectTimeoutMs: number;
   reconnectTimeoutMs: number;
   logLevel: LogLevel;
+  security: SecurityConfig;
 }
 
 type Raw = Record<string, unknown>;
@@ -83,8 +89,9 @@ function oneOf<T extends string>(raw: Raw, key: string, flag: string, allowed: r
 
 /** Validates coordinator settings (from flags, env and config file, already merged). */
 export function coordinatorConfig(raw: Raw): CoordinatorConfig {
+  const host = text(raw, 'host', 'host');
   const cfg: CoordinatorConfig = {
-    host: text(raw, 'host', 'host'),
+    host,
     port: intIn(raw, 'port', 'port', 0, 65535),
     minWorkers: intIn(raw, 'minWorkers', 'min-workers', 1, 1024),
     maxWorkers: intIn(raw, 'maxWorkers', 'max-workers', 1, 1024),
@@ -101,6 +108,8 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     checkpointEvery: intIn(raw, 'checkpointEvery', 'checkpoint-every', 1, 1_000_000_000),
     resume: optText(raw, 'resume', 'resume'),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+    onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
+    security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);
   return cfg;
@@ -122,9 +131,10 @@ export function coordinatorUrl(value: unknown): string {
 
 /** Validates worker settings. */
 export function workerConfig(raw: Raw): WorkerConfig {
+  const ringHost = text(raw, 'ringHost', 'ring-host');
   return {
     coordinator: coordinatorUrl(raw['coordinator']),
-    ringHost: text(raw, 'ringHost', 'ring-host'),
+    ringHost,
     ringPort: intIn(raw, 'ringPort', 'ring-port', 0, 65535),
     advertise: optText(raw, 'advertise', 'advertise'),
     backend: oneOf(raw, 'backend', 'backend', BACKENDS),
@@ -132,6 +142,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
     reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+    security: securityConfig(raw, [{ flag: '--ring-host', host: ringHost }]),
   };
 }
 

@@ -29,8 +29,14 @@ export const Defaults = {
   checkpointEvery: 50,
   /** Coordinator: consecutive generations that end without a committed step before giving up. */
   maxFruitlessGenerations: 5,
-  /** Coordinator: a worker must say hello this soon after its socket opens. */
-  helloTimeoutMs: 10_000,
+  /** A peer must authenticate (control hello or ring hello) this soon after its socket opens. */
+  helloTimeoutMs: 5_000,
+  /** Sockets still unauthenticated at once, per listener; more are refused at the HTTP upgrade. */
+  maxPendingConnections: 32,
+  /** Malformed messages an unauthenticated socket may send before it is closed. */
+  maxBadMessagesBeforeAuth: 32,
+  /** Room for a control message's envelope around its arrays (field names, numbers, strings). */
+  controlEnvelopeBytes: 64 * 1024,
   /** Worker: forming the ring (connecting to the successor and accepting the predecessor). */
   ringConnectTimeoutMs: 30_000,
   /** One training step (waiting for a batch, compute, all-reduce) must finish within this. */
@@ -50,4 +56,4 @@ export const Defaults = {
 } as const;
 
 /** Bumped whenever a message changes shape; checked at hello. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

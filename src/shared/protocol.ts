@@ -4,6 +4,7 @@
  * before it has passed these guards, and nothing here uses `as` on untrusted values.
  */
 import { ErrorCodes, RingtrainError, isErrorCode, type ErrorCode } from './errors.js';
+import { AUTH_BYTES } from './auth.js';
 
 /** Hyper-parameters every rank must share; sent by the coordinator at start. */
 export interface TrainParams {
@@ -16,6 +17,23 @@ export interface TrainParams {
   seed: number;
   checksumEvery: number;
   stepTimeoutMs: number;
+  /** What every rank does when the all-reduced loss or gradient is not finite. */
+  onNonfinite: NonFinitePolicy;
+}
+
+export const NON_FINITE_POLICIES = ['skip', 'abort'] as const;
+export type NonFinitePolicy = (typeof NON_FINITE_POLICIES)[number];
+
+/** One trainable weight as every rank must see it (see worker/fingerprint.ts). */
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: string;
+}
+/** What a rank's model looks like; compared across ranks before training starts. */
+export interface ModelFingerprint {
+  paramCount: number;
+  weights: WeightSpec[];
 }
 
 /**
@@ -59,6 +77,10 @@ export interface HelloMsg {
   appliedSteps: number;
   /** Configuration fingerprint of the run that state belongs to (null with no state). */
   stateFingerprint: string | null;
+  /** HMAC(token, challenge nonce) when the worker has a token (auth.ts); null otherwise. */
+  proof: Uint8Array | null;
+  /** The worker's own nonce: the coordinator proves the token over it in `welcome`. */
+  nonce: Uint8Array;
 }
 export interface RingReadyMsg {
   type: 'ring-ready';
@@ -66,6 +88,8 @@ export interface RingReadyMsg {
   /** The engine this rank computes with, and why it was chosen. */
   engine: string;
   engineReason: string;
+  /** The model this rank built; the coordinator refuses to start unless every rank's matches. */
+  fingerprint: ModelFingerprint;
 }
 export interface StepDoneMsg {
   type: 'step-done';
@@ -77,6 +101,8 @@ export interface StepDoneMsg {
   samples: number;
   checksum: string | null;
   timings: StepTimings;
+  /** The reduced loss or gradient was not finite, so no rank applied this step's update. */
+  skipped: boolean;
 }
 /** A worker's full state: on pause (membership change), or after a step the coordinator asked for. */
 export interface StateMsg { type: 'state'; generation: number; state: TrainState | null }
@@ -85,6 +111,19 @@ export interface RingFailedMsg { type: 'ring-failed'; generation: number; step: 
 export interface ErrorMsg { type: 'error'; code: ErrorCode; message: string }
 
 // ---- coordinator -> worker ----
+/** First message on every control connection: the nonce the hello must prove the token over. */
+export interface ChallengeMsg {
+  type: 'challenge';
+  protocol: number;
+  nonce: Uint8Array;
+  /** Whether this coordinator requires a token (a worker's proof is ignored when it does not). */
+  auth: boolean;
+}
+/** Answer to an accepted hello: HMAC(token, worker nonce), so the worker knows its coordinator holds the token too. */
+export interface WelcomeMsg {
+  type: 'welcome';
+  proof: Uint8Array | null;
+}
 export interface StartMsg {
   type: 'start';
   generation: number;
@@ -98,6 +137,8 @@ export interface StartMsg {
   state: TrainState;
   /** Configuration fingerprint of the run; a reconnecting worker presents it with its state. */
   fingerprint: string;
+  /** Fresh per generation: ranks derive this generation's ring key from it (auth.ts). */
+  ringSalt: Uint8Array;
 }
 export interface GoMsg { type: 'go'; generation: number }
 export interface BatchMsg {
@@ -125,7 +166,7 @@ export interface PauseMsg { type: 'pause'; generation: number; atStep: number | 
 export interface FinishMsg { type: 'finish' }
 
 export type WorkerToCoordinator = HelloMsg | RingReadyMsg | StepDoneMsg | StateMsg | RingFailedMsg | ErrorMsg;
-export type CoordinatorToWorker = StartMsg | GoMsg | BatchMsg | PauseMsg | FinishMsg | ErrorMsg;
+export type CoordinatorToWorker = ChallengeMsg | WelcomeMsg | StartMsg | GoMsg | BatchMsg | PauseMsg | FinishMsg | ErrorMsg;
 export type Message = WorkerToCoordinator | CoordinatorToWorker;
 
 // ---- guards ----
@@ -171,6 +212,20 @@ function f32(o: Obj, k: string): Float32Array {
   if (!(v instanceof Float32Array)) bad(`field ${k} must be a Float32Array`);
   return v;
 }
+/** Exactly `len` raw bytes (msgpack bin), e.g. a nonce or an HMAC. */
+function bytes(o: Obj, k: string, len: number): Uint8Array {
+  const v = o[k];
+  if (!(v instanceof Uint8Array) || v.length !== len) bad(`field ${k} must be ${len} bytes`);
+  return v;
+}
+function bytesOrNull(o: Obj, k: string, len: number): Uint8Array | null {
+  return o[k] === null || o[k] === undefined ? null : bytes(o, k, len);
+}
+function arr(o: Obj, k: string, max: number): unknown[] {
+  const v = o[k];
+  if (!Array.isArray(v) || v.length > max) bad(`field ${k} must be an array of at most ${max} items`);
+  return v;
+}
 function obj(o: Obj, k: string): Obj {
   const v = o[k];
   if (!isObj(v)) bad(`field ${k} must be an object`);
@@ -188,6 +243,7 @@ function parseTrainParams(o: Obj): TrainParams {
     seed: int(o, 'seed', 0, 2 ** 32 - 1),
     checksumEvery: int(o, 'checksumEvery', 1),
     stepTimeoutMs: int(o, 'stepTimeoutMs', 1),
+    onNonfinite: oneOf(o, 'onNonfinite', NON_FINITE_POLICIES),
   };
 }
 
@@ -213,6 +269,26 @@ export function parseTrainState(raw: unknown): TrainState {
   return parseState(raw);
 }
 
+function oneOf<T extends string>(o: Obj, k: string, allowed: readonly T[]): T {
+  const v = o[k];
+  const hit = allowed.find((a) => a === v);
+  if (hit === undefined) bad(`field ${k} must be one of ${allowed.join('|')}`);
+  return hit;
+}
+
+/** Bounds keep a hostile fingerprint from costing more than a small message to check. */
+function parseFingerprint(o: Obj): ModelFingerprint {
+  const weights = arr(o, 'weights', 10_000).map((w): WeightSpec => {
+    if (!isObj(w)) bad('fingerprint weights must be objects');
+    const shape = arr(w, 'shape', 16).map((d) => {
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) bad('fingerprint shapes must hold non-negative integers');
+      return d;
+    });
+    return { name: str(w, 'name', 256), shape, dtype: str(w, 'dtype', 16) };
+  });
+  return { paramCount: int(o, 'paramCount'), weights };
+}
+
 function parseTimings(o: Obj): StepTimings {
   return { waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs') };
 }
@@ -230,15 +306,18 @@ export function parseMessage(raw: unknown): Message {
       return {
         type, protocol: int(raw, 'protocol'), ringUrl: str(raw, 'ringUrl', 1024), backend: str(raw, 'backend', 64),
         host: str(raw, 'host', 256), pid: int(raw, 'pid'), job: strOrNull(raw, 'job'), appliedSteps: int(raw, 'appliedSteps', -1),
-        stateFingerprint: strOrNull(raw, 'stateFingerprint'),
+        stateFingerprint: strOrNull(raw, 'stateFingerprint'), proof: bytesOrNull(raw, 'proof', AUTH_BYTES), nonce: bytes(raw, 'nonce', AUTH_BYTES),
       };
     case 'ring-ready':
-      return { type, generation: int(raw, 'generation'), engine: str(raw, 'engine', 64), engineReason: str(raw, 'engineReason') };
+      return {
+        type, generation: int(raw, 'generation'), engine: str(raw, 'engine', 64), engineReason: str(raw, 'engineReason'),
+        fingerprint: parseFingerprint(obj(raw, 'fingerprint')),
+      };
     case 'step-done': {
       const checksum = strOrNull(raw, 'checksum');
       return {
         type, generation: int(raw, 'generation'), step: int(raw, 'step'), loss: anyNum(raw, 'loss'),
-        samples: int(raw, 'samples'), checksum, timings: parseTimings(obj(raw, 'timings')),
+        samples: int(raw, 'samples'), checksum, timings: parseTimings(obj(raw, 'timings')), skipped: bool(raw, 'skipped'),
       };
     }
     case 'state':
@@ -253,9 +332,13 @@ export function parseMessage(raw: unknown): Message {
       return {
         type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'),
         job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), state: parseState(obj(raw, 'state')),
-        fingerprint: str(raw, 'fingerprint', 128),
+        fingerprint: str(raw, 'fingerprint', 128), ringSalt: bytes(raw, 'ringSalt', AUTH_BYTES),
       };
     }
+    case 'challenge':
+      return { type, protocol: int(raw, 'protocol'), nonce: bytes(raw, 'nonce', AUTH_BYTES), auth: bool(raw, 'auth') };
+    case 'welcome':
+      return { type, proof: bytesOrNull(raw, 'proof', AUTH_BYTES) };
     case 'go':
       return { type, generation: int(raw, 'generation') };
     case 'batch':
@@ -273,6 +356,17 @@ export function parseMessage(raw: unknown): Message {
     default:
       throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `unknown message type ${JSON.stringify(type.slice(0, 40))}`);
   }
+}
+
+/**
+ * The protocol version a decoded hello or challenge claims, read before the full guards run: a
+ * peer of another version may send fields this version does not know, and deserves
+ * RT_VERSION_MISMATCH rather than RT_BAD_MESSAGE. Null when `raw` is neither.
+ */
+export function claimedProtocol(raw: unknown): number | null {
+  if (!isObj(raw) || (raw['type'] !== 'hello' && raw['type'] !== 'challenge')) return null;
+  const v = raw['protocol'];
+  return typeof v === 'number' && Number.isInteger(v) ? v : null;
 }
 
 /** Compile-time exhaustiveness check for switches over message types. */

@@ -1,17 +1,40 @@
 /**
  * The worker's link to the coordinator. Connecting retries with exponential backoff up to a
- * deadline (the coordinator may start after its workers), then fails naming the address. Incoming
- * messages are validated and queued; malformed ones are logged and dropped.
+ * deadline (the coordinator may start after its workers), then fails naming the address; a TLS
+ * mismatch or a different protocol version fails at once, since retrying cannot fix it. The
+ * coordinator's first message is a challenge; `proof` answers it. Incoming messages are
+ * validated and queued; malformed ones are logged and dropped.
  */
 import { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { decodeMessage, encodeMessage } from '../shared/codec.js';
+import { decodeMessage, decodeRaw, encodeMessage } from '../shared/codec.js';
 import { Mailbox } from '../shared/mailbox.js';
-import type { CoordinatorToWorker, WorkerToCoordinator } from '../shared/protocol.js';
+import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type WorkerToCoordinator } from '../shared/protocol.js';
+import { PROTOCOL_VERSION } from '../shared/constants.js';
+import { controlProof, newNonce, proofMatches, welcomeProof } from '../shared/auth.js';
+import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
 
-const FROM_COORDINATOR = new Set(['start', 'go', 'batch', 'pause', 'finish', 'error']);
+const FROM_COORDINATOR = new Set(['welcome', 'start', 'go', 'batch', 'pause', 'finish', 'error']);
+
+export interface ControlAuth {
+  token: string | null;
+  tls: TlsMaterial | null;
+}
+
+/** Reads the challenge that opens every control connection; throws when it is missing or of another version. */
+function readChallenge(data: Buffer, url: string): ChallengeMsg {
+  const raw = decodeRaw(data);
+  const version = claimedProtocol(raw);
+  if (version !== null && version !== PROTOCOL_VERSION) {
+    throw new RingtrainError(ErrorCodes.VERSION_MISMATCH, `coordinator ${url} speaks protocol ${version}, this worker speaks ${PROTOCOL_VERSION}; run the same ringtrain version everywhere`);
+  }
+  const msg = parseMessage(raw);
+  if (msg.type === 'error') throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
+  if (msg.type !== 'challenge') throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `coordinator ${url} opened with ${msg.type}, not a challenge`);
+  return msg;
+}
 
 function isFromCoordinator(m: { type: string }): m is CoordinatorToWorker {
   return FROM_COORDINATOR.has(m.type);
@@ -28,11 +51,21 @@ export class ControlClient {
   private closing = false;
   private watchdog: NodeJS.Timeout;
 
-  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger) {
+  /** The hello's auth fields: proof over the coordinator's nonce (null without a token), and our nonce. */
+  readonly helloAuth: { proof: Uint8Array | null; nonce: Uint8Array };
+  /** Secret the ring keys derive from: the token when the coordinator checks it, else empty. */
+  readonly ringSecret: string;
+  /** Set once the coordinator's welcome proved the token (at once when this worker has none). */
+  private coordinatorTrusted: boolean;
+
+  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger, challenge: ChallengeMsg, private readonly auth: ControlAuth) {
+    this.helloAuth = { proof: auth.token === null ? null : controlProof(auth.token, challenge.nonce), nonce: newNonce() };
+    this.ringSecret = auth.token ?? '';
+    this.coordinatorTrusted = auth.token === null;
     // The coordinator pings every few seconds; silence means it is gone even if TCP has not said so.
     const silence = (): NodeJS.Timeout =>
       setTimeout(() => {
-        this.log.warn({ url, silenceMs: Defaults.coordinatorSilenceMs }, 'no heartbeat from coordinator; dropping the connection');
+        this.log.warn({ code: ErrorCodes.COORDINATOR_LOST, url, silenceMs: Defaults.coordinatorSilenceMs }, 'no heartbeat from coordinator; dropping the connection');
         ws.terminate();
       }, Defaults.coordinatorSilenceMs);
     this.watchdog = silence();
@@ -44,10 +77,14 @@ export class ControlClient {
       try {
         const msg = decodeMessage(data);
         if (!isFromCoordinator(msg)) throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `a worker does not accept ${msg.type} messages`);
+        if (msg.type === 'welcome') return this.onWelcome(msg.proof);
+        // Until the coordinator has proved the token, only its error messages count.
+        if (!this.coordinatorTrusted && msg.type !== 'error') throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `${msg.type} before the coordinator proved the token`);
         this.onMessage?.(msg);
         this.inbox.push(msg);
       } catch (err) {
-        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'dropped bad message from coordinator');
+        const e = err instanceof RingtrainError ? err : new RingtrainError(ErrorCodes.BAD_MESSAGE, String(err));
+        this.log.warn({ code: e.code, err: e.message }, 'dropped bad message from coordinator');
       }
     });
     ws.on('close', (code, reason) => {
@@ -57,13 +94,26 @@ export class ControlClient {
     ws.on('error', (err) => this.log.warn({ err: err.message }, 'coordinator connection error'));
   }
 
+  private onWelcome(proof: Uint8Array | null): void {
+    const token = this.auth.token;
+    if (token === null || this.coordinatorTrusted) return;
+    if (proofMatches(welcomeProof(token, this.helloAuth.nonce), proof)) {
+      this.coordinatorTrusted = true;
+      return;
+    }
+    const why = proof === null ? 'does not check tokens; give it the same token as this worker' : 'could not prove this worker\'s token';
+    this.log.warn({ code: ErrorCodes.AUTH_FAILED, url: this.url }, 'coordinator failed authentication');
+    this.inbox.close(new RingtrainError(ErrorCodes.AUTH_FAILED, `coordinator ${this.url} ${why}`));
+    this.close();
+  }
+
   /** The local address of this connection: the address the coordinator can reach us at. */
   get localAddress(): string {
     const a = (this.ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
     return a ? a.replace(/^::ffff:/, '') : '127.0.0.1';
   }
 
-  static async connect(url: string, timeoutMs: number, log: Logger): Promise<ControlClient> {
+  static async connect(url: string, timeoutMs: number, log: Logger, auth: ControlAuth = { token: null, tls: null }): Promise<ControlClient> {
     const deadline = Date.now() + timeoutMs;
     let delay: number = Defaults.connectBackoffMs;
     let attempts = 0;
@@ -74,16 +124,41 @@ export class ControlClient {
         perMessageDeflate: false,
         maxPayload: Defaults.maxControlPayloadBytes,
         handshakeTimeout: Math.max(1, Math.min(10_000, deadline - Date.now())),
+        ...clientTlsOptions(auth.tls),
       });
       try {
-        await new Promise<void>((resolve, reject) => {
-          ws.once('open', resolve);
-          ws.once('error', reject);
+        // The challenge can arrive in the same packet as the upgrade response: listen before 'open'.
+        const challenge = await new Promise<ChallengeMsg>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`no challenge within ${Defaults.helloTimeoutMs} ms`)), Defaults.helloTimeoutMs);
+          ws.once('message', (data: Buffer) => {
+            clearTimeout(t);
+            try {
+              resolve(readChallenge(data, url));
+            } catch (err) {
+              reject(err);
+            }
+          });
+          ws.once('error', (err) => {
+            clearTimeout(t);
+            reject(err);
+          });
+          ws.once('close', () => {
+            clearTimeout(t);
+            reject(new Error('closed before the challenge'));
+          });
         });
         ws.removeAllListeners('error');
+        ws.removeAllListeners('close');
         log.info({ url, attempts }, 'connected to coordinator');
-        return new ControlClient(ws, url, log);
+        return new ControlClient(ws, url, log, challenge, auth);
       } catch (err) {
+        ws.removeAllListeners();
+        ws.on('error', () => undefined);
+        const fatal = err instanceof RingtrainError ? err : explainTlsError(url, err);
+        if (fatal) {
+          ws.terminate();
+          throw fatal;
+        }
         lastError = err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code || 'error' : String(err);
         ws.terminate();
         const wait = Math.min(delay, deadline - Date.now());

@@ -15,6 +15,10 @@ import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.j
 import { checksum, divideInPlace } from '../shared/flat.js';
 import type { Logger } from '../shared/logger.js';
 import { assertNever, type BatchMsg, type StartMsg } from '../shared/protocol.js';
+import { deriveRingKey } from '../shared/auth.js';
+import { skipNonFinite } from '../shared/nonfinite.js';
+import type { TlsMaterial } from '../shared/tls.js';
+import { modelFingerprint } from './fingerprint.js';
 
 /** How a generation ended for this worker. */
 export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'broken' };
@@ -25,6 +29,8 @@ export interface GenerationContext {
   trainer: Trainer;
   engine: { name: string; reason: string };
   log: Logger;
+  /** Trust anchors for wss:// ring links. */
+  tls: TlsMaterial | null;
   /** Set on adoption; the caller keeps it across generations. */
   setReplica(r: Replica): void;
 }
@@ -37,12 +43,8 @@ export function reportState(control: ControlClient, generation: number, replica:
 export async function runGeneration(ctx: GenerationContext, start: StartMsg): Promise<GenerationEnd> {
   const { control, trainer, log } = ctx;
   const gen = start.generation;
-  if (start.state.params.length !== trainer.paramCount) {
-    throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `the coordinator's state has ${start.state.params.length} parameters, this worker's model has ${trainer.paramCount}`);
-  }
   const replica = Replica.fromState(start.state);
   ctx.setReplica(replica);
-  trainer.setWeights(replica.params);
 
   let ring: Collective;
   try {
@@ -51,6 +53,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
       : await RingCollective.connect({
           server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor,
           connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
+          ringKey: deriveRingKey(control.ringSecret, start.ringSalt, gen), tls: ctx.tls,
         });
   } catch (err) {
     const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
@@ -59,7 +62,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     return { kind: 'broken' };
   }
 
-  void control.send({ type: 'ring-ready', generation: gen, engine: ctx.engine.name, engineReason: ctx.engine.reason });
+  void control.send({ type: 'ring-ready', generation: gen, engine: ctx.engine.name, engineReason: ctx.engine.reason, fingerprint: modelFingerprint(trainer) });
 
   // An immediate pause (a member was lost) must interrupt a step blocked in the all-reduce.
   let aborted = false;
@@ -103,7 +106,14 @@ async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Repli
       const msg = await control.inbox.take(goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs * 2, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
       switch (msg.type) {
         case 'go':
-          if (msg.generation === gen) goSeen = true;
+          if (msg.generation === gen && !goSeen) {
+            goSeen = true;
+            // Only after go: the coordinator has checked that every rank's model matches the state's layout.
+            if (replica.params.length !== trainer.paramCount) {
+              throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `the coordinator's state has ${replica.params.length} parameters, this worker's model has ${trainer.paramCount}`);
+            }
+            trainer.setWeights(replica.params);
+          }
           break;
         case 'batch':
           if (msg.generation === gen && msg.step >= replica.step) pending.set(msg.step, msg);
@@ -121,7 +131,9 @@ async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Repli
         case 'error':
           throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
         case 'start':
-          log.warn({ generation: msg.generation }, 'start while a generation runs dropped');
+        case 'challenge':
+        case 'welcome':
+          log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, type: msg.type }, 'out-of-order message from coordinator dropped');
           break;
         default:
           assertNever(msg);
@@ -151,9 +163,13 @@ async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Repli
     const loss = fusion[P]! / samples;
     const grads = fusion.subarray(0, P);
     divideInPlace(grads, samples);
-    adamStep(replica.params, grads, replica.adam, hyper);
-    trainer.setWeights(replica.params);
     const step = replica.step;
+    // Decided on the reduced buffer, identical on every rank, so all ranks skip (or abort) alike.
+    const skipped = skipNonFinite(fusion, p.onNonfinite, step);
+    if (!skipped) {
+      adamStep(replica.params, grads, replica.adam, hyper);
+      trainer.setWeights(replica.params);
+    }
     replica.step += 1;
     replica.epoch = batch.nextEpoch;
     replica.cursor = batch.nextCursor;
@@ -161,7 +177,7 @@ async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Repli
     void control.send({
       type: 'step-done', generation: gen, step, loss, samples,
       checksum: batch.checksum ? checksum(replica.params) : null,
-      timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3 },
+      timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3 }, skipped,
     });
     if (batch.sendState) void reportState(control, gen, replica);
   }

@@ -10,7 +10,7 @@
  * Data flows only from a rank to its successor, over the connection the rank opened as a client,
  * with an all-zero mask so the link pays no per-byte masking cost.
  */
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Collective } from './collective.js';
 import type { RingServer } from './ring-server.js';
 import { Defaults } from '../shared/constants.js';
@@ -18,6 +18,8 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { Dtype, FRAME_HEADER_BYTES, FrameKind, payloadF32, readFrameHeader, writeFrameHeader, type FrameHeader } from '../shared/codec.js';
 import { addInto, segmentBounds, type Span } from '../shared/flat.js';
 import type { Logger } from '../shared/logger.js';
+import type { TlsMaterial } from '../shared/tls.js';
+import { FatalDialError, dialOnce } from './ring-handshake.js';
 
 export interface RingOptions {
   server: RingServer;
@@ -29,6 +31,10 @@ export interface RingOptions {
   opTimeoutMs: number;
   chunkBytes?: number;
   log: Logger;
+  /** This generation's ring key (auth.ts deriveRingKey); neighbours prove it to each other. */
+  ringKey: Uint8Array;
+  /** Trust anchors for a wss:// successor. */
+  tls?: TlsMaterial | null;
 }
 
 interface Op {
@@ -41,48 +47,22 @@ interface Op {
   timer: NodeJS.Timeout;
 }
 
-const zeroMask = (mask: Buffer): void => {
-  mask.fill(0);
-};
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Opens the link to the successor, retrying until the deadline (it may still be starting). */
-async function dialSuccessor(url: string, generation: number, rank: number, timeoutMs: number): Promise<WebSocket> {
+async function dialSuccessor(opts: RingOptions): Promise<WebSocket> {
+  const { successorUrl: url, connectTimeoutMs: timeoutMs } = opts;
   const deadline = Date.now() + timeoutMs;
   let delay: number = Defaults.connectBackoffMs;
   let lastError = '';
   while (Date.now() < deadline) {
-    const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, deadline - Date.now()) });
     try {
-      await new Promise<void>((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
-      });
-      const hello = Buffer.alloc(FRAME_HEADER_BYTES);
-      writeFrameHeader(hello, { kind: FrameKind.Hello, dtype: 0, hop: 0, generation, seq: rank, offset: 0, count: 0 });
-      ws.send(hello);
-      // The successor acknowledges once it has taken us as its predecessor; a refusal closes.
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no acknowledgement from the successor')), Math.max(1, deadline - Date.now()));
-        ws.once('message', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.once('close', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`successor refused the link (${code})`));
-        });
-      });
-      ws.removeAllListeners('close');
-      ws.removeAllListeners('message');
-      ws.removeAllListeners('error');
-      return ws;
+      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()) });
     } catch (err) {
+      if (err instanceof FatalDialError) throw err.error;
       lastError = err instanceof Error ? err.message : String(err);
-      ws.terminate();
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
       delay = Math.min(delay * 2, Defaults.connectBackoffMaxMs);
     }
@@ -125,8 +105,8 @@ export class RingCollective implements Collective {
   /** Forms this rank's part of the ring: dials the successor and accepts the predecessor. */
   static async connect(opts: RingOptions): Promise<RingCollective> {
     const predRank = (opts.rank - 1 + opts.worldSize) % opts.worldSize;
-    const predP = opts.server.awaitPredecessor(opts.generation, predRank, opts.connectTimeoutMs);
-    const succP = dialSuccessor(opts.successorUrl, opts.generation, opts.rank, opts.connectTimeoutMs);
+    const predP = opts.server.awaitPredecessor(opts.generation, predRank, opts.ringKey, opts.connectTimeoutMs);
+    const succP = dialSuccessor(opts);
     const [pred, succ] = await Promise.allSettled([predP, succP]);
     if (pred.status === 'rejected' || succ.status === 'rejected') {
       if (pred.status === 'fulfilled') pred.value.terminate();
@@ -205,7 +185,7 @@ export class RingCollective implements Collective {
       return;
     }
     if (h.kind !== FrameKind.Data || h.generation !== this.generation || h.dtype !== Dtype.F32) {
-      this.log.warn({ kind: h.kind, generation: h.generation, seq: h.seq }, 'ring frame for another generation or of unexpected kind dropped');
+      this.log.warn({ code: ErrorCodes.BAD_FRAME, kind: h.kind, generation: h.generation, seq: h.seq }, 'ring frame for another generation or of unexpected kind dropped');
       return;
     }
     const op = this.op;
@@ -213,7 +193,7 @@ export class RingCollective implements Collective {
       if (h.seq === this.seq + 1 && (!op || op.seq === this.seq)) {
         this.early.push(frame);
       } else {
-        this.log.warn({ seq: h.seq, expected: op?.seq ?? this.seq + 1 }, 'stale ring frame dropped');
+        this.log.warn({ code: ErrorCodes.BAD_FRAME, seq: h.seq, expected: op?.seq ?? this.seq + 1 }, 'stale ring frame dropped');
       }
       return;
     }

@@ -1,137 +1,155 @@
 /**
- * A worker's ring listener. It accepts exactly one predecessor per generation: a connection must
- * send a hello frame naming the generation and its rank within a short timeout, or it is closed.
- * A hello for a generation this worker has not started yet (its neighbour was quicker) is parked
- * until the worker asks for that predecessor. Acceptance is acknowledged with a hello frame back,
- * so the dialer knows its link is really part of the ring. Everything after the hello belongs to
- * the RingCollective of that generation.
+ * A worker's ring listener. It accepts exactly one predecessor per generation: every connection
+ * is challenged with a fresh nonce and must answer with a hello proving this generation's ring
+ * key for the expected rank (ring-handshake.ts). A hello that arrives before this rank knows the
+ * generation is parked until it does (ranks start at slightly different times). Everything after
+ * the handshake belongs to the RingCollective of that generation.
  */
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { AddressInfo } from 'node:net';
+import type { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../shared/codec.js';
+import { FRAME_HEADER_BYTES } from '../shared/codec.js';
+import { newNonce } from '../shared/auth.js';
+import { listenWebSocket, type Listener } from '../shared/listen.js';
+import { warnIfInsecure } from '../shared/exposure.js';
+import type { TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
-
-interface Parked {
-  generation: number;
-  rank: number;
-  ws: WebSocket;
-  timer: NodeJS.Timeout;
-}
+import { AUTH_CLOSE_REASON, acceptFrame, challengeFrame, helloValid, parseHello, type RingHello } from './ring-handshake.js';
 
 interface Expectation {
   generation: number;
   rank: number;
+  ringKey: Uint8Array;
   resolve: (ws: WebSocket) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
 
+/** A connection that has not completed the handshake. */
+interface Candidate {
+  ws: WebSocket;
+  remote: string;
+  nonce: Buffer;
+  hello: RingHello | null;
+  timer: NodeJS.Timeout;
+  onMessage: (data: Buffer, isBinary: boolean) => void;
+}
+
+export interface RingServerOptions {
+  tls: TlsMaterial | null;
+  token: string | null;
+  insecure: boolean;
+}
+
 export class RingServer {
   private expectation: Expectation | null = null;
-  private parked: Parked[] = [];
+  /** Highest generation whose predecessor this listener has accepted. */
+  private formed = 0;
+  private readonly candidates = new Set<Candidate>();
+  private listener!: Listener;
 
-  private constructor(private readonly wss: WebSocketServer, readonly port: number, private readonly log: Logger) {
-    wss.on('connection', (ws, req) => this.onConnection(ws, req.socket.remoteAddress ?? '?'));
+  private constructor(private readonly log: Logger) {}
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  /** URL scheme ring peers must use. */
+  get scheme(): 'ws' | 'wss' {
+    return this.listener.tls ? 'wss' : 'ws';
   }
 
   /** Listens on host:port (0 = any free port). */
-  static listen(host: string, port: number, log: Logger): Promise<RingServer> {
-    return new Promise((resolve, reject) => {
-      const wss = new WebSocketServer({
-        host,
-        port,
-        perMessageDeflate: false,
-        // A data frame is one chunk plus its header; nothing legitimate is larger.
-        maxPayload: Defaults.ringChunkBytes + FRAME_HEADER_BYTES,
-      });
-      wss.once('error', (err) => reject(new RingtrainError(ErrorCodes.RING_FAILED, `cannot listen for ring peers on ${host}:${port}: ${err.message}`)));
-      wss.once('listening', () => resolve(new RingServer(wss, (wss.address() as AddressInfo).port, log)));
+  static async listen(host: string, port: number, log: Logger, opts: RingServerOptions = { tls: null, token: null, insecure: false }): Promise<RingServer> {
+    warnIfInsecure('ring listener', host, opts.token, opts.insecure, log);
+    const server = new RingServer(log);
+    server.listener = await listenWebSocket({
+      host, port, tls: opts.tls, log, what: 'ring listener', bindErrorCode: ErrorCodes.RING_FAILED,
+      // A data frame is one chunk plus its header; nothing legitimate is larger.
+      maxPayload: Defaults.ringChunkBytes + FRAME_HEADER_BYTES,
+      admit: () => server.candidates.size < Defaults.maxPendingConnections,
+      onConnection: (ws, req) => server.onConnection(ws, req.socket.remoteAddress ?? '?'),
     });
+    return server;
   }
 
-  /** Resolves with the predecessor's socket once it has said hello for this generation. */
-  awaitPredecessor(generation: number, rank: number, timeoutMs: number): Promise<WebSocket> {
+  /** Resolves with the predecessor's socket once it has proved `ringKey` for this generation and rank. */
+  awaitPredecessor(generation: number, rank: number, ringKey: Uint8Array, timeoutMs: number): Promise<WebSocket> {
     this.expectation?.reject(new RingtrainError(ErrorCodes.ABORTED, 'superseded by a newer generation'));
-    this.expectation = null;
-    // Parked hellos of older generations are dead ends now.
-    for (const p of this.parked.filter((x) => x.generation < generation)) this.unpark(p, true);
-    const early = this.parked.find((p) => p.generation === generation && p.rank === rank);
-    if (early) {
-      this.unpark(early, false);
-      return Promise.resolve(this.accept(early.ws));
-    }
-    return new Promise((resolve, reject) => {
+    const p = new Promise<WebSocket>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.expectation = null;
         reject(new RingtrainError(ErrorCodes.TIMEOUT, `ring predecessor (rank ${rank}, generation ${generation}) did not connect within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.expectation = { generation, rank, resolve, reject, timer };
+      this.expectation = { generation, rank, ringKey, resolve, reject, timer };
     });
+    for (const c of [...this.candidates]) if (c.hello) this.decide(c);
+    return p;
   }
 
   private onConnection(ws: WebSocket, remote: string): void {
-    const timer = setTimeout(() => {
-      this.log.warn({ remote }, 'ring connection sent no hello in time; closing');
-      ws.terminate();
-    }, Defaults.helloTimeoutMs);
+    let strikes = 0;
+    const c: Candidate = {
+      ws, remote, nonce: newNonce(), hello: null,
+      timer: setTimeout(() => this.refuse(c, ErrorCodes.TIMEOUT, 'no valid ring hello in time'), Defaults.helloTimeoutMs),
+      onMessage: (data, isBinary) => {
+        if (c.hello) return;
+        try {
+          c.hello = parseHello(data, isBinary);
+        } catch (err) {
+          this.log.warn({ remote, code: ErrorCodes.BAD_FRAME, err: err instanceof Error ? err.message : String(err) }, 'bad frame before ring hello dropped');
+          if (++strikes >= Defaults.maxBadMessagesBeforeAuth) this.refuse(c, ErrorCodes.BAD_FRAME, `${strikes} bad frames before hello`);
+          return;
+        }
+        this.decide(c);
+      },
+    };
+    this.candidates.add(c);
+    ws.on('message', c.onMessage);
+    ws.on('close', () => this.drop(c));
     ws.on('error', (err) => this.log.debug({ remote, err: err.message }, 'ring connection error before hello'));
-    ws.once('message', (data: Buffer, isBinary: boolean) => {
-      clearTimeout(timer);
-      const exp = this.expectation;
-      let reason: string | null = null;
-      let park: { generation: number; rank: number } | null = null;
-      try {
-        if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'text frame on a ring link');
-        const h = readFrameHeader(data);
-        if (h.kind !== FrameKind.Hello) reason = 'first frame is not a hello';
-        else if (exp && h.generation === exp.generation && h.seq === exp.rank) reason = null;
-        else if (!exp || h.generation > exp.generation) park = { generation: h.generation, rank: h.seq };
-        else reason = `hello from rank ${h.seq} generation ${h.generation}, expected rank ${exp.rank} generation ${exp.generation}`;
-      } catch (err) {
-        reason = err instanceof Error ? err.message : String(err);
-      }
-      if (reason !== null) {
-        this.log.warn({ remote, reason }, 'refused ring connection');
-        ws.close(1008, 'refused');
-        return;
-      }
-      if (park) {
-        // One parked hello per (generation, rank): a newer one replaces it.
-        for (const p of this.parked.filter((x) => x.generation === park.generation && x.rank === park.rank)) this.unpark(p, true);
-        const timer = setTimeout(() => this.unpark(entry, true), Defaults.ringConnectTimeoutMs);
-        const entry: Parked = { ...park, ws, timer };
-        this.parked.push(entry);
-        ws.pause();
-        return;
-      }
-      clearTimeout(exp!.timer);
-      this.expectation = null;
-      exp!.resolve(this.accept(ws));
-    });
+    ws.send(challengeFrame(c.nonce));
   }
 
-  /** Acknowledges the hello and holds further frames until the collective attaches its handler. */
-  private accept(ws: WebSocket): WebSocket {
-    const ack = Buffer.alloc(FRAME_HEADER_BYTES);
-    writeFrameHeader(ack, { kind: FrameKind.Hello, dtype: 0, hop: 0, generation: 0, seq: 0, offset: 0, count: 0 });
-    ws.send(ack);
-    ws.pause();
-    return ws;
+  /** Accepts, refuses or parks a candidate whose hello has arrived. */
+  private decide(c: Candidate): void {
+    const h = c.hello!;
+    const exp = this.expectation;
+    if (!exp || exp.generation < h.generation) {
+      // Its generation may not have reached this rank yet; only a generation already formed here is settled.
+      if (h.generation <= this.formed) this.refuse(c, ErrorCodes.AUTH_FAILED, `hello for generation ${h.generation}, whose ring is already formed`);
+      return;
+    }
+    if (h.generation !== exp.generation || h.rank !== exp.rank || !helloValid(exp.ringKey, c.nonce, h)) {
+      this.refuse(c, ErrorCodes.AUTH_FAILED, `hello claiming rank ${h.rank} generation ${h.generation} failed authentication (expected rank ${exp.rank} generation ${exp.generation})`);
+      return;
+    }
+    this.drop(c);
+    clearTimeout(exp.timer);
+    this.expectation = null;
+    this.formed = Math.max(this.formed, exp.generation);
+    // Hold further frames until the collective has attached its handler.
+    c.ws.pause();
+    c.ws.send(acceptFrame(exp.ringKey, h));
+    exp.resolve(c.ws);
   }
 
-  private unpark(p: Parked, close: boolean): void {
-    clearTimeout(p.timer);
-    this.parked = this.parked.filter((x) => x !== p);
-    if (close) p.ws.close(1008, 'stale');
+  private refuse(c: Candidate, code: RingtrainError['code'], reason: string): void {
+    this.log.warn({ remote: c.remote, code, reason }, 'refused ring connection');
+    this.drop(c);
+    c.ws.close(1008, code === ErrorCodes.AUTH_FAILED ? AUTH_CLOSE_REASON : code);
+  }
+
+  private drop(c: Candidate): void {
+    if (!this.candidates.delete(c)) return;
+    clearTimeout(c.timer);
+    c.ws.off('message', c.onMessage);
   }
 
   close(): Promise<void> {
-    for (const p of [...this.parked]) this.unpark(p, true);
     this.expectation?.reject(new RingtrainError(ErrorCodes.ABORTED, 'ring server closed'));
     this.expectation = null;
-    for (const c of this.wss.clients) c.terminate();
-    return new Promise((resolve) => this.wss.close(() => resolve()));
+    for (const c of [...this.candidates]) this.drop(c);
+    return this.listener.close();
   }
 }

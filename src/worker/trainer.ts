@@ -12,6 +12,7 @@ import { withSeededMathRandom } from '../shared/rng.js';
 export interface ParamInfo {
   name: string;
   shape: number[];
+  dtype: string;
   size: number;
   offset: number;
 }
@@ -28,7 +29,7 @@ export class Trainer {
     }
     let offset = 0;
     this.params = this.vars.map((v) => {
-      const info = { name: v.name, shape: v.shape.slice(), size: v.size, offset };
+      const info = { name: v.name, shape: v.shape.slice(), dtype: v.dtype, size: v.size, offset };
       offset += v.size;
       return info;
     });

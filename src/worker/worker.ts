@@ -43,7 +43,8 @@ interface Compute {
 /** Runs one worker until the coordinator says the run is finished. */
 export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<WorkerResult> {
   const log = logger ?? createLogger('worker', cfg.logLevel);
-  const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, log);
+  const sec = cfg.security;
+  const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, log, { tls: sec.tls, token: sec.token, insecure: sec.insecure });
   // Survives reconnections: the model, the engine and the replica's state.
   const held: { compute: Compute | null; replica: Replica | null; fingerprint: string | null } = { compute: null, replica: null, fingerprint: null };
   const result = (): WorkerResult => ({
@@ -63,12 +64,12 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
 
   try {
     for (let attempt = 0; ; attempt++) {
-      const control = await ControlClient.connect(cfg.coordinator, attempt === 0 ? cfg.connectTimeoutMs : cfg.reconnectTimeoutMs, log);
+      const control = await ControlClient.connect(cfg.coordinator, attempt === 0 ? cfg.connectTimeoutMs : cfg.reconnectTimeoutMs, log, { token: sec.token, tls: sec.tls });
       const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
-      const ringUrl = `ws://${advertise.includes(':') ? `[${advertise}]` : advertise}:${ringServer.port}`;
+      const ringUrl = `${ringServer.scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${ringServer.port}`;
       void control.send({
         type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job,
-        appliedSteps: held.replica ? held.replica.step : -1, stateFingerprint: held.replica ? held.fingerprint : null,
+        appliedSteps: held.replica ? held.replica.step : -1, stateFingerprint: held.replica ? held.fingerprint : null, ...control.helloAuth,
       });
       try {
         for (;;) {
@@ -88,7 +89,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
           held.fingerprint = msg.fingerprint;
           const glog = log.child({ rank: msg.rank, generation: msg.generation });
           glog.info({ worldSize: msg.worldSize, step: msg.state.step, engine: c.engine.name }, 'generation started');
-          const end = await runGeneration({ control, ringServer, trainer: c.trainer, engine: c.engine, log: glog, setReplica: (r) => (held.replica = r) }, msg);
+          const end = await runGeneration({ control, ringServer, trainer: c.trainer, engine: c.engine, log: glog, tls: sec.tls, setReplica: (r) => (held.replica = r) }, msg);
           if (end.kind === 'finish') {
             log.info({ steps: held.replica?.step ?? 0 }, 'run finished');
             return result();

@@ -41,6 +41,7 @@ export function summaryOf(r: CliResult): Record<string, unknown> {
 export interface LiveProcess {
   child: import('node:child_process').ChildProcess;
   stderr: () => string;
+  stdout: () => string;
   waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -53,11 +54,13 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): LiveProce
     err += d.toString();
     for (const l of listeners) l();
   });
-  child.stdout.resume();
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   return {
     child,
     stderr: () => err,
+    stdout: () => out,
     exited,
     waitFor(re, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {

@@ -11,6 +11,9 @@ export interface TestRing {
   close(): Promise<void>;
 }
 
+/** A fixed test ring key: production keys derive from the token and a per-generation salt. */
+export const TEST_RING_KEY = Buffer.alloc(32, 7);
+
 export async function createRing(worldSize: number, opts: { chunkBytes?: number; generation?: number } = {}): Promise<TestRing> {
   if (worldSize === 1) return { ranks: [new SoloCollective()], close: async () => undefined };
   const servers = await Promise.all(Array.from({ length: worldSize }, () => RingServer.listen('127.0.0.1', 0, silent)));
@@ -19,7 +22,7 @@ export async function createRing(worldSize: number, opts: { chunkBytes?: number;
     servers.map((server, rank) =>
       RingCollective.connect({
         server, generation, rank, worldSize, successorUrl: `ws://127.0.0.1:${servers[(rank + 1) % worldSize]!.port}`,
-        connectTimeoutMs: 10_000, opTimeoutMs: 30_000, chunkBytes: opts.chunkBytes, log: silent,
+        connectTimeoutMs: 10_000, opTimeoutMs: 30_000, chunkBytes: opts.chunkBytes, log: silent, ringKey: TEST_RING_KEY,
       }),
     ),
   );

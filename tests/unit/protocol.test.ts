@@ -2,18 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader, FrameKind, Dtype, payloadF32 } from '../../src/shared/codec.js';
 import { parseMessage, type Message } from '../../src/shared/protocol.js';
-import { RingtrainError } from '../../src/shared/errors.js';
+import { codeOf } from '../helpers/codes.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof RingtrainError ? err.code : `not a RingtrainError: ${String(err)}`;
-  }
-  return 'no error';
-}
+const code = codeOf;
 
 describe('control messages', () => {
   const batch: Message = {

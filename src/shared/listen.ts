@@ -1,0 +1,120 @@
+/**
+ * A WebSocket listener with the edge rules every ringtrain port shares: an admission check at the
+ * HTTP upgrade (so a flood of unauthenticated sockets is refused before any WebSocket state
+ * exists), a maxPayload sized by the caller, plain HTTP answered with 426, and for TLS a first-byte
+ * sniff so a plain ws:// client gets a clear "use wss://" answer instead of a reset socket.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { Defaults } from './constants.js';
+import { ErrorCodes, RingtrainError, type ErrorCode } from './errors.js';
+import { servesTls, type TlsMaterial } from './tls.js';
+import type { Logger } from './logger.js';
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  maxPayload: number;
+  tls: TlsMaterial | null;
+  /** Called at each upgrade: false refuses it with 503 (too many unauthenticated sockets). */
+  admit: () => boolean;
+  onConnection: (ws: WebSocket, req: IncomingMessage) => void;
+  log: Logger;
+  /** What this listener is, for error messages ("coordinator", "ring listener"). */
+  what: string;
+  /** Code of the error thrown when the port cannot be bound. */
+  bindErrorCode: ErrorCode;
+}
+
+export interface Listener {
+  port: number;
+  tls: boolean;
+  wss: WebSocketServer;
+  close(): Promise<void>;
+}
+
+const TLS_HANDSHAKE_RECORD = 0x16;
+const PLAIN_TO_TLS = 'HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nthis ringtrain endpoint requires TLS: connect with wss://\n';
+
+function refuse(socket: Duplex, status: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: o.maxPayload });
+  const tls = servesTls(o.tls) ? o.tls : null;
+  const http: HttpServer = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }) : createHttpServer();
+  const sockets = new Set<Socket>();
+  // Sockets that never finish an HTTP upgrade are dropped as quickly as unauthenticated ones.
+  http.headersTimeout = Defaults.helloTimeoutMs;
+  http.requestTimeout = Defaults.helloTimeoutMs;
+  http.on('request', (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
+    res.end('ringtrain speaks WebSocket only\n');
+  });
+  http.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => undefined);
+    if (!o.admit()) {
+      o.log.warn({ code: ErrorCodes.BUSY, remote: req.socket.remoteAddress }, `${o.what}: too many unauthenticated connections; refused`);
+      refuse(socket, '503 Service Unavailable');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => o.onConnection(ws, req));
+  });
+  http.on('clientError', (err, socket) => {
+    o.log.debug({ err: err.message }, `${o.what}: malformed HTTP from client`);
+    if (socket.writable) refuse(socket, '400 Bad Request');
+    else socket.destroy();
+  });
+  http.on('tlsClientError', (err) => o.log.warn({ code: ErrorCodes.TLS, err: err.message }, `${o.what}: TLS handshake failed`));
+
+  let front: NetServer | HttpServer = http;
+  if (tls) {
+    front = createNetServer((sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+      sock.on('error', () => undefined);
+      sock.setTimeout(Defaults.helloTimeoutMs, () => sock.destroy());
+      sock.once('data', (chunk: Buffer) => {
+        sock.setTimeout(0);
+        if (chunk[0] !== TLS_HANDSHAKE_RECORD) {
+          o.log.warn({ code: ErrorCodes.TLS, remote: sock.remoteAddress }, `${o.what}: plain connection to a TLS endpoint refused (the client should use wss://)`);
+          sock.end(PLAIN_TO_TLS);
+          return;
+        }
+        sock.pause();
+        sock.unshift(chunk);
+        http.emit('connection', sock);
+      });
+    });
+  } else {
+    http.on('connection', (sock: Socket) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', (err) => reject(new RingtrainError(o.bindErrorCode, `${o.what} cannot listen on ${o.host}:${o.port}: ${err.message}`)));
+    front.listen(o.port, o.host, () => resolve());
+  });
+  front.removeAllListeners('error');
+  front.on('error', (err) => o.log.error({ err: err.message }, `${o.what}: server error`));
+  const addr = front.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
+  return {
+    port,
+    tls: tls !== null,
+    wss,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        for (const s of sockets) s.destroy();
+        wss.close();
+        front.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The ring link handshake, both sides. The listener sends a challenge (its nonce); the dialler
+ * answers with a hello naming its generation and rank, proving the generation's ring key over
+ * that nonce, and adding a nonce of its own; the listener checks it and answers with an accept
+ * proving the same key over the dialler's nonce. Only then does gradient data flow, so a stranger
+ * (or a rank of another generation) never gets a frame into a reduction, and a dialler never
+ * sends gradients to something that is not its successor.
+ */
+import { WebSocket } from 'ws';
+import { AUTH_BYTES, newNonce, proofMatches, ringAcceptProof, ringHelloProof } from '../shared/auth.js';
+import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, readFrameHeader, writeFrameHeader } from '../shared/codec.js';
+import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
+
+/** Close reason a listener sends when a hello's credentials are wrong; the dialler stops retrying. */
+export const AUTH_CLOSE_REASON = ErrorCodes.AUTH_FAILED;
+/** Handshake frames are tiny: nothing else may arrive from the successor. */
+const DIALLER_MAX_PAYLOAD = 1024;
+
+function frame(kind: number, generation: number, rank: number, ...parts: Uint8Array[]): Buffer {
+  const count = HANDSHAKE_PAYLOAD[kind] ?? 0;
+  const f = Buffer.alloc(FRAME_HEADER_BYTES + count);
+  writeFrameHeader(f, { kind, dtype: 0, hop: 0, generation, seq: rank, offset: 0, count });
+  let at = FRAME_HEADER_BYTES;
+  for (const p of parts) {
+    f.set(p, at);
+    at += p.length;
+  }
+  return f;
+}
+
+export function challengeFrame(nonce: Uint8Array): Buffer {
+  return frame(FrameKind.Challenge, 0, 0, nonce);
+}
+
+/** A parsed ring hello. */
+export interface RingHello {
+  generation: number;
+  rank: number;
+  proof: Buffer;
+  nonce: Buffer;
+}
+
+/** Parses a frame as a hello; throws RT_BAD_FRAME when it is anything else. */
+export function parseHello(data: Buffer, isBinary: boolean): RingHello {
+  if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'text frame on a ring link');
+  const h = readFrameHeader(data);
+  if (h.kind !== FrameKind.Hello) throw new RingtrainError(ErrorCodes.BAD_FRAME, `expected a ring hello, got frame kind ${h.kind}`);
+  const p = data.subarray(FRAME_HEADER_BYTES);
+  return { generation: h.generation, rank: h.seq, proof: p.subarray(0, AUTH_BYTES), nonce: p.subarray(AUTH_BYTES) };
+}
+
+export function acceptFrame(ringKey: Uint8Array, hello: RingHello): Buffer {
+  return frame(FrameKind.Accept, hello.generation, hello.rank, ringAcceptProof(ringKey, hello.nonce, hello.generation, hello.rank));
+}
+
+export function helloValid(ringKey: Uint8Array, nonce: Uint8Array, hello: RingHello): boolean {
+  return proofMatches(ringHelloProof(ringKey, nonce, hello.generation, hello.rank), hello.proof);
+}
+
+export interface DialOptions {
+  url: string;
+  generation: number;
+  rank: number;
+  ringKey: Uint8Array;
+  tls: TlsMaterial | null;
+  timeoutMs: number;
+}
+
+/** An error after which dialling again cannot help (wrong key, TLS mismatch). */
+export class FatalDialError extends Error {
+  constructor(readonly error: RingtrainError) {
+    super(error.message);
+  }
+}
+
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
+
+/**
+ * One dial attempt: open, answer the challenge, check the accept. Resolves with the link ready
+ * for data; rejects with FatalDialError when retrying is pointless, any other error otherwise.
+ */
+export function dialOnce(o: DialOptions): Promise<WebSocket> {
+  // Data flows only towards the successor over this link, so an all-zero mask costs nothing in
+  // safety (no proxies in between) and saves masking every gradient byte.
+  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: DIALLER_MAX_PAYLOAD, ...clientTlsOptions(o.tls) });
+  const myNonce = newNonce();
+  let stage: 'challenge' | 'accept' = 'challenge';
+  return new Promise<WebSocket>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no ring handshake within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+      ws.off('error', onError);
+      if (err === null) return resolve(ws);
+      ws.on('error', () => undefined);
+      ws.terminate();
+      reject(err);
+    };
+    const onMessage = (data: Buffer, isBinary: boolean): void => {
+      try {
+        if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'text frame from ring successor');
+        const h = readFrameHeader(data);
+        const payload = data.subarray(FRAME_HEADER_BYTES);
+        if (stage === 'challenge' && h.kind === FrameKind.Challenge) {
+          ws.send(frame(FrameKind.Hello, o.generation, o.rank, ringHelloProof(o.ringKey, payload, o.generation, o.rank), myNonce));
+          stage = 'accept';
+        } else if (stage === 'accept' && h.kind === FrameKind.Accept && h.generation === o.generation && h.seq === o.rank) {
+          if (!proofMatches(ringAcceptProof(o.ringKey, myNonce, o.generation, o.rank), payload)) {
+            throw new FatalDialError(new RingtrainError(ErrorCodes.AUTH_FAILED, `ring successor ${o.url} could not prove this generation's ring key`));
+          }
+          done(null);
+        } else {
+          throw new RingtrainError(ErrorCodes.BAD_FRAME, `unexpected frame kind ${h.kind} during the ring handshake`);
+        }
+      } catch (err) {
+        done(err instanceof FatalDialError ? err : new FatalDialError(err instanceof RingtrainError ? err : new RingtrainError(ErrorCodes.BAD_FRAME, String(err))));
+      }
+    };
+    const onClose = (code: number, reason: Buffer): void => {
+      if (code === 1008 && reason.toString() === AUTH_CLOSE_REASON) {
+        done(new FatalDialError(new RingtrainError(ErrorCodes.AUTH_FAILED, `ring successor ${o.url} refused this rank's credentials for generation ${o.generation}`)));
+      } else done(new Error(`closed during the ring handshake (${code})`));
+    };
+    const onError = (err: Error): void => {
+      const tls = explainTlsError(o.url, err);
+      done(tls ? new FatalDialError(tls) : err);
+    };
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * Ring links over real loopback sockets: a stranger without this generation's ring key is
+ * refused with RT_AUTH_FAILED and its frames never reach a reduction; frames of another
+ * generation or step on a genuine link are dropped and logged, and the sum stays exact.
+ * Rank 1 is played by the test, so it can send whatever frames it likes.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { WebSocket } from 'ws';
+import { RingServer } from '../../src/worker/ring-server.js';
+import { RingCollective } from '../../src/worker/ring-collective.js';
+import { FatalDialError, dialOnce } from '../../src/worker/ring-handshake.js';
+import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/auth.js';
+import { Dtype, FRAME_HEADER_BYTES, FrameKind, readFrameHeader } from '../../src/shared/codec.js';
+import { TEST_RING_KEY, silent } from '../helpers/ring.js';
+import { connectPeer, ringChallengeOf, ringFrame } from '../helpers/peer.js';
+
+const lines: string[] = [];
+const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
+const f32 = (...v: number[]): Buffer => Buffer.from(Float32Array.of(...v).buffer);
+const data = (generation: number, seq: number, hop: number, offset: number, values: number[]): Buffer =>
+  ringFrame({ kind: FrameKind.Data, dtype: Dtype.F32, generation, seq, hop, offset, count: values.length }, f32(...values));
+
+describe('ring link authentication', () => {
+  const closers: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of closers.reverse()) await c();
+  });
+
+  it('refuses strangers, drops frames of another generation or step, and keeps the sum exact', async () => {
+    const s0 = await RingServer.listen('127.0.0.1', 0, log);
+    const s1 = await RingServer.listen('127.0.0.1', 0, silent);
+    closers.push(() => s0.close(), () => s1.close());
+    const url0 = `ws://127.0.0.1:${s0.port}`;
+    // Rank 0 is real; it expects rank 1 (the test) as its predecessor for generation 1.
+    const fromRank0P = s1.awaitPredecessor(1, 0, TEST_RING_KEY, 10_000);
+    const rank0P = RingCollective.connect({
+      server: s0, generation: 1, rank: 0, worldSize: 2, successorUrl: `ws://127.0.0.1:${s1.port}`, connectTimeoutMs: 10_000, opTimeoutMs: 10_000,
+      log, ringKey: TEST_RING_KEY,
+    });
+
+    // A stranger who knows the generation and rank but not the key.
+    const stranger = connectPeer(url0, { raw: true });
+    const nonce = await ringChallengeOf(stranger);
+    await stranger.send(data(1, 1, 0, 2, [1e6, 1e6])); // data before hello: dropped
+    await stranger.send(ringFrame({ kind: FrameKind.Hello, generation: 1, seq: 1, count: 2 * AUTH_BYTES }, Buffer.concat([ringHelloProof(Buffer.alloc(32, 1), nonce, 1, 1), newNonce()])));
+    expect(await stranger.closed).toEqual({ code: 1008, reason: 'RT_AUTH_FAILED' });
+    // A replayed hello (right key, someone else's nonce) fails the same way.
+    const replayer = connectPeer(url0, { raw: true });
+    await ringChallengeOf(replayer);
+    await replayer.send(ringFrame({ kind: FrameKind.Hello, generation: 1, seq: 1, count: 2 * AUTH_BYTES }, Buffer.concat([ringHelloProof(TEST_RING_KEY, nonce, 1, 1), newNonce()])));
+    expect(await replayer.closed).toEqual({ code: 1008, reason: 'RT_AUTH_FAILED' });
+    // The library's own dialler with a wrong key stops at once with RT_AUTH_FAILED.
+    const wrong = await dialOnce({ url: url0, generation: 1, rank: 1, ringKey: Buffer.alloc(32, 9), tls: null, timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(FatalDialError);
+    expect((wrong as FatalDialError).error.code).toBe('RT_AUTH_FAILED');
+
+    // The genuine rank 1.
+    const toRank0 = await dialOnce({ url: url0, generation: 1, rank: 1, ringKey: TEST_RING_KEY, tls: null, timeoutMs: 5_000 });
+    const rank0 = await rank0P;
+    const fromRank0: WebSocket = await fromRank0P;
+    closers.push(async () => {
+      await rank0.close();
+      toRank0.terminate();
+      fromRank0.terminate();
+    });
+    const got: Buffer[] = [];
+    fromRank0.on('message', (d: Buffer) => got.push(Buffer.from(d)));
+    fromRank0.resume();
+
+    const buf = Float32Array.of(1, 2, 3, 4);
+    const done = rank0.allreduceSum(buf);
+    // Wrong generation, then a step far from the current one: both dropped and logged.
+    toRank0.send(data(2, 1, 0, 2, [1000, 1000]));
+    toRank0.send(data(1, 9, 0, 2, [1000, 1000]));
+    // Rank 1's own segment (1) on hop 0; rank 0 adds and forwards it on hop 1.
+    toRank0.send(data(1, 1, 0, 2, [30, 40]));
+    const deadline = Date.now() + 5_000;
+    while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const own = got.find((f) => readFrameHeader(f).hop === 0)!;
+    const v = new Float32Array(own.buffer.slice(own.byteOffset + FRAME_HEADER_BYTES, own.byteOffset + own.length));
+    toRank0.send(data(1, 1, 1, 0, [v[0]! + 10, v[1]! + 20]));
+    await done;
+    expect(Array.from(buf)).toEqual([11, 22, 33, 44]);
+    expect(rank0.error).toBeNull();
+    const logged = lines.join('');
+    expect(logged).toContain('ring frame for another generation or of unexpected kind dropped');
+    expect(logged).toContain('stale ring frame dropped');
+    expect(logged).toContain('bad frame before ring hello dropped');
+    expect(logged).toMatch(/"code":"RT_AUTH_FAILED".*refused ring connection/);
+  });
+});
