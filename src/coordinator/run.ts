@@ -71,7 +71,8 @@ export interface RunOutcome {
 /** Errors a worker reports that no other membership would fix: the whole run fails. */
 const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.MODEL_MISMATCH, ErrorCodes.JOB_REQUIRED, ErrorCodes.JOB_LOAD, ErrorCodes.UNKNOWN_JOB,
-  ErrorCodes.BACKEND_UNAVAILABLE, ErrorCodes.REPLICA_DIVERGED, ErrorCodes.BAD_CONFIG,
+  ErrorCodes.BACKEND_UNAVAILABLE, ErrorCodes.REPLICA_DIVERGED, ErrorCodes.BAD_CONFIG, ErrorCodes.NON_FINITE,
+  ErrorCodes.AUTH_FAILED, ErrorCodes.TLS, ErrorCodes.VERSION_MISMATCH,
 ]);
 
 type MemberEvent =
@@ -150,7 +151,7 @@ export class Run {
       if (ev.kind === 'closed') return { kind: 'lost', rank, reason: ev.reason };
       const msg = ev.msg;
       if (msg.type === 'error') {
-        const why = `rank ${rank} (${this.describe(rank)}) failed: ${msg.code} ${msg.message}`;
+        const why = `rank ${rank} failed: ${msg.message} (${this.describe(rank)})`;
         if (FATAL.has(msg.code)) throw new RingtrainError(msg.code, why);
         this.log.warn({ rank, code: msg.code, err: msg.message }, 'worker failed; treating it as lost');
         ev.conn.terminate();
@@ -169,8 +170,13 @@ export class Run {
         ev.conn.reject(ErrorCodes.VERSION_MISMATCH, `worker speaks protocol ${msg.protocol}, coordinator speaks ${PROTOCOL_VERSION}; run the same ringtrain version everywhere`);
         return { kind: 'other' };
       }
+      if (this.members.length + this.waiting.size >= this.s.cfg.maxWorkers) {
+        this.log.warn({ code: ErrorCodes.RUN_FULL, conn: ev.conn.id, host: msg.host }, 'worker refused: the run is full');
+        ev.conn.reject(ErrorCodes.RUN_FULL, `this run already has --max-workers ${this.s.cfg.maxWorkers} workers`);
+        return { kind: 'other' };
+      }
       this.waiting.set(ev.conn.id, { conn: ev.conn, hello: msg });
-      this.log.info({ conn: ev.conn.id, host: msg.host, pid: msg.pid, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker connected');
+      this.log.info({ conn: ev.conn.id, host: msg.host, pid: msg.pid, ring: msg.ringUrl, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker joined');
       return { kind: 'joined' };
     }
     if (msg.type === 'error') this.log.warn({ conn: ev.conn.id, code: msg.code, err: msg.message }, 'waiting worker failed');

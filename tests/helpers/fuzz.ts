@@ -66,10 +66,11 @@ export class Fuzz {
   message(): Message {
     const t = { waitMs: 0, computeMs: 1, allreduceMs: 1, updateMs: 0 };
     return this.pick<Message>([
-      { type: 'hello', protocol: 2, ringUrl: 'ws://127.0.0.1:1', backend: 'cpu', host: 'fuzz', pid: 1, job: null, proof: this.bytes(32), nonce: this.bytes(32) },
+      { type: 'hello', protocol: 2, ringUrl: 'ws://127.0.0.1:1', backend: 'cpu', host: 'fuzz', pid: 1, job: null, appliedSteps: this.int(5) - 1, stateFingerprint: null, proof: this.bytes(32), nonce: this.bytes(32) },
       { type: 'ring-ready', generation: 1, engine: 'cpu', engineReason: 'fuzz', fingerprint: { paramCount: 1, weights: [{ name: 'w', shape: [1], dtype: 'float32' }] } },
       { type: 'step-done', generation: 1, step: this.int(100), loss: 1, samples: 64, checksum: null, timings: t, skipped: false },
-      { type: 'weights', generation: 1, step: 0, params: new Float32Array(601) },
+      { type: 'state', generation: 1, state: { step: this.int(50), epoch: 0, cursor: 64, params: new Float32Array(601), m: new Float32Array(601), v: new Float32Array(601), adamT: 1, beta1Pow: 0.9, beta2Pow: 0.999 } },
+      { type: 'ring-failed', generation: 1, step: this.int(50), code: 'RT_RING_FAILED', message: 'fuzz' },
       { type: 'error', code: 'RT_INTERNAL', message: 'fuzz' },
       { type: 'go', generation: 1 },
       { type: 'finish' },

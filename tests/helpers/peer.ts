@@ -79,7 +79,7 @@ export async function challengeOf(p: Peer, timeoutMs = 10_000): Promise<Challeng
 export function helloBytes(challenge: ChallengeMsg, token: string | null, over: Partial<HelloMsg> = {}): Buffer {
   const hello: HelloMsg = {
     type: 'hello', protocol: PROTOCOL_VERSION, ringUrl: 'ws://127.0.0.1:9', backend: 'cpu', host: 'attacker', pid: 1, job: null,
-    proof: token === null ? null : controlProof(token, challenge.nonce), nonce: Buffer.alloc(32, 3), ...over,
+    appliedSteps: -1, stateFingerprint: null, proof: token === null ? null : controlProof(token, challenge.nonce), nonce: Buffer.alloc(32, 3), ...over,
   };
   return encodeMessage(hello);
 }

@@ -14,7 +14,7 @@ describe('flat Adam', () => {
     const state = createAdamState(n);
     for (let step = 0; step < 20; step++) {
       const g = new Float32Array(n).map((_, i) => Math.cos(i * 0.37 + step) * (1 + (i % 5)));
-      opt.applyGradients({ [variable.name]: tf.tensor1d(g) });
+      opt.applyGradients([{ name: variable.name, tensor: tf.tensor1d(g) }]);
       adamStep(params, g, state, { lr: 0.01, ...ADAM_DEFAULTS });
     }
     expect(maxAbsDiff(params, variable.dataSync() as Float32Array)).toBeLessThan(1e-6);

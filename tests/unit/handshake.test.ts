@@ -140,7 +140,8 @@ describe('non-finite guard', () => {
 
 describe('limits', () => {
   it('size the coordinator inbound limit from the parameter count', () => {
-    expect(coordinatorInboundLimit(1000)).toBe(4000 + 64 * 1024);
+    // Weights plus both Adam moments: a survivor's state is the largest message.
+    expect(coordinatorInboundLimit(1000)).toBe(3 * 4000 + 64 * 1024);
     expect(coordinatorInboundLimit(1e12)).toBe(256 * 1024 * 1024);
   });
 });

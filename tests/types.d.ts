@@ -1,0 +1,6 @@
+// The Prometheus text parser ships no types; the tests use only this shape of it.
+declare module 'parse-prometheus-text-format' {
+  interface Sample { value: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }
+  interface Family { name: string; help: string; type: string; metrics: Sample[] }
+  export default function parse(text: string): Family[];
+}
