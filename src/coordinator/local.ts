@@ -14,6 +14,8 @@ import { isJobPath } from '../jobs/registry.js';
 
 export interface LocalOptions {
   workers: number;
+  /** One device index per worker (`--gpus`), or null to leave device choice to the engines. */
+  gpus?: number[] | null;
   backend: BackendName;
   workerLogLevel: LogLevel;
 }
@@ -30,14 +32,18 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   for (let i = 0; i < opts.workers; i++) {
+    const gpu = opts.gpus?.[i];
     const args = [
       CLI, 'worker', '--coordinator', `ws://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
       '--backend', opts.backend, '--log-level', opts.workerLogLevel,
       // A job module path is passed to the children on their command line, never over the network.
       ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
+      ...(gpu === undefined ? [] : ['--gpu', String(gpu)]),
     ];
+    // CUDA_VISIBLE_DEVICES too, so anything CUDA-based the job itself loads sees only its GPU.
+    const env = gpu === undefined ? process.env : { ...process.env, CUDA_VISIBLE_DEVICES: String(gpu) };
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env });
     children.push(child);
     child.on('exit', (code, signal) => {
       if (code !== 0) void handle.close(new RingtrainError(ErrorCodes.WORKER_LOST, `worker process ${i} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}`));

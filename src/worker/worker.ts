@@ -64,7 +64,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     const log = root.child({ rank: start.rank, generation: start.generation });
     const job = await resolveJob(start, cfg.job);
     // The engine is probed with the job's model, so a missing kernel fails here, at start.
-    const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe());
+    const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe(), { gpu: cfg.gpu });
     trainer = Trainer.create(engine.tf, job, start.params.seed);
     const params = start.weights.slice();
     trainer.setWeights(params);
