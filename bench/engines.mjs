@@ -46,14 +46,14 @@ if (values.child) {
     }, createLogger('bench', 'warn'));
   } catch (err) {
     // One line naming the failure (e.g. a kernel the engine lacks), then a non-zero exit.
-    process.stdout.write(`${JSON.stringify({ job: values.jobs, engine: values.backends, error: `${err.code ?? 'error'}: ${err.message}` })}\n`);
-    process.exit(1);
+    process.stdout.write(`${JSON.stringify({ job: values.jobs, engine: values.backends, error: `${err.code ?? 'error'}: ${err.message}` })}\n`, () => process.exit(1));
   }
   const { weights, ...rest } = run;
   const out = { ...rest, msPerStep: +run.msPerStep.toFixed(2), gflops: +run.gflops.toFixed(3), stepMs: run.stepMs.map((m) => +m.toFixed(1)) };
   if (values['dump-weights']) out.weights = Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength).toString('base64');
-  process.stdout.write(`${JSON.stringify(out)}\n`);
-  process.exit(0); // Dawn keeps the event loop alive after use.
+  // Exit only once the line is flushed (a pipe is written asynchronously): Dawn keeps the event
+  // loop alive after use, so the process would not end by itself.
+  process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(0));
 }
 
 function runChild(job, backend) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a software Vulkan driver (Mesa lavapipe) so the WebGPU engine can be tested on a machine
 # without a GPU, WITHOUT changing the system's packages: the driver and the runtime libraries it
-# needs are fetched with `apt-get download`-style downloads into a private cache folder and
+# needs are downloaded by apt (download only, nothing installed) into a private cache folder and
 # unpacked there with `dpkg -x`. Debian 12's own Mesa 22 gives Dawn no adapter, so Mesa comes from
 # the release's backports suite. No mirror is named here: the mirror is read from the machine's own
 # apt sources, and apt runs on a private sources list and private state (lists, caches), so the
@@ -15,6 +15,9 @@ CACHE="${RINGTRAIN_VULKAN_CACHE:-$ROOT/.cache/vulkan}"
 ENV_FILE="$CACHE/vulkan.env"
 say() { echo "prepare-vulkan: $*" >&2; }
 
+mkdir -p "$CACHE"
+# Test files run in parallel and may each ask for the driver: one prepares, the others wait.
+if command -v flock >/dev/null; then exec 9>"$CACHE/.lock"; flock -w 600 9; fi
 if [[ "${1:-}" != "--force" && -s "$ENV_FILE" ]]; then
   say "already prepared ($ENV_FILE)"; exit 0
 fi
