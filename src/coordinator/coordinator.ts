@@ -113,7 +113,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     const ready = new Set<number>();
     const engines: string[] = members.map(() => '');
     while (ready.size < N) {
-      const { rank, msg } = await next(Defaults.ringConnectTimeoutMs * 2, () => `ranks ${members.filter((m) => !ready.has(m.rank)).map((m) => m.rank).join(', ')} to form the ring`);
+      const { rank, msg } = await next(Defaults.ringConnectTimeoutMs * 2 + Defaults.engineStartTimeoutMs, () => `ranks ${members.filter((m) => !ready.has(m.rank)).map((m) => m.rank).join(', ')} to form the ring`);
       if (msg.type === 'ring-ready' && msg.generation === generation) {
         ready.add(rank);
         engines[rank] = msg.engine;

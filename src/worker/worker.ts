@@ -63,6 +63,14 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     const start = await expectMessage(control, 'start', Defaults.rendezvousTimeoutMs, root);
     const log = root.child({ rank: start.rank, generation: start.generation });
     const job = await resolveJob(start, cfg.job);
+    // The ring first: it needs only the start message, while an engine (GPU shader compilation,
+    // CUDA start-up) may take minutes, which would outlast a slower peer's ring-connect timeout.
+    ring = start.worldSize === 1 || start.successor === null
+      ? new SoloCollective()
+      : await RingCollective.connect({
+          server: ringServer, generation: start.generation, rank: start.rank, worldSize: start.worldSize,
+          successorUrl: start.successor, connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
+        });
     // The engine is probed with the job's model, so a missing kernel fails here, at start.
     const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe(), { gpu: cfg.gpu });
     trainer = Trainer.create(engine.tf, job, start.params.seed);
@@ -70,14 +78,9 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     trainer.setWeights(params);
     log.info({ worldSize: start.worldSize, job: job.name, params: trainer.paramCount, engine: engine.name }, 'joined run');
 
-    ring = start.worldSize === 1 || start.successor === null
-      ? new SoloCollective()
-      : await RingCollective.connect({
-          server: ringServer, generation: start.generation, rank: start.rank, worldSize: start.worldSize,
-          successorUrl: start.successor, connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
-        });
     void control.send({ type: 'ring-ready', generation: start.generation, engine: engine.name, engineReason: engine.reason });
-    await expectMessage(control, 'go', Defaults.ringConnectTimeoutMs, log);
+    // The go waits for every rank's engine start as well as the ring: GPU engines can start slowly.
+    await expectMessage(control, 'go', Defaults.ringConnectTimeoutMs + Defaults.engineStartTimeoutMs, log);
 
     const hyper = { lr: start.params.lr, ...ADAM_DEFAULTS, beta1: start.params.beta1, beta2: start.params.beta2, epsilon: start.params.epsilon };
     const adam = createAdamState(trainer.paramCount);
