@@ -29,7 +29,9 @@ prepare() {
   # Production dependencies only, trimmed to what Node loads: tfjs packages keep their Node
   # bundles and wasm binaries (their other dist files serve browsers and bundlers).
   npm ls --omit=dev --all --parseable 2>/dev/null | grep '/node_modules/' | while read -r dir; do
-    local rel="${dir#"$ROOT"/}"; mkdir -p "$stage/app/$(dirname "$rel")"; cp -r "$dir" "$stage/app/$rel"
+    # A package nested in one copied already (its own node_modules) is there with it.
+    local rel="${dir#"$ROOT"/}"; [[ -e "$stage/app/$rel" ]] && continue
+    mkdir -p "$stage/app/$(dirname "$rel")"; cp -r "$dir" "$stage/app/$rel"
   done
   local nm="$stage/app/node_modules"
   for d in "$nm"/@tensorflow/*/; do
