@@ -44,7 +44,8 @@ prepare() {
   say "compressing node_modules, dist and the Vulkan loader"
   tar -C "$stage" -cf - app lib | xz -6 -T0 >"$KIT/app.tar.xz"
   say "compressing this machine's node ($(node --version)) for machines without one"
-  xz -6 -T0 -c "$(command -v node)" >"$KIT/node.xz"
+  # -3: node is ~95 MiB; higher levels gain little and take minutes on a small machine.
+  xz -3 -T0 -c "$(command -v node)" >"$KIT/node.xz"
   node --version >"$KIT/node.version"
   say "kit ready: $(du -sh "$KIT" | cut -f1) in $KIT (carry this folder: bench/.gpu-kit)"
   du -b "$KIT"/* >&2
