@@ -6,7 +6,7 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BACKENDS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, workerConfig, type BackendName, type CoordinatorConfig, type LogLevel } from './shared/config.js';
+import { BACKENDS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type LogLevel } from './shared/config.js';
 import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
 import { NON_FINITE_POLICIES } from './shared/protocol.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -40,7 +40,7 @@ function training(y: Argv): Argv {
   return y
     .option('host', { type: 'string', default: ConfigDefaults.host, describe: 'Address the coordinator listens on' })
     .option('port', { type: 'number', default: ConfigDefaults.port, describe: 'Port the coordinator listens on (0 = any free port)' })
-    .option('job', { type: 'string', default: ConfigDefaults.job, describe: 'Built-in job (mnist-mlp, regression-mlp) or a path to a job module (./my-job.js)' })
+    .option('job', { type: 'string', default: ConfigDefaults.job, describe: 'Built-in job (mnist-mlp, mnist-cnn, regression-mlp) or a path to a job module (./my-job.js)' })
     .option('epochs', { type: 'number', describe: "Epochs to train (default: the job's own, else 1)" })
     .option('batch-size', { type: 'number', describe: "Per-worker batch size; the global batch is this times the worker count (default: the job's, else 32)" })
     .option('lr', { type: 'number', describe: "Adam learning rate (default: the job's, else 0.001)" })
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
             .option('ring-port', { type: 'number', default: ConfigDefaults.ringPort, describe: 'Ring listener port (0 = any free port)' })
             .option('advertise', { type: 'string', describe: 'Address ring peers use to reach this worker (default: the ring host, or the address used to reach the coordinator)' })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
+            .option('gpu', { type: 'number', describe: 'Device index on a machine with several GPUs (CUDA device for tensorflow, adapter for webgpu)' })
             .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
             .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
             .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
@@ -135,7 +136,8 @@ async function main(): Promise<void> {
         'Run a coordinator and N worker processes on this machine',
         (y) =>
           security(common(training(y)))
-            .option('workers', { type: 'number', default: 2, describe: 'Worker processes to start' })
+            .option('workers', { type: 'number', describe: 'Worker processes to start (default: one per --gpus entry, else 2)' })
+            .option('gpus', { type: 'string', describe: 'One worker per listed GPU, e.g. 0,1,2,3 (each worker gets --gpu I)' })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
             .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })
             .option('min-workers', { type: 'number', describe: 'Workers needed to train (default: --workers); with fewer the run waits, then fails' })
@@ -143,10 +145,12 @@ async function main(): Promise<void> {
             .default('port', 0)
             .default('http-port', 0),
         async (argv) => {
-          const workers = argv['workers'];
+          const gpus = argv['gpus'] === undefined ? null : gpuList(argv['gpus']);
+          const workers = argv['workers'] ?? gpus?.length ?? 2;
           if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
             throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers must be an integer in [1, 256] (got ${String(workers)})`);
           }
+          if (gpus && workers !== gpus.length) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers ${workers} disagrees with --gpus ${gpus.join(',')} (one worker per GPU; drop --workers)`);
           const maxRestarts = argv['maxRestarts'];
           if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0) {
             throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--max-restarts must be a non-negative integer (got ${String(maxRestarts)})`);
@@ -157,7 +161,7 @@ async function main(): Promise<void> {
           });
           const log = createLogger('coordinator', cfg.logLevel);
           const summary = await withOps(argv, log, (observers) =>
-            runLocal(cfg, { workers, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, observers }, log),
+            runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, observers }, log),
           );
           if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
         },

@@ -17,6 +17,8 @@ import { childEnv, childTlsArgs } from './local-security.js';
 
 export interface LocalOptions {
   workers: number;
+  /** One device index per worker (`--gpus`), or null to leave device choice to the engines. */
+  gpus?: number[] | null;
   /** Respawns allowed in total for worker processes that die (like torchrun --max-restarts). */
   maxRestarts: number;
   backend: BackendName;
@@ -46,8 +48,11 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   let restarts = 0;
   let ending = false;
   const spawnWorker = (i: number): void => {
+    const gpu = opts.gpus?.[i];
+    // CUDA_VISIBLE_DEVICES too, so anything CUDA-based the job itself loads sees only its GPU.
+    const env = gpu === undefined ? childEnv(cfg.security) : { ...childEnv(cfg.security), CUDA_VISIBLE_DEVICES: String(gpu) };
     // Children's stdout goes to our stderr: stdout carries only the --json summary.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: childEnv(cfg.security) });
+    const child = spawn(process.execPath, gpu === undefined ? args : [...args, '--gpu', String(gpu)], { stdio: ['ignore', 2, 2], env });
     children.push(child);
     child.on('exit', (code, signal) => {
       if (code === 0 || ending) return;

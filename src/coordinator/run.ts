@@ -303,7 +303,8 @@ export class Run {
     );
     const fingerprints: ModelFingerprint[] = [];
     const ready = new Set<number>();
-    const deadline = Date.now() + Defaults.ringConnectTimeoutMs * 2;
+    // Ranks start their engine after the ring: GPU engines may take minutes the first time.
+    const deadline = Date.now() + Defaults.ringConnectTimeoutMs * 2 + Defaults.engineStartTimeoutMs;
     while (ready.size < N) {
       const ev = await this.event(deadline - Date.now(), 'the ring to form');
       if (ev === null) return `ranks ${this.members.map((_, r) => r).filter((r) => !ready.has(r)).join(', ')} did not form the ring in time`;

@@ -7,11 +7,13 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Job } from './job.js';
+import { mnistCnn } from './mnist-cnn.js';
 import { mnistMlp } from './mnist-mlp.js';
 import { regressionMlp } from './regression-mlp.js';
 
 export const BUILTIN_JOBS: Readonly<Record<string, Job>> = {
   'mnist-mlp': mnistMlp,
+  'mnist-cnn': mnistCnn,
   'regression-mlp': regressionMlp,
 };
 

@@ -44,6 +44,8 @@ export interface WorkerConfig {
   ringPort: number;
   advertise: string | null;
   backend: BackendName;
+  /** Device index on a machine with several GPUs (`--gpu I`), or null for the engine's default. */
+  gpu: number | null;
   job: string | null;
   connectTimeoutMs: number;
   reconnectTimeoutMs: number;
@@ -129,6 +131,23 @@ export function coordinatorUrl(value: unknown): string {
   return url.toString().replace(/\/$/, '');
 }
 
+/** Highest device index accepted by `--gpu` / `--gpus`. */
+const MAX_GPU = 255;
+
+/**
+ * Parses `--gpus 0,1,2,3` (one worker per listed device): distinct integers in [0, 255]. A device
+ * listed twice is refused, since two workers on one GPU is almost always a typo.
+ */
+export function gpuList(value: unknown): number[] {
+  const textValue = typeof value === 'number' ? String(value) : value;
+  if (typeof textValue !== 'string' || !/^\s*\d+(\s*,\s*\d+)*\s*$/.test(textValue)) fail(`--gpus must be a comma-separated list of device indices such as 0,1,2,3 (got ${show(value)})`);
+  const gpus = textValue.split(',').map((g) => Number(g.trim()));
+  const bad = gpus.find((g) => g > MAX_GPU);
+  if (bad !== undefined) fail(`--gpus indices must be in [0, ${MAX_GPU}] (got ${bad})`);
+  if (new Set(gpus).size !== gpus.length) fail(`--gpus lists a device more than once (got ${show(value)})`);
+  return gpus;
+}
+
 /** Validates worker settings. */
 export function workerConfig(raw: Raw): WorkerConfig {
   const ringHost = text(raw, 'ringHost', 'ring-host');
@@ -138,6 +157,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     ringPort: intIn(raw, 'ringPort', 'ring-port', 0, 65535),
     advertise: optText(raw, 'advertise', 'advertise'),
     backend: oneOf(raw, 'backend', 'backend', BACKENDS),
+    gpu: raw['gpu'] === undefined || raw['gpu'] === null || raw['gpu'] === '' ? null : intIn(raw, 'gpu', 'gpu', 0, MAX_GPU),
     job: optText(raw, 'job', 'job'),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
     reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),

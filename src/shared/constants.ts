@@ -39,6 +39,11 @@ export const Defaults = {
   controlEnvelopeBytes: 64 * 1024,
   /** Worker: forming the ring (connecting to the successor and accepting the predecessor). */
   ringConnectTimeoutMs: 30_000,
+  /**
+   * Worker: starting the compute engine (load, probe step, GPU shader compilation, CUDA
+   * initialisation). Ranks wait for the slowest one before training, so this bounds that wait.
+   */
+  engineStartTimeoutMs: 180_000,
   /** One training step (waiting for a batch, compute, all-reduce) must finish within this. */
   stepTimeoutMs: 120_000,
   /** Coordinator: end-of-run handshake (final weights, goodbyes). */

@@ -26,8 +26,8 @@ export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'b
 export interface GenerationContext {
   control: ControlClient;
   ringServer: RingServer;
-  trainer: Trainer;
-  engine: { name: string; reason: string };
+  /** The engine and model; started after the ring is formed (see runGeneration). */
+  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string } }>;
   log: Logger;
   /** Trust anchors for wss:// ring links. */
   tls: TlsMaterial | null;
@@ -41,7 +41,7 @@ export function reportState(control: ControlClient, generation: number, replica:
 }
 
 export async function runGeneration(ctx: GenerationContext, start: StartMsg): Promise<GenerationEnd> {
-  const { control, trainer, log } = ctx;
+  const { control, log } = ctx;
   const gen = start.generation;
   const replica = Replica.fromState(start.state);
   ctx.setReplica(replica);
@@ -62,7 +62,17 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     return { kind: 'broken' };
   }
 
-  void control.send({ type: 'ring-ready', generation: gen, engine: ctx.engine.name, engineReason: ctx.engine.reason, fingerprint: modelFingerprint(trainer) });
+  // The ring first: it needs only the start message, while an engine (GPU shader compilation,
+  // CUDA start-up) may take minutes the first time, which would outlast a peer's ring-connect wait.
+  let trainer: Trainer;
+  try {
+    const c = await ctx.compute();
+    trainer = c.trainer;
+    void control.send({ type: 'ring-ready', generation: gen, engine: c.engine.name, engineReason: c.engine.reason, fingerprint: modelFingerprint(trainer) });
+  } catch (err) {
+    await ring.close();
+    throw err;
+  }
 
   // An immediate pause (a member was lost) must interrupt a step blocked in the all-reduce.
   let aborted = false;
@@ -73,15 +83,15 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     }
   };
   try {
-    return await trainLoop(ctx, start, replica, ring, () => aborted);
+    return await trainLoop(ctx, trainer, start, replica, ring, () => aborted);
   } finally {
     control.onMessage = null;
     await ring.close().catch(() => undefined);
   }
 }
 
-async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Replica, ring: Collective, isAborted: () => boolean): Promise<GenerationEnd> {
-  const { control, trainer, log } = ctx;
+async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, isAborted: () => boolean): Promise<GenerationEnd> {
+  const { control, log } = ctx;
   const gen = start.generation;
   const p = start.params;
   const hyper = { ...ADAM_DEFAULTS, lr: p.lr, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon };
@@ -103,7 +113,8 @@ async function trainLoop(ctx: GenerationContext, start: StartMsg, replica: Repli
     const t0 = performance.now();
     let batch = goSeen ? pending.get(replica.step) : undefined;
     if (!batch) {
-      const msg = await control.inbox.take(goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs * 2, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
+      // The go waits for every rank's engine start as well as the ring: GPU engines can start slowly.
+      const msg = await control.inbox.take(goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs + Defaults.engineStartTimeoutMs, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
       switch (msg.type) {
         case 'go':
           if (msg.generation === gen && !goSeen) {

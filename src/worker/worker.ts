@@ -57,7 +57,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
   const prepare = async (start: StartMsg): Promise<Compute> => {
     if (held.compute) return held.compute;
     const job = await resolveJob(start.job, cfg.job);
-    const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe());
+    const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe(), { gpu: cfg.gpu });
     held.compute = { engine, trainer: Trainer.create(engine.tf, job, start.params.seed) };
     return held.compute;
   };
@@ -85,11 +85,11 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
             continue;
           }
           if (msg.type !== 'start') continue; // stale go/batch of an ended generation
-          const c = await prepare(msg);
           held.fingerprint = msg.fingerprint;
           const glog = log.child({ rank: msg.rank, generation: msg.generation });
-          glog.info({ worldSize: msg.worldSize, step: msg.state.step, engine: c.engine.name }, 'generation started');
-          const end = await runGeneration({ control, ringServer, trainer: c.trainer, engine: c.engine, log: glog, tls: sec.tls, setReplica: (r) => (held.replica = r) }, msg);
+          glog.info({ worldSize: msg.worldSize, step: msg.state.step }, 'generation started');
+          const start = msg;
+          const end = await runGeneration({ control, ringServer, compute: () => prepare(start), log: glog, tls: sec.tls, setReplica: (r) => (held.replica = r) }, msg);
           if (end.kind === 'finish') {
             log.info({ steps: held.replica?.step ?? 0 }, 'run finished');
             return result();
