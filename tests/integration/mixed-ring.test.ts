@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { launchCoordinator } from '../../src/coordinator/coordinator.js';
-import { coordinatorConfig } from '../../src/shared/config.js';
+import { ConfigDefaults, coordinatorConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { CLI } from '../helpers/cli.js';
 import { runEngine } from '../helpers/engines.js';
@@ -39,6 +39,7 @@ describe('mixed-engine ring', () => {
     expect(alone[0]!.checksum).not.toBe(alone[1]!.checksum);
 
     const cfg = coordinatorConfig({
+      ...ConfigDefaults,
       host: '127.0.0.1', port: 0, minWorkers: 3, job: 'mnist-mlp', epochs: 1, batchSize: 256, lr: 1e-3, seed: 7,
       output: join(mkdtempSync(join(tmpdir(), 'rt-mixed-')), 'run'), checksumEvery: 1, stepTimeout: 170_000, rendezvousTimeout: 120_000, logLevel: 'warn',
     });
