@@ -91,13 +91,13 @@ if command -v nvidia-smi >/dev/null; then
     while IFS=, read -r i name drv mem; do printf '{"event":"device","index":%s,"name":"%s","driver":"%s","memory":"%s"}\n' "$i" "${name# }" "${drv# }" "${mem# }"; done
 fi
 "$NODE" --input-type=module -e "
-  const { create } = await import('$RUN/node_modules/webgpu/index.js');
+  const { create } = await import('$RUN/app/node_modules/webgpu/index.js');
   let list = [];
   try { await create(['adapter=\u0001none']).requestAdapter(); } catch (e) { list = [...String(e.message).matchAll(/backend: '([^']*)', name: '([^']*)'/g)].map((m) => ({ backend: m[1], name: m[2] })); }
   console.log(JSON.stringify({ event: 'webgpu-adapters', adapters: list }));
   process.exit(0);" 2>/dev/null || echo '{"event":"webgpu-adapters","error":"Dawn could not list adapters"}'
 
-B="$RUN/bench/engines.mjs"
+B="$RUN/app/bench/engines.mjs"
 OUT="$RUN/results.jsonl"
 {
   "$NODE" "$B" --jobs mnist-mlp --backends auto --steps 2 --batch-size 32 --timeout-s 120
