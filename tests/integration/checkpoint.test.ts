@@ -3,20 +3,16 @@
  * a run resumed from a checkpoint ends with the same weights as one that never stopped.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../src/coordinator/checkpoint.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
+import { savedWeights as weights } from '../helpers/weights.js';
 import { maxAbsDiff } from '../../src/shared/flat.js';
 
 const WRITER = new URL('../fixtures/checkpoint-writer.mjs', import.meta.url).pathname;
-
-function weights(dir: string): Float32Array {
-  const b = readFileSync(join(dir, 'weights.bin'));
-  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-}
 
 describe('checkpoints', () => {
   it('a process killed while writing leaves the previous checkpoint loadable', async () => {

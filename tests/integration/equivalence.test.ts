@@ -3,19 +3,15 @@
  * K steps with 1 worker at batch 3b (same seed, same data, same global batches), up to float
  * rounding. Runs real `ringtrain local` processes and compares the saved weights.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
+import { savedWeights as weights } from '../helpers/weights.js';
 import { maxAbsDiff } from '../../src/shared/flat.js';
 
 const JOB = new URL('../fixtures/tiny-job.mjs', import.meta.url).pathname;
-
-function weights(dir: string): Float32Array {
-  const b = readFileSync(join(dir, 'weights.bin'));
-  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-}
 
 describe('equivalence', () => {
   it('3 workers x batch 8 == 1 worker x batch 24 (max abs diff <= 1e-5)', async () => {
