@@ -7,7 +7,7 @@
  * Not a test: it takes minutes and its figures are the point. It stops by itself (deadline).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,13 +108,14 @@ async function main(): Promise<void> {
     if (summaryOf(coord)) break;
     const victim = Math.floor(Math.random() * workers.length);
     const lastCommitted = Math.max(...committedSteps(coord.err));
+    // Generations formed so far (joins of earlier respawns included): recovery is the next one.
+    const formedBefore = formingSteps(coord.err).length;
     workers[victim]!.child.kill('SIGKILL');
     kills++;
     workers[victim] = spawnWorker();
-    // Recovery: a new generation forms (the survivors, then the respawned worker joining).
-    await until(coord, /forming generation/, formed + 1, deadline);
-    formed = (coord.err.match(/forming generation/g) ?? []).length;
-    const adopted = formingSteps(coord.err).pop() ?? 0;
+    await until(coord, /forming generation/, formedBefore + 1, deadline);
+    formed = formedBefore + 1;
+    const adopted = formingSteps(coord.err)[formedBefore] ?? 0;
     lost += Math.max(0, lastCommitted + 1 - adopted);
     recoveries++;
     await until(coord, /ring formed; training/, formed, deadline);
@@ -124,10 +125,11 @@ async function main(): Promise<void> {
       coord.child.kill('SIGKILL');
       await coord.exited;
       coordinatorRestarts++;
+      writeFileSync(join(dir, 'coordinator-1.log'), coord.err);
       coord = run([...coordArgs, '--resume', join(dir, 'run')]);
       await until(coord, /ring formed; training/, 1, deadline);
       formed = (coord.err.match(/forming generation/g) ?? []).length;
-      const resumedAt = formingSteps(coord.err).pop() ?? 0;
+      const resumedAt = formingSteps(coord.err)[0] ?? 0;
       lost += Math.max(0, lastBefore + 1 - resumedAt);
       recoveries++;
     }
@@ -136,13 +138,16 @@ async function main(): Promise<void> {
   const s = summaryOf(coord);
   for (const w of workers) w.child.kill('SIGKILL');
   coord.child.kill('SIGKILL');
+  // Logs stay for inspection: the coordinators' (debug level) name every generation and adoption.
+  writeFileSync(join(dir, 'coordinator-2.log'), coord.err);
   const sums = (s?.['replicaChecksums'] as string[] | undefined) ?? [];
   process.stdout.write(`${JSON.stringify({
     event: 'chaos', ok: code === 0 && s !== null, kills, coordinatorRestarts, recoveries, committedStepsLost: lost,
     replicaChecksums: sums, replicasEqual: sums.length > 0 && new Set(sums).size === 1,
     samplesPerEpoch: s?.['samplesPerEpoch'] ?? null, duplicateSamples: s?.['duplicateSamples'] ?? null, missingSamples: s?.['missingSamples'] ?? null,
     testAccuracy: s?.['testAccuracy'] ?? null, faultFreeTestAccuracy: ref?.['testAccuracy'] ?? null,
-    workers: s?.['workers'] ?? null, epochs: EPOCHS, wallSeconds: (Date.now() - started) / 1000,
+    workers: s?.['workers'] ?? null, epochs: EPOCHS, wallSeconds: (Date.now() - started) / 1000, logs: dir,
+    coordinatorCommittedStepsLost: s?.['committedStepsLost'] ?? null,
     error: s ? undefined : coord.err.split('\n').filter((l) => l.startsWith('ringtrain: error')).pop() ?? `coordinator exit ${String(code)}`,
   })}\n`);
 }

@@ -207,7 +207,8 @@ export class Run {
       }
       if (end.kind === 'done') break;
       this.log.warn({ generation: this.generation, reason: end.kind === 'lost' ? end.why : 'a worker is joining', committed: this.committed }, 'generation ending');
-      await this.pauseAndAdopt(end.kind === 'join' ? this.best.step : null);
+      // A join pauses at the step boundary everyone has reached (all sent steps are committed).
+      await this.pauseAndAdopt(end.kind === 'join' ? this.committed : null);
       fruitless = this.committed > before || end.kind === 'join' ? 0 : fruitless + 1;
       if (fruitless >= Defaults.maxFruitlessGenerations) {
         throw new RingtrainError(ErrorCodes.RING_FAILED, `${fruitless} generations in a row ended without committing a step (last: ${end.kind === 'lost' ? end.why : 'join'}); check the network between workers`);
