@@ -295,9 +295,11 @@ export class Run {
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
     // Fresh per generation: ranks derive the generation's ring key from it and the token.
     const ringSalt = newNonce();
+    // Every rank's ring address: the mesh links of the small-message all-reduce (ring-collective.ts).
+    const peers = N > 1 ? this.members.map((m) => m.hello.ringUrl) : null;
     this.members.forEach((m, rank) =>
       m.conn.send({
-        type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null,
+        type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null, peers,
         job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint, ringSalt,
       }),
     );

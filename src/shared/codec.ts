@@ -38,6 +38,8 @@ export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
  * a view of its buffer instead of copying it behind a header.
  */
 export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4, DataHead: 5 } as const;
+/** What a peer link is for; hello and accept name it in their `hop` field (and prove it). */
+export const LinkKind = { Ring: 0, Mesh: 1 } as const;
 
 /**
  * Payload bytes of each handshake frame (see ring-handshake.ts): a challenge carries the

@@ -11,6 +11,8 @@ export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
 export type BackendName = (typeof BACKENDS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const COMPRESSIONS = ['none', 'fp16'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 /** What the coordinator needs to run a job. */
 export interface CoordinatorConfig {

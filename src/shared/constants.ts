@@ -75,8 +75,6 @@ export const Defaults = {
   ringSendWindow: 8,
   /** Values a mesh link may buffer for a collective this rank has not reached yet. */
   ringMaxBufferedValues: 2 ** 28,
-  /** Early peer connections a ring listener holds before the worker asks for them. */
-  ringMaxParked: 64,
   /** Control messages carry batches and weights; anything larger than this is refused. */
   maxControlPayloadBytes: 256 * 1024 * 1024,
   /** Compare replica checksums every this many steps (and always at the end). */

@@ -131,6 +131,11 @@ export interface StartMsg {
   worldSize: number;
   /** Ring address of rank (rank+1) mod worldSize; null when worldSize is 1. */
   successor: string | null;
+  /**
+   * Every rank's ring address, by rank: the links of the small-message all-reduce (recursive
+   * doubling / halving-doubling). Absent or null (an older coordinator): ring only.
+   */
+  peers?: string[] | null;
   job: string;
   params: TrainParams;
   /** The state every rank adopts before the first step of this generation. */
@@ -185,6 +190,18 @@ function str(o: Obj, k: string, max = 4096): string {
 }
 function strOrNull(o: Obj, k: string): string | null {
   return o[k] === null || o[k] === undefined ? null : str(o, k);
+}
+/** A list of exactly `len` strings, or null when absent. */
+function strListOrNull(o: Obj, k: string, len: number): string[] | null {
+  const v = o[k];
+  if (v === null || v === undefined) return null;
+  if (!Array.isArray(v) || v.length !== len) bad(`field ${k} must be a list of ${len} strings`);
+  const out: string[] = [];
+  for (const x of v) {
+    if (typeof x !== 'string' || x.length > 4096) bad(`field ${k} must hold strings of at most 4096 chars`);
+    out.push(x);
+  }
+  return out;
 }
 function num(o: Obj, k: string): number {
   const v = o[k];
@@ -330,7 +347,7 @@ export function parseMessage(raw: unknown): Message {
       const worldSize = int(raw, 'worldSize', 1, 4096);
       const rank = int(raw, 'rank', 0, worldSize - 1);
       return {
-        type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'),
+        type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'), peers: strListOrNull(raw, 'peers', worldSize),
         job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), state: parseState(obj(raw, 'state')),
         fingerprint: str(raw, 'fingerprint', 128), ringSalt: bytes(raw, 'ringSalt', AUTH_BYTES),
       };

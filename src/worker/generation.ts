@@ -51,7 +51,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     ring = start.worldSize === 1 || start.successor === null
       ? new SoloCollective()
       : await RingCollective.connect({
-          server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor,
+          server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor, peerUrls: start.peers ?? null,
           connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
           ringKey: deriveRingKey(control.ringSecret, start.ringSalt, gen), tls: ctx.tls,
         });

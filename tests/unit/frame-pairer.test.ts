@@ -19,13 +19,21 @@ describe('data header + payload framing', () => {
     expect(p.push(Buffer.alloc(6))?.header.dtype).toBe(Dtype.F16);
   });
 
+  it('accepts a whole data frame in one message', () => {
+    const p = new FramePairer(1024);
+    const f = p.push(Buffer.concat([head({ kind: FrameKind.Data }), Buffer.from(Float32Array.of(1, 2).buffer)]));
+    expect(f?.header).toMatchObject({ kind: FrameKind.Data, offset: 4, count: 2 });
+    expect(Array.from(bytesAsF32(f!.payload))).toEqual([1, 2]);
+  });
+
   it.each([
     ['a payload of the wrong length', [head({}), Buffer.alloc(7)]],
     ['a payload where a header belongs', [Buffer.alloc(8)]],
     ['a header announcing more than the limit', [head({ count: 1000 })]],
     ['a header announcing nothing', [head({ count: 0 })]],
     ['an unknown dtype', [head({ dtype: 9 })]],
-    ['a combined data frame', [head({ kind: FrameKind.Data })]],
+    ['a combined data frame without its payload', [head({ kind: FrameKind.Data })]],
+    ['a combined data frame over the limit', [Buffer.concat([head({ kind: FrameKind.Data, count: 300 }), Buffer.alloc(1200)])]],
   ])('rejects %s with RT_BAD_FRAME', (_what, msgs) => {
     const p = new FramePairer(1024);
     expect(() => msgs.forEach((m) => p.push(m))).toThrow(expect.objectContaining({ code: 'RT_BAD_FRAME' }));
