@@ -19,9 +19,18 @@ export interface TrainParams {
   stepTimeoutMs: number;
   /** What every rank does when the all-reduced loss or gradient is not finite. */
   onNonfinite: NonFinitePolicy;
+  /** Gradient payloads on the wire: float32, or float16 (half the bytes). Absent: 'none'. */
+  compress?: (typeof COMPRESSION_NAMES)[number];
+  /**
+   * Micro-batches of `batchSize` summed locally per all-reduce; each batch message holds up to
+   * that many. Absent: 1.
+   */
+  accumulate?: number;
 }
 
 export const NON_FINITE_POLICIES = ['skip', 'abort'] as const;
+/** Wire compressions of gradient payloads (config.ts re-exports them for the CLI). */
+export const COMPRESSION_NAMES = ['none', 'fp16'] as const;
 export type NonFinitePolicy = (typeof NON_FINITE_POLICIES)[number];
 
 /** One trainable weight as every rank must see it (see worker/fingerprint.ts). */
@@ -60,6 +69,11 @@ export interface StepTimings {
   computeMs: number;
   allreduceMs: number;
   updateMs: number;
+  /**
+   * Wall time an all-reduce of the step was in flight, the part overlapped with compute included
+   * (allreduceMs is only what the step waited for after compute). Absent from older workers.
+   */
+  commMs?: number;
 }
 
 // ---- worker -> coordinator ----
@@ -261,6 +275,8 @@ function parseTrainParams(o: Obj): TrainParams {
     checksumEvery: int(o, 'checksumEvery', 1),
     stepTimeoutMs: int(o, 'stepTimeoutMs', 1),
     onNonfinite: oneOf(o, 'onNonfinite', NON_FINITE_POLICIES),
+    ...(o['compress'] === undefined ? {} : { compress: oneOf(o, 'compress', COMPRESSION_NAMES) }),
+    ...(o['accumulate'] === undefined ? {} : { accumulate: int(o, 'accumulate', 1, 1024) }),
   };
 }
 
@@ -307,7 +323,10 @@ function parseFingerprint(o: Obj): ModelFingerprint {
 }
 
 function parseTimings(o: Obj): StepTimings {
-  return { waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs') };
+  return {
+    waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs'),
+    ...(o['commMs'] === undefined ? {} : { commMs: num(o, 'commMs') }),
+  };
 }
 
 /**
