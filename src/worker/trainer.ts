@@ -10,39 +10,6 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { withSeededMathRandom } from '../shared/rng.js';
 import { addInto } from '../shared/flat.js';
 
-/** Engines that copy a typed array into their own memory when a tensor is made from it. */
-const COPYING_ENGINES = new Set(['wasm', 'tensorflow']);
-
-/** The parts of the wasm engine's internals that an in-place weight upload needs. */
-interface WasmInternals {
-  dataIdMap?: { get(id: object): { memoryOffset?: number | null; refCount?: number; dtype?: string } | undefined };
-  wasm?: { HEAPF32?: Float32Array };
-}
-
-/**
- * On the wasm engine, writes new weights straight into a variable's own memory: one copy per step
- * instead of making a tensor (allocate, copy, register) and assigning it. Only when the variable
- * alone owns that memory (refCount 1), so nothing else sees the change; anything unexpected
- * falls back to assign.
- */
-function wasmHeap(tf: Tfjs): { write(v: TF.Variable, values: Float32Array): boolean } | null {
-  if (tf.getBackend() !== 'wasm') return null;
-  const b = tf.backend() as unknown as WasmInternals;
-  if (!b.dataIdMap || !b.wasm) return null;
-  const map = b.dataIdMap;
-  const wasm = b.wasm;
-  return {
-    write(v, values): boolean {
-      const e = map.get(v.dataId);
-      // Read HEAPF32 each time: it is replaced when the wasm memory grows.
-      const heap = wasm.HEAPF32;
-      if (!e || !heap || e.dtype !== 'float32' || e.refCount !== 1 || typeof e.memoryOffset !== 'number' || e.memoryOffset % 4 !== 0) return false;
-      heap.set(values, e.memoryOffset / 4);
-      return true;
-    },
-  };
-}
-
 export interface ParamInfo {
   name: string;
   shape: number[];
@@ -88,16 +55,11 @@ export class Trainer {
       throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `weights have ${flat.length} values but model ${this.job.name} has ${this.paramCount} parameters`);
     }
     const tf = this.tf;
-    // The cpu and webgpu engines may keep the array they are given, so later in-place updates must
-    // not alias it (slice); wasm and tensorflow copy on upload, so a view saves a copy per step.
-    const copies = COPYING_ENGINES.has(tf.getBackend());
-    const heap = wasmHeap(tf);
     tf.tidy(() => {
       this.vars.forEach((v, i) => {
         const p = this.params[i]!;
-        const view = flat.subarray(p.offset, p.offset + p.size);
-        if (heap && heap.write(v, view)) return;
-        v.assign(tf.tensor(copies ? view : view.slice(), p.shape, 'float32'));
+        // slice(): the engine may keep the array it is given; later in-place updates must not alias it.
+        v.assign(tf.tensor(flat.slice(p.offset, p.offset + p.size), p.shape, 'float32'));
       });
     });
   }
