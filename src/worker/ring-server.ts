@@ -95,7 +95,7 @@ export class RingServer {
    */
   awaitLinks(generation: number, ringKey: Uint8Array, timeoutMs: number, wants: readonly { rank: number; link: number }[]): Promise<WebSocket>[] {
     for (const e of [...this.expected.values()]) {
-      if (e.generation <= generation) this.abandon(e, 'superseded by a newer generation');
+      if (e.generation <= generation) this.abandon(e, e.generation < generation ? 'superseded by a newer generation' : 'asked for again');
     }
     this.asked = Math.max(this.asked, generation);
     const out = wants.map(({ rank, link }) => {
