@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { ControlServer } from './server.js';
 import { DataService } from './data-service.js';
-import { Run } from './run.js';
+import { Run, type CommSummary } from './run.js';
 import { configFingerprint, loadCheckpoint } from './checkpoint.js';
 import { saveJson, saveModel } from './output.js';
 import { RunEvents, type RunObserver } from './run-events.js';
@@ -14,7 +14,7 @@ import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
 import { ADAM_DEFAULTS } from '../worker/adam.js';
 import { initialState } from '../worker/replica.js';
-import type { CoordinatorConfig } from '../shared/config.js';
+import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -52,6 +52,11 @@ export interface RunSummary {
   stepTimings: StepTimings;
   /** Steps whose update every rank skipped because the all-reduced loss or gradient was not finite. */
   nonFiniteSkips: number;
+  /**
+   * Communication of the slowest rank per step, summed: all-reduce wall time, the part the step
+   * waited for after compute, and the share hidden behind compute (gradient buckets).
+   */
+  comm: CommSummary;
   output: string;
 }
 
@@ -83,9 +88,11 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const trainParams: TrainParams = {
     epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
     stepTimeoutMs: cfg.stepTimeoutMs, onNonfinite: cfg.onNonfinite, ...ADAM_DEFAULTS,
+    compress: cfg.compress ?? 'none', accumulate: cfg.accumulate ?? 1,
   };
   const fingerprint = configFingerprint({
-    job: job.name, seed: cfg.seed, batchSize: cfg.batchSize, lr: cfg.lr, beta1: trainParams.beta1, beta2: trainParams.beta2,
+    // Samples per rank and step: --accumulate K with batch B is the same optimisation as batch K·B.
+    job: job.name, seed: cfg.seed, batchSize: samplesPerRankStep(cfg), lr: cfg.lr, beta1: trainParams.beta1, beta2: trainParams.beta2,
     epsilon: trainParams.epsilon, shapes: evaluator.params.map((p) => p.shape),
   });
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
@@ -126,7 +133,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
       samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
-      engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, output,
+      engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');

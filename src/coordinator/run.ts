@@ -20,7 +20,7 @@ import { SampleAccounting } from './accounting.js';
 import { saveCheckpoint, type Checkpoint, type EpochMetrics } from './checkpoint.js';
 import type { RunEvents } from './run-events.js';
 import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
-import type { CoordinatorConfig } from '../shared/config.js';
+import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { HelloMsg, ModelFingerprint, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
@@ -66,7 +66,21 @@ export interface RunOutcome {
   stepTimings: StepTimings;
   accounting: SampleAccounting;
   nonFiniteSkips: number;
+  comm: CommSummary;
 }
+
+/**
+ * Communication of the slowest rank per step, summed over the run: all-reduce wall time, the part
+ * the step waited for after compute, and the share hidden behind compute (gradient buckets).
+ */
+export interface CommSummary {
+  allreduceMs: number;
+  exposedMs: number;
+  hiddenPct: number;
+}
+
+/** The step timings every worker reports (commMs is optional and summed apart). */
+const TIMED = ['waitMs', 'computeMs', 'allreduceMs', 'updateMs'] as const;
 
 /** Errors a worker reports that no other membership would fix: the whole run fails. */
 const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -106,6 +120,9 @@ export class Run {
   private trainMs = 0;
   private readonly timingSums: StepTimings = { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 };
   private timedSteps = 0;
+  /** Slowest rank's all-reduce time per step, summed: in flight at all, and after compute only. */
+  private commMs = 0;
+  private exposedMs = 0;
   private finalState: TrainState | null = null;
 
   constructor(private readonly s: RunSetup) {
@@ -220,6 +237,7 @@ export class Run {
       generations: this.generationsFormed, committedStepsLost: this.committedStepsLost, resumedFromStep,
       samplesTrained: this.samplesTrained, trainSeconds: this.trainMs / 1000,
       stepTimings: this.meanTimings(), accounting: this.accounting, nonFiniteSkips: this.nonFiniteSkips,
+      comm: { allreduceMs: this.commMs, exposedMs: this.exposedMs, hiddenPct: this.commMs > 0 ? (100 * Math.max(0, this.commMs - this.exposedMs)) / this.commMs : 0 },
     };
   }
 
@@ -296,9 +314,11 @@ export class Run {
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
     // Fresh per generation: ranks derive the generation's ring key from it and the token.
     const ringSalt = newNonce();
+    // Every rank's ring address: the mesh links of the small-message all-reduce (ring-collective.ts).
+    const peers = N > 1 ? this.members.map((m) => m.hello.ringUrl) : null;
     this.members.forEach((m, rank) =>
       m.conn.send({
-        type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null,
+        type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null, peers,
         job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint, ringSalt,
       }),
     );
@@ -326,11 +346,11 @@ export class Run {
     for (const m of this.members) m.conn.send({ type: 'go', generation: this.generation });
     this.log.info({ generation: this.generation, workers: N }, 'ring formed; training');
     const { cfg, data } = this.s;
-    const stepsPerEpoch = Math.ceil(data.size / (cfg.batchSize * N));
+    const stepsPerEpoch = Math.ceil(data.size / (samplesPerRankStep(cfg) * N));
     await this.s.events.emit('onStart', {
       job: this.s.cfg.job, generation: this.generation, epochs: cfg.epochs, stepsPerEpoch,
       // An estimate once membership has changed: the world size of this generation for what is left.
-      totalSteps: this.best.step + Math.ceil(((cfg.epochs - this.best.epoch) * data.size - this.best.cursor) / (cfg.batchSize * N)),
+      totalSteps: this.best.step + Math.ceil(((cfg.epochs - this.best.epoch) * data.size - this.best.cursor) / (samplesPerRankStep(cfg) * N)),
       output: cfg.output ?? '',
       workers: this.members.map((m, rank) => ({ rank, host: m.hello.host, pid: m.hello.pid, engine: this.engines[rank] ?? '' })),
     });
@@ -354,9 +374,9 @@ export class Run {
 
     const send = (): void => {
       while (!joinPending && pos.step < this.committed + 1 + Defaults.prefetchSteps) {
-        const p = planStep(pos, data.size, cfg.batchSize, N, cfg.epochs);
+        const p = planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs);
         if (!p) return;
-        const last = planStep(p.next, data.size, cfg.batchSize, N, cfg.epochs) === null;
+        const last = planStep(p.next, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null;
         const wantState = endsEpoch(p) || last || (p.step + 1) % cfg.checkpointEvery === 0;
         this.planned.set(p.step, p);
         if (wantState) needState.add(p.step);
@@ -390,8 +410,11 @@ export class Run {
           this.epochLossSum += commit.loss * commit.samples;
           this.epochSamples += commit.samples;
         }
-        for (const k of Object.keys(this.timingSums) as (keyof StepTimings)[]) this.timingSums[k] += commit.timings[k];
+        for (const k of TIMED) this.timingSums[k] += commit.timings[k];
         this.timedSteps += 1;
+        // A worker without gradient buckets reports no commMs: all of its all-reduce was exposed.
+        this.commMs += commit.timings.commMs ?? commit.timings.allreduceMs;
+        this.exposedMs += commit.timings.allreduceMs;
         this.log.debug({ step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, ...commit.timings }, 'step committed');
         await this.s.events.emit('onStep', { step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, timings: commit.timings, rankTimings: commit.rankTimings });
       }
@@ -409,7 +432,7 @@ export class Run {
     send();
     for (;;) {
       if (this.committed === pos.step && needState.size === 0) {
-        if (planStep(pos, data.size, cfg.batchSize, N, cfg.epochs) === null) return { kind: 'done' };
+        if (planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null) return { kind: 'done' };
         if (joinPending) return { kind: 'join' };
       }
       const sinceProgress = Date.now() - lastProgress;
@@ -549,7 +572,7 @@ export class Run {
       this.epochLossSum = 0;
       this.epochSamples = 0;
     }
-    if (planStep(p.next, this.s.data.size, this.s.cfg.batchSize, this.members.length, this.s.cfg.epochs) === null) this.finalState = st;
+    if (planStep(p.next, this.s.data.size, samplesPerRankStep(this.s.cfg), this.members.length, this.s.cfg.epochs) === null) this.finalState = st;
     if (this.s.cfg.output) {
       await saveCheckpoint(this.s.cfg.output, {
         fingerprint: this.s.fingerprint, generation: this.generation, state: st, epochs: this.epochs, epochLossSum: this.epochLossSum,

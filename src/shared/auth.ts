@@ -66,14 +66,23 @@ export function deriveRingKey(secret: string, salt: Uint8Array, generation: numb
   return hmac(secret, RING_KEY_CONTEXT, salt, u32(generation));
 }
 
+/**
+ * The link kind a proof covers: ring links (0) prove exactly what they always did; any other kind
+ * (a mesh link of the small-message all-reduce) is bound into the proof, so a hello made for one
+ * kind of link can never open another.
+ */
+function linkParts(link: number): Buffer[] {
+  return link === 0 ? [] : [u32(link)];
+}
+
 /** Proof a dialling rank sends in its ring hello, over the listener's nonce. */
-export function ringHelloProof(ringKey: Uint8Array, nonce: Uint8Array, generation: number, rank: number): Buffer {
-  return hmac(ringKey, RING_HELLO_CONTEXT, nonce, u32(generation), u32(rank));
+export function ringHelloProof(ringKey: Uint8Array, nonce: Uint8Array, generation: number, rank: number, link = 0): Buffer {
+  return hmac(ringKey, RING_HELLO_CONTEXT, nonce, u32(generation), u32(rank), ...linkParts(link));
 }
 
 /** Proof the listening rank returns over the dialler's nonce, so the dialler knows it reached a peer. */
-export function ringAcceptProof(ringKey: Uint8Array, nonce: Uint8Array, generation: number, rank: number): Buffer {
-  return hmac(ringKey, RING_ACCEPT_CONTEXT, nonce, u32(generation), u32(rank));
+export function ringAcceptProof(ringKey: Uint8Array, nonce: Uint8Array, generation: number, rank: number, link = 0): Buffer {
+  return hmac(ringKey, RING_ACCEPT_CONTEXT, nonce, u32(generation), u32(rank), ...linkParts(link));
 }
 
 /** Loopback addresses: binding there exposes a port to this machine only. */

@@ -32,8 +32,14 @@ export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
 
 // ---- ring frames ----
 
-/** Frame kinds on a ring link. */
-export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4 } as const;
+/**
+ * Frame kinds on a ring link. `Data` carries header and payload in one message; `DataHead` is a
+ * bare header whose payload is the next message on the same link, so a sender can hand the socket
+ * a view of its buffer instead of copying it behind a header.
+ */
+export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4, DataHead: 5 } as const;
+/** What a peer link is for; hello and accept name it in their `hop` field (and prove it). */
+export const LinkKind = { Ring: 0, Mesh: 1 } as const;
 
 /**
  * Payload bytes of each handshake frame (see ring-handshake.ts): a challenge carries the
@@ -87,12 +93,15 @@ export function readFrameHeader(frame: Buffer): FrameHeader {
     offset: frame.readUInt32LE(12),
     count: frame.readUInt32LE(16),
   };
-  if (h.kind !== FrameKind.Data) {
+  if (h.kind === FrameKind.DataHead) {
+    if (dtypeWidth(h.dtype) === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
+    if (frame.length !== FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring data header is ${frame.length} bytes, expected ${FRAME_HEADER_BYTES}`);
+  } else if (h.kind !== FrameKind.Data) {
     const want = HANDSHAKE_PAYLOAD[h.kind];
     if (want === undefined) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring frame kind ${h.kind}`);
     if (h.count !== want || frame.length !== FRAME_HEADER_BYTES + want) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring handshake frame of kind ${h.kind} must carry ${want} bytes`);
   } else {
-    const width = h.dtype === Dtype.F32 ? 4 : h.dtype === Dtype.F16 ? 2 : 0;
+    const width = dtypeWidth(h.dtype);
     if (width === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
     if (frame.length !== FRAME_HEADER_BYTES + h.count * width) {
       throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame payload is ${frame.length - FRAME_HEADER_BYTES} bytes, header says ${h.count * width}`);
@@ -101,14 +110,32 @@ export function readFrameHeader(frame: Buffer): FrameHeader {
   return h;
 }
 
+/** Bytes per element of a ring dtype; 0 for an unknown one. */
+export function dtypeWidth(dtype: number): number {
+  return dtype === Dtype.F32 ? 4 : dtype === Dtype.F16 ? 2 : 0;
+}
+
 /**
  * A Float32Array over a frame's payload without copying when the payload is 4-byte aligned
  * (it usually is); otherwise one copy, since typed arrays cannot be unaligned.
  */
 export function payloadF32(frame: Buffer, count: number): Float32Array {
-  const start = frame.byteOffset + FRAME_HEADER_BYTES;
-  if (start % 4 === 0) return new Float32Array(frame.buffer, start, count);
-  const copy = new Float32Array(count);
-  new Uint8Array(copy.buffer).set(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + count * 4));
+  return bytesAsF32(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + count * 4));
+}
+
+/**
+ * The same bytes at an offset that is a multiple of `width`: `bytes` itself, or one copy (typed
+ * arrays cannot be unaligned, and a payload's place in a socket read is arbitrary).
+ */
+export function alignedBytes(bytes: Buffer, width: number): Buffer {
+  if (bytes.byteOffset % width === 0) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
   return copy;
+}
+
+/** Float32 values of raw little-endian bytes: a view when aligned, else one copy. */
+export function bytesAsF32(bytes: Buffer): Float32Array {
+  const a = alignedBytes(bytes, 4);
+  return new Float32Array(a.buffer, a.byteOffset, a.length >>> 2);
 }

@@ -4,13 +4,15 @@
  */
 import { Defaults } from './constants.js';
 import { ErrorCodes, RingtrainError } from './errors.js';
-import { NON_FINITE_POLICIES, type NonFinitePolicy } from './protocol.js';
+import { COMPRESSION_NAMES, NON_FINITE_POLICIES, type NonFinitePolicy } from './protocol.js';
 import { securityConfig, type SecurityConfig } from './security-config.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const COMPRESSIONS = COMPRESSION_NAMES;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 /** What the coordinator needs to run a job. */
 export interface CoordinatorConfig {
@@ -34,7 +36,19 @@ export interface CoordinatorConfig {
   logLevel: LogLevel;
   /** Skip (default) or abort a step whose all-reduced loss or gradient is not finite. */
   onNonfinite: NonFinitePolicy;
+  /** Gradient compression on the wire (absent: none). */
+  compress?: Compression;
+  /** Micro-batches of --batch-size summed per all-reduce (absent: 1). */
+  accumulate?: number;
   security: SecurityConfig;
+}
+
+/**
+ * Samples each rank trains per step (per all-reduce and optimizer update): --batch-size stays the
+ * micro-batch a worker computes at once, and --accumulate K sums K of them first.
+ */
+export function samplesPerRankStep(cfg: Pick<CoordinatorConfig, 'batchSize' | 'accumulate'>): number {
+  return cfg.batchSize * (cfg.accumulate ?? 1);
 }
 
 /** What a worker needs to join a run. */
@@ -111,6 +125,8 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     resume: optText(raw, 'resume', 'resume'),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
     onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
+    compress: raw['compress'] === undefined ? 'none' : oneOf(raw, 'compress', 'compress', COMPRESSIONS),
+    accumulate: raw['accumulate'] === undefined ? 1 : intIn(raw, 'accumulate', 'accumulate', 1, 1024),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);

@@ -54,6 +54,27 @@ export const Defaults = {
   prefetchSteps: 4,
   /** Ring chunk size: large enough to amortise frame overhead, small enough to pipeline. */
   ringChunkBytes: 256 * 1024,
+  /**
+   * All-reduces of at most this many bytes use recursive doubling instead of the ring: log2(N)
+   * latency-bound rounds beat the ring's 2(N-1) hops while the buffer is small.
+   */
+  smallAllreduceMaxBytes: 256 * 1024,
+  /**
+   * Up to this size (and N a power of two) halving-doubling; above it the pipelined ring, which
+   * keeps bandwidth-bound links busy without round boundaries.
+   */
+  midAllreduceMaxBytes: 4 * 1024 * 1024,
+  /** Largest message a ring peer may send: one chunk or one small all-reduce payload. */
+  ringMaxMessageBytes: 1024 * 1024,
+  /**
+   * Gradient bucket size: buckets are all-reduced as soon as their gradients are read back, while
+   * later ones still are (overlap). Smaller buckets overlap more but pay more per-call latency.
+   */
+  gradientBucketBytes: 256 * 1024,
+  /** Data frames a ring link hands its socket at once; further ones wait in order. */
+  ringSendWindow: 8,
+  /** Values a mesh link may buffer for a collective this rank has not reached yet. */
+  ringMaxBufferedValues: 2 ** 28,
   /** Control messages carry batches and weights; anything larger than this is refused. */
   maxControlPayloadBytes: 256 * 1024 * 1024,
   /** Compare replica checksums every this many steps (and always at the end). */

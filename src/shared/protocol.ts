@@ -19,9 +19,18 @@ export interface TrainParams {
   stepTimeoutMs: number;
   /** What every rank does when the all-reduced loss or gradient is not finite. */
   onNonfinite: NonFinitePolicy;
+  /** Gradient payloads on the wire: float32, or float16 (half the bytes). Absent: 'none'. */
+  compress?: (typeof COMPRESSION_NAMES)[number];
+  /**
+   * Micro-batches of `batchSize` summed locally per all-reduce; each batch message holds up to
+   * that many. Absent: 1.
+   */
+  accumulate?: number;
 }
 
 export const NON_FINITE_POLICIES = ['skip', 'abort'] as const;
+/** Wire compressions of gradient payloads (config.ts re-exports them for the CLI). */
+export const COMPRESSION_NAMES = ['none', 'fp16'] as const;
 export type NonFinitePolicy = (typeof NON_FINITE_POLICIES)[number];
 
 /** One trainable weight as every rank must see it (see worker/fingerprint.ts). */
@@ -60,6 +69,11 @@ export interface StepTimings {
   computeMs: number;
   allreduceMs: number;
   updateMs: number;
+  /**
+   * Wall time an all-reduce of the step was in flight, the part overlapped with compute included
+   * (allreduceMs is only what the step waited for after compute). Absent from older workers.
+   */
+  commMs?: number;
 }
 
 // ---- worker -> coordinator ----
@@ -131,6 +145,11 @@ export interface StartMsg {
   worldSize: number;
   /** Ring address of rank (rank+1) mod worldSize; null when worldSize is 1. */
   successor: string | null;
+  /**
+   * Every rank's ring address, by rank: the links of the small-message all-reduce (recursive
+   * doubling / halving-doubling). Absent or null (an older coordinator): ring only.
+   */
+  peers?: string[] | null;
   job: string;
   params: TrainParams;
   /** The state every rank adopts before the first step of this generation. */
@@ -185,6 +204,18 @@ function str(o: Obj, k: string, max = 4096): string {
 }
 function strOrNull(o: Obj, k: string): string | null {
   return o[k] === null || o[k] === undefined ? null : str(o, k);
+}
+/** A list of exactly `len` strings, or null when absent. */
+function strListOrNull(o: Obj, k: string, len: number): string[] | null {
+  const v = o[k];
+  if (v === null || v === undefined) return null;
+  if (!Array.isArray(v) || v.length !== len) bad(`field ${k} must be a list of ${len} strings`);
+  const out: string[] = [];
+  for (const x of v) {
+    if (typeof x !== 'string' || x.length > 4096) bad(`field ${k} must hold strings of at most 4096 chars`);
+    out.push(x);
+  }
+  return out;
 }
 function num(o: Obj, k: string): number {
   const v = o[k];
@@ -244,6 +275,8 @@ function parseTrainParams(o: Obj): TrainParams {
     checksumEvery: int(o, 'checksumEvery', 1),
     stepTimeoutMs: int(o, 'stepTimeoutMs', 1),
     onNonfinite: oneOf(o, 'onNonfinite', NON_FINITE_POLICIES),
+    ...(o['compress'] === undefined ? {} : { compress: oneOf(o, 'compress', COMPRESSION_NAMES) }),
+    ...(o['accumulate'] === undefined ? {} : { accumulate: int(o, 'accumulate', 1, 1024) }),
   };
 }
 
@@ -290,7 +323,10 @@ function parseFingerprint(o: Obj): ModelFingerprint {
 }
 
 function parseTimings(o: Obj): StepTimings {
-  return { waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs') };
+  return {
+    waitMs: num(o, 'waitMs'), computeMs: num(o, 'computeMs'), allreduceMs: num(o, 'allreduceMs'), updateMs: num(o, 'updateMs'),
+    ...(o['commMs'] === undefined ? {} : { commMs: num(o, 'commMs') }),
+  };
 }
 
 /**
@@ -330,7 +366,7 @@ export function parseMessage(raw: unknown): Message {
       const worldSize = int(raw, 'worldSize', 1, 4096);
       const rank = int(raw, 'rank', 0, worldSize - 1);
       return {
-        type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'),
+        type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'), peers: strListOrNull(raw, 'peers', worldSize),
         job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), state: parseState(obj(raw, 'state')),
         fingerprint: str(raw, 'fingerprint', 128), ringSalt: bytes(raw, 'ringSalt', AUTH_BYTES),
       };

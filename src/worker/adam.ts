@@ -26,8 +26,12 @@ export function createAdamState(size: number): AdamState {
   return { m: new Float32Array(size), v: new Float32Array(size), t: 0, beta1Pow: 1, beta2Pow: 1 };
 }
 
-/** One Adam step: params -= lr * m̂ / (sqrt(v̂) + eps), in place. `grads` is the mean gradient. */
-export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState, h: AdamHyper): void {
+/**
+ * One Adam step: params -= lr * m̂ / (sqrt(v̂) + eps), in place. `grads` divided by `divisor` is
+ * the mean gradient (the all-reduced sum and the global sample count); dividing here rather than
+ * in a separate pass gives the same float32 quotient and saves a sweep over the buffer.
+ */
+export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState, h: AdamHyper, divisor = 1): void {
   s.t += 1;
   s.beta1Pow *= h.beta1;
   s.beta2Pow *= h.beta2;
@@ -36,14 +40,21 @@ export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState
   const { m, v } = s;
   const b1 = h.beta1;
   const b2 = h.beta2;
+  // Hoisted, but the same double values the formula computes per element, so results are bit-identical.
+  const a1 = 1 - b1;
+  const a2 = 1 - b2;
+  const lr = h.lr;
+  const eps = h.epsilon;
   const n = params.length;
   for (let i = 0; i < n; i++) {
-    const g = grads[i]!;
-    const mi = b1 * m[i]! + (1 - b1) * g;
-    const vi = b2 * v[i]! + (1 - b2) * g * g;
+    // fround: the quotient a separate divide pass would have stored in a Float32Array.
+    const g = Math.fround(grads[i]! / divisor);
+    // m and v are stored as float32; the update uses the stored (rounded) values.
+    const mi = Math.fround(b1 * m[i]! + a1 * g);
+    const vi = Math.fround(b2 * v[i]! + a2 * g * g);
     m[i] = mi;
     v[i] = vi;
-    params[i] = params[i]! - (h.lr * (m[i]! * c1)) / (Math.sqrt(v[i]! * c2) + h.epsilon);
+    params[i] = params[i]! - (lr * (mi * c1)) / (Math.sqrt(vi * c2) + eps);
   }
 }
 

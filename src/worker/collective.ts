@@ -6,8 +6,11 @@
 export interface Collective {
   readonly rank: number;
   readonly worldSize: number;
-  /** Replaces `buf` on every rank with the element-wise sum over ranks. Same length on all ranks. */
-  allreduceSum(buf: Float32Array): Promise<void>;
+  /**
+   * Replaces `buf` on every rank with the element-wise sum over ranks. Same length on all ranks.
+   * `exact`: never compress this call (counts and loss sums must not be rounded to fp16).
+   */
+  allreduceSum(buf: Float32Array, opts?: { exact?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -12,7 +12,9 @@ import { Replica } from './replica.js';
 import { adamStep, ADAM_DEFAULTS } from './adam.js';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
-import { checksum, divideInPlace } from '../shared/flat.js';
+import { checksum } from '../shared/flat.js';
+import { planBuckets } from '../shared/buckets.js';
+import { BucketReducer } from './bucket-reducer.js';
 import type { Logger } from '../shared/logger.js';
 import { assertNever, type BatchMsg, type StartMsg } from '../shared/protocol.js';
 import { deriveRingKey } from '../shared/auth.js';
@@ -51,7 +53,8 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     ring = start.worldSize === 1 || start.successor === null
       ? new SoloCollective()
       : await RingCollective.connect({
-          server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor,
+          server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor, peerUrls: start.peers ?? null,
+          compress: start.params.compress ?? 'none',
           connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
           ringKey: deriveRingKey(control.ringSecret, start.ringSalt, gen), tls: ctx.tls,
         });
@@ -99,6 +102,13 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
   // Fusion buffer: all gradients, then the loss sum and the sample count, so one all-reduce also
   // gives every rank the global loss and the exact global divisor.
   const fusion = new Float32Array(P + 2);
+  // Gradient buckets end at variable boundaries; the loss/count tail is the last "variable", in a
+  // bucket of its own under compression so that it is reduced exactly.
+  const tail = trainer.params.length;
+  const compress = (p.compress ?? 'none') !== 'none';
+  const buckets = planBuckets([...trainer.params.map((q) => q.size), 2], Defaults.gradientBucketBytes / 4, compress);
+  // --accumulate: a batch holds up to K micro-batches of batchSize, computed one at a time.
+  const microBatch = p.batchSize;
   const pending = new Map<number, BatchMsg>();
   /** undefined: no pause asked; null: pause now; n: pause once step n is reached. */
   let pauseAt: number | null | undefined;
@@ -153,11 +163,15 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     }
     pending.delete(replica.step);
     const t1 = performance.now();
-    fusion[P] = await trainer.computeGradients(batch.x, batch.y, batch.count, fusion);
+    // Buckets are all-reduced while later gradients are still being read back (overlap).
+    const reducer = new BucketReducer(ring, fusion, buckets);
+    fusion[P] = await trainer.computeGradients(batch.x, batch.y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
     fusion[P + 1] = batch.count;
+    reducer.ready(tail);
     const t2 = performance.now();
+    let commMs: number;
     try {
-      await ring.allreduceSum(fusion);
+      commMs = (await reducer.finish()).busyMs;
     } catch (err) {
       if (isAborted()) {
         // The pause is (or will be) in the inbox; the top of the loop reports our state.
@@ -173,12 +187,12 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     const samples = fusion[P + 1]!;
     const loss = fusion[P]! / samples;
     const grads = fusion.subarray(0, P);
-    divideInPlace(grads, samples);
     const step = replica.step;
     // Decided on the reduced buffer, identical on every rank, so all ranks skip (or abort) alike.
     const skipped = skipNonFinite(fusion, p.onNonfinite, step);
     if (!skipped) {
-      adamStep(replica.params, grads, replica.adam, hyper);
+      // Adam divides the summed gradient by the global sample count in its own sweep.
+      adamStep(replica.params, grads, replica.adam, hyper, samples);
       trainer.setWeights(replica.params);
     }
     replica.step += 1;
@@ -188,7 +202,7 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     void control.send({
       type: 'step-done', generation: gen, step, loss, samples,
       checksum: batch.checksum ? checksum(replica.params) : null,
-      timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3 }, skipped,
+      timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3, commMs }, skipped,
     });
     if (batch.sendState) void reportState(control, gen, replica);
   }

@@ -1,25 +1,46 @@
 /**
- * Ring all-reduce over WebSockets: reduce-scatter then all-gather, N-1 hops each.
+ * All-reduce over worker-to-worker WebSockets, with two algorithms chosen by size (the way NCCL
+ * and Gloo choose):
  *
- * The buffer is cut into N segments and each segment into chunks. A chunk travels 2N-2 hops round
- * the ring: on hops 0..N-2 each rank adds its own values into it, on hops N-1..2N-3 each rank
- * copies the finished sum. The chunk a rank forwards on hop h+1 is exactly the one it received on
- * hop h, so every chunk is forwarded the moment it is reduced: sending, receiving and reducing
- * overlap chunk by chunk with no global step barrier (a pipelined ring).
+ * - Ring (bandwidth-optimal): reduce-scatter then all-gather, N-1 hops each. The buffer is cut
+ *   into N segments and each segment into chunks. A chunk travels 2N-2 hops round the ring: on
+ *   hops 0..N-2 each rank adds its own values into it, on hops N-1..2N-3 each rank copies the
+ *   finished sum. The chunk a rank forwards on hop h+1 is exactly the one it received on hop h,
+ *   so every chunk is forwarded the moment it is reduced (a pipelined ring, no step barrier).
+ * - Recursive doubling (latency-optimal, small buffers): log2(P) pairwise exchange rounds over
+ *   extra "mesh" links, with ranks beyond the largest power of two P folded in first and served
+ *   last (see doubling-plan.ts).
+ * - Recursive halving-doubling (Rabenseifner; mid-sized buffers when N is a power of two): the
+ *   ring's bytes in 2·log2(P) rounds over the same mesh links.
  *
- * Data flows only from a rank to its successor, over the connection the rank opened as a client,
- * with an all-zero mask so the link pays no per-byte masking cost.
+ * Sends are views of the caller's buffer, never copies. That is safe because every region this
+ * rank overwrites after sending it (the all-gather copy into a segment it sent earlier) is written
+ * only with data that causally followed the earlier send round the ring, so the earlier bytes had
+ * left this process; recursive doubling adds a partner's values only after its own send finished.
+ *
+ * Every link, mesh links included, is opened with the ring handshake (ring-handshake.ts): each
+ * side proves this generation's ring key for its rank and the link kind before data flows.
+ *
+ * With `compress: 'fp16'` every payload travels as float16. Whoever finishes a value rounds its
+ * own copy to float16 before sending it, so all ranks end with the same, fp16-representable bits.
  */
 import type { WebSocket } from 'ws';
 import type { Collective } from './collective.js';
 import type { RingServer } from './ring-server.js';
+import { PeerLink } from './peer-link.js';
+import { FatalDialError, dialOnce } from './ring-handshake.js';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { Dtype, FRAME_HEADER_BYTES, FrameKind, payloadF32, readFrameHeader, writeFrameHeader, type FrameHeader } from '../shared/codec.js';
+import { Dtype, FrameKind, LinkKind, bytesAsF32 } from '../shared/codec.js';
+import type { DataFrame } from '../shared/frame-pairer.js';
 import { addInto, segmentBounds, type Span } from '../shared/flat.js';
+import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, payloadU16 } from '../shared/fp16.js';
+import { chooseAlgorithm, doublingPeers, doublingPlan, type AlgorithmChoice } from '../shared/doubling-plan.js';
 import type { Logger } from '../shared/logger.js';
 import type { TlsMaterial } from '../shared/tls.js';
-import { FatalDialError, dialOnce } from './ring-handshake.js';
+import type { Compression } from '../shared/config.js';
+
+export type { Compression };
 
 export interface RingOptions {
   server: RingServer;
@@ -27,39 +48,37 @@ export interface RingOptions {
   rank: number;
   worldSize: number;
   successorUrl: string;
+  /** Every rank's ring URL, by rank; enables recursive doubling for small buffers. */
+  peerUrls?: readonly string[] | null;
   connectTimeoutMs: number;
   opTimeoutMs: number;
   chunkBytes?: number;
+  algorithm?: AlgorithmChoice;
+  compress?: Compression;
+  /** Buffers of at most this many bytes use recursive doubling (with algorithm 'auto'). */
+  smallMaxBytes?: number;
   log: Logger;
-  /** This generation's ring key (auth.ts deriveRingKey); neighbours prove it to each other. */
+  /** This generation's ring key (auth.ts deriveRingKey); every link proves it both ways. */
   ringKey: Uint8Array;
-  /** Trust anchors for a wss:// successor. */
+  /** Trust anchors for wss:// peers. */
   tls?: TlsMaterial | null;
-}
-
-interface Op {
-  seq: number;
-  buf: Float32Array;
-  recvLeft: number;
-  sendLeft: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Opens the link to the successor, retrying until the deadline (it may still be starting). */
-async function dialSuccessor(opts: RingOptions): Promise<WebSocket> {
-  const { successorUrl: url, connectTimeoutMs: timeoutMs } = opts;
+/** Opens an authenticated link to a peer's ring listener, retrying until the deadline (it may still be starting). */
+async function dialPeer(opts: RingOptions, url: string, link: number): Promise<WebSocket> {
+  const timeoutMs = opts.connectTimeoutMs;
   const deadline = Date.now() + timeoutMs;
   let delay: number = Defaults.connectBackoffMs;
   let lastError = '';
+  // Data comes back only on mesh links; the ring successor sends nothing after its accept.
+  const maxPayload = link === LinkKind.Mesh ? Defaults.ringMaxMessageBytes : undefined;
   while (Date.now() < deadline) {
     try {
-      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()) });
+      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link, maxPayload });
     } catch (err) {
       if (err instanceof FatalDialError) throw err.error;
       lastError = err instanceof Error ? err.message : String(err);
@@ -67,7 +86,23 @@ async function dialSuccessor(opts: RingOptions): Promise<WebSocket> {
       delay = Math.min(delay * 2, Defaults.connectBackoffMaxMs);
     }
   }
-  throw new RingtrainError(ErrorCodes.RING_FAILED, `could not connect to ring successor ${url} within ${timeoutMs} ms (${lastError})`);
+  throw new RingtrainError(ErrorCodes.RING_FAILED, `could not connect to ring ${link === LinkKind.Mesh ? 'peer' : 'successor'} ${url} within ${timeoutMs} ms (${lastError})`);
+}
+
+interface RingOp {
+  seq: number;
+  buf: Float32Array;
+  recvLeft: number;
+  sendLeft: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Frames that arrived on mesh links, by (seq, hop, sender), until their round asks for them. */
+interface MeshSlot {
+  frames: DataFrame[];
+  elems: number;
+  waiter: { span: Span; resolve: (f: DataFrame[]) => void } | null;
 }
 
 export class RingCollective implements Collective {
@@ -76,45 +111,94 @@ export class RingCollective implements Collective {
   private readonly generation: number;
   private readonly chunkElems: number;
   private readonly opTimeoutMs: number;
+  private readonly algorithm: AlgorithmChoice;
+  private readonly smallMaxBytes: number;
+  private readonly wireDtype: number;
+  /** Dtype of the collective in progress: the wire dtype, or float32 for an exact call. */
+  private dtype: number = Dtype.F32;
   private readonly log: Logger;
+  private readonly pred: PeerLink;
+  private readonly succ: PeerLink;
+  private readonly mesh = new Map<number, PeerLink>();
   private seq = 0;
-  private op: Op | null = null;
-  /** Frames of the next collective that arrived before this rank started it. */
-  private early: Buffer[] = [];
+  private busy = false;
+  private ring: RingOp | null = null;
+  private opReject: ((err: Error) => void) | null = null;
+  /** Ring frames of the next collective that arrived before this rank started it. */
+  private early: DataFrame[] = [];
+  private readonly slots = new Map<string, MeshSlot>();
   private failure: Error | null = null;
 
-  private constructor(opts: RingOptions, private readonly pred: WebSocket, private readonly succ: WebSocket) {
+  private constructor(opts: RingOptions, pred: WebSocket, succ: WebSocket, mesh: Map<number, WebSocket>) {
     this.rank = opts.rank;
     this.worldSize = opts.worldSize;
     this.generation = opts.generation;
-    this.chunkElems = Math.max(1, Math.floor((opts.chunkBytes ?? Defaults.ringChunkBytes) / 4));
+    this.chunkElems = Math.max(1, Math.floor(Math.min(opts.chunkBytes ?? Defaults.ringChunkBytes, Defaults.ringMaxMessageBytes) / 4));
     this.opTimeoutMs = opts.opTimeoutMs;
+    this.algorithm = opts.algorithm ?? 'auto';
+    this.smallMaxBytes = opts.smallMaxBytes ?? Defaults.smallAllreduceMaxBytes;
+    this.wireDtype = opts.compress === 'fp16' ? Dtype.F16 : Dtype.F32;
     this.log = opts.log;
-    const predRank = (this.rank - 1 + this.worldSize) % this.worldSize;
-    const succRank = (this.rank + 1) % this.worldSize;
-    pred.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(data, isBinary));
-    pred.on('close', () => this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `ring link from predecessor rank ${predRank} closed`)));
-    pred.on('error', (err) => this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `ring link from predecessor rank ${predRank} failed: ${err.message}`)));
-    succ.on('close', () => this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `ring link to successor rank ${succRank} closed`)));
-    succ.on('error', (err) => this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `ring link to successor rank ${succRank} failed: ${err.message}`)));
-    // Nothing the successor sends is meaningful: data only flows forward.
-    succ.on('message', () => this.log.warn({ succRank }, 'unexpected frame from ring successor dropped'));
-    pred.resume();
+    const n = this.worldSize;
+    const onError = (err: Error): void => this.fail(err);
+    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, (f) => this.onRingFrame(f), onError);
+    // Nothing the successor sends is meaningful on the ring: data only flows forward.
+    this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, () => this.log.warn('unexpected frame from ring successor dropped'), onError);
+    for (const [peer, ws] of mesh) this.mesh.set(peer, new PeerLink(ws, `mesh link with rank ${peer}`, (f) => this.onMeshFrame(peer, f), onError));
   }
 
-  /** Forms this rank's part of the ring: dials the successor and accepts the predecessor. */
+  /** Forms this rank's part of the ring (and the mesh links of recursive doubling, if enabled). */
   static async connect(opts: RingOptions): Promise<RingCollective> {
-    const predRank = (opts.rank - 1 + opts.worldSize) % opts.worldSize;
-    const predP = opts.server.awaitPredecessor(opts.generation, predRank, opts.ringKey, opts.connectTimeoutMs);
-    const succP = dialSuccessor(opts);
-    const [pred, succ] = await Promise.allSettled([predP, succP]);
-    if (pred.status === 'rejected' || succ.status === 'rejected') {
-      if (pred.status === 'fulfilled') pred.value.terminate();
-      if (succ.status === 'fulfilled') succ.value.terminate();
-      throw pred.status === 'rejected' ? pred.reason : (succ as PromiseRejectedResult).reason;
+    const { server, generation, rank, worldSize: n, connectTimeoutMs: timeout } = opts;
+    const urls = opts.peerUrls;
+    const wantMesh = n > 1 && opts.algorithm !== 'ring' && urls !== undefined && urls !== null && urls.length === n;
+    // The lower rank of each pair dials, the higher one accepts: one socket per pair.
+    const peers = wantMesh ? doublingPeers(rank, n) : [];
+    // Every link this rank accepts is asked for at once, so the listener can refuse any other hello.
+    const accepted = [{ rank: (rank - 1 + n) % n, link: LinkKind.Ring as number }, ...peers.filter((p) => p < rank).map((p) => ({ rank: p, link: LinkKind.Mesh as number }))];
+    const acceptedP = server.awaitLinks(generation, opts.ringKey, timeout, accepted);
+    const predP = acceptedP[0]!;
+    const succP = dialPeer(opts, opts.successorUrl, LinkKind.Ring);
+    let nextAccepted = 1;
+    const meshP = peers.map((p) => (p > rank ? dialPeer(opts, urls![p]!, LinkKind.Mesh) : acceptedP[nextAccepted++]!));
+    const all = await Promise.allSettled([predP, succP, ...meshP]);
+    const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const r of all) if (r.status === 'fulfilled') r.value.terminate();
+      throw failed.reason;
     }
-    return new RingCollective(opts, pred.value, succ.value);
+    const socks = all.map((r) => (r as PromiseFulfilledResult<WebSocket>).value);
+    const mesh = new Map<number, WebSocket>(peers.map((p, i) => [p, socks[2 + i]!]));
+    return new RingCollective(opts, socks[0]!, socks[1]!, mesh);
   }
+
+  allreduceSum(buf: Float32Array, opts: { exact?: boolean } = {}): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.busy) return Promise.reject(new RingtrainError(ErrorCodes.INTERNAL, 'all-reduce already in progress'));
+    const seq = ++this.seq;
+    const algo = chooseAlgorithm(this.algorithm, buf.length * 4, this.worldSize, { smallMaxBytes: this.smallMaxBytes, midMaxBytes: Defaults.midAllreduceMaxBytes }, this.mesh.size > 0 || this.worldSize === 1);
+    this.busy = true;
+    this.dtype = opts.exact ? Dtype.F32 : this.wireDtype;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.fail(new RingtrainError(ErrorCodes.TIMEOUT, `all-reduce ${seq} (${algo}, ${buf.length} values) did not finish within ${this.opTimeoutMs} ms; a peer is stalled or gone`)),
+        this.opTimeoutMs,
+      );
+      const settle = (err: Error | null): void => {
+        clearTimeout(timer);
+        this.busy = false;
+        this.ring = null;
+        this.opReject = null;
+        if (err) reject(err);
+        else resolve();
+      };
+      this.opReject = (err) => settle(err);
+      if (algo !== 'ring') this.doubling(buf, seq, algo === 'hd').then(() => settle(null), (err: Error) => settle(err));
+      else this.startRing(buf, seq, () => settle(null));
+    });
+  }
+
+  // ---- ring ----
 
   /** Segment whose chunks arrive on `hop` at this rank. */
   private segmentForHop(length: number, hop: number): Span {
@@ -126,9 +210,7 @@ export class RingCollective implements Collective {
     return Math.ceil(span.length / this.chunkElems);
   }
 
-  allreduceSum(buf: Float32Array): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.op) return Promise.reject(new RingtrainError(ErrorCodes.INTERNAL, 'all-reduce already in progress'));
+  private startRing(buf: Float32Array, seq: number, resolve: () => void): void {
     const n = this.worldSize;
     const lastHop = 2 * n - 3;
     let recvLeft = 0;
@@ -138,117 +220,248 @@ export class RingCollective implements Collective {
       recvLeft += c;
       if (hop < lastHop) sendLeft += c;
     }
-    const seq = ++this.seq;
-    if (recvLeft === 0 && sendLeft === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.fail(new RingtrainError(ErrorCodes.TIMEOUT, `all-reduce ${seq} did not finish within ${this.opTimeoutMs} ms (${this.op?.recvLeft ?? 0} chunks still expected from rank ${(this.rank - 1 + n) % n})`)),
-        this.opTimeoutMs,
-      );
-      this.op = { seq, buf, recvLeft, sendLeft, resolve, reject, timer };
-      const own = segmentBounds(buf.length, n, this.rank);
-      for (let off = 0; off < own.length; off += this.chunkElems) {
-        this.send(0, own.start + off, Math.min(this.chunkElems, own.length - off));
-      }
-      const early = this.early;
-      this.early = [];
-      for (const frame of early) this.onFrame(frame, true);
-    });
+    const op: RingOp = { seq, buf, recvLeft, sendLeft, resolve, reject: () => undefined };
+    this.ring = op;
+    if (n === 1 || (recvLeft === 0 && sendLeft === 0)) {
+      resolve();
+      return;
+    }
+    const own = segmentBounds(buf.length, n, this.rank);
+    for (let off = 0; off < own.length; off += this.chunkElems) this.ringSend(op, 0, own.start + off, Math.min(this.chunkElems, own.length - off));
+    const early = this.early;
+    this.early = [];
+    for (const f of early) this.onRingFrame(f);
   }
 
-  private send(hop: number, offset: number, count: number): void {
-    const op = this.op!;
-    // One copy into a fresh frame: the header must precede the payload in a single WebSocket
-    // message, and the copy also frees `buf` for the next hop's writes while bytes are in flight.
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + count * 4);
-    writeFrameHeader(frame, { kind: FrameKind.Data, dtype: Dtype.F32, hop, generation: this.generation, seq: op.seq, offset, count });
-    frame.set(new Uint8Array(op.buf.buffer, op.buf.byteOffset + offset * 4, count * 4), FRAME_HEADER_BYTES);
-    this.succ.send(frame, { binary: true }, (err) => {
+  private ringSend(op: RingOp, hop: number, offset: number, count: number): void {
+    // The first all-gather hop sends a finished sum: under fp16, round this rank's copy the same way.
+    const bytes = this.wireBytes(op.buf.subarray(offset, offset + count), hop === this.worldSize - 1);
+    this.succ.send({ kind: FrameKind.DataHead, dtype: this.dtype, hop, generation: this.generation, seq: op.seq, offset, count }, bytes, (err) => {
       if (err) {
         this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `sending to ring successor failed: ${err.message}`));
         return;
       }
-      if (this.op !== op) return;
+      if (this.ring !== op) return;
       op.sendLeft--;
-      this.maybeDone();
+      this.ringMaybeDone(op);
     });
   }
 
-  private onFrame(frame: Buffer, isBinary: boolean): void {
+  private onRingFrame(f: DataFrame): void {
     if (this.failure) return;
-    let h: FrameHeader;
-    try {
-      if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'text frame on ring link');
-      h = readFrameHeader(frame);
-    } catch (err) {
-      this.fail(new RingtrainError(ErrorCodes.BAD_FRAME, `bad frame from ring predecessor: ${err instanceof Error ? err.message : String(err)}`));
-      return;
-    }
-    if (h.kind !== FrameKind.Data || h.generation !== this.generation || h.dtype !== Dtype.F32) {
+    const h = f.header;
+    if (h.generation !== this.generation) {
       this.log.warn({ code: ErrorCodes.BAD_FRAME, kind: h.kind, generation: h.generation, seq: h.seq }, 'ring frame for another generation or of unexpected kind dropped');
       return;
     }
-    const op = this.op;
+    const op = this.ring;
     if (!op || h.seq !== op.seq) {
-      if (h.seq === this.seq + 1 && (!op || op.seq === this.seq)) {
-        this.early.push(frame);
-      } else {
-        this.log.warn({ code: ErrorCodes.BAD_FRAME, seq: h.seq, expected: op?.seq ?? this.seq + 1 }, 'stale ring frame dropped');
-      }
+      if (h.seq === this.seq + 1) this.early.push(f);
+      else this.log.warn({ code: ErrorCodes.BAD_FRAME, seq: h.seq, current: this.seq }, 'stale ring frame dropped');
       return;
     }
     const lastHop = 2 * this.worldSize - 3;
     const seg = this.segmentForHop(op.buf.length, h.hop);
-    if (h.hop > lastHop || h.offset < seg.start || h.offset + h.count > seg.start + seg.length || h.count > this.chunkElems || h.count === 0) {
-      this.fail(new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame hop ${h.hop} [${h.offset}, +${h.count}) is outside segment [${seg.start}, +${seg.length})`));
+    if (h.dtype !== this.dtype || h.hop > lastHop || h.offset < seg.start || h.offset + h.count > seg.start + seg.length || h.count > this.chunkElems) {
+      this.fail(new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame hop ${h.hop} dtype ${h.dtype} [${h.offset}, +${h.count}) does not fit segment [${seg.start}, +${seg.length}) of a dtype-${this.dtype} all-reduce`));
       return;
     }
-    const payload = payloadF32(frame, h.count);
-    if (h.hop < this.worldSize - 1) addInto(op.buf, h.offset, payload);
-    else op.buf.set(payload, h.offset);
+    this.applyPayload(op.buf, f, h.hop < this.worldSize - 1);
     op.recvLeft--;
-    if (h.hop < lastHop) this.send(h.hop + 1, h.offset, h.count);
-    this.maybeDone();
+    if (h.hop < lastHop) this.ringSend(op, h.hop + 1, h.offset, h.count);
+    this.ringMaybeDone(op);
   }
 
-  private maybeDone(): void {
-    const op = this.op;
-    if (!op || op.recvLeft > 0 || op.sendLeft > 0) return;
-    clearTimeout(op.timer);
-    this.op = null;
+  private ringMaybeDone(op: RingOp): void {
+    if (op.recvLeft > 0 || op.sendLeft > 0 || this.ring !== op) return;
     op.resolve();
   }
 
-  /** Ends the ring for good: a generation whose ring broke is over. */
+  // ---- recursive doubling / halving-doubling (mesh links) ----
+
+  private async doubling(buf: Float32Array, seq: number, halving: boolean): Promise<void> {
+    const plan = doublingPlan(this.rank, this.worldSize);
+    const last = 2 * plan.rounds + 1;
+    const all: Span = { start: 0, length: buf.length };
+    if (plan.foldInto !== null) {
+      await this.meshSend(plan.foldInto, seq, 0, buf, all, false);
+      this.meshApply(await this.meshRecv(plan.foldInto, seq, last, all), buf, false);
+      return;
+    }
+    if (plan.foldFrom !== null) this.meshApply(await this.meshRecv(plan.foldFrom, seq, 0, all), buf, true);
+    if (halving) await this.halvingDoubling(buf, seq, plan.partners);
+    else {
+      for (let k = 0; k < plan.partners.length; k++) {
+        const partner = plan.partners[k]!;
+        // Both partners round (fp16) and send the same operands, and IEEE addition is commutative,
+        // so both hold bit-identical sums after the round: a + b == b + a exactly.
+        const [, frames] = await Promise.all([this.meshSend(partner, seq, k + 1, buf, all, true), this.meshRecv(partner, seq, k + 1, all)]);
+        this.meshApply(frames, buf, true);
+      }
+      if (this.dtype === Dtype.F16) {
+        // Every core rank rounds its final sum, so all ranks (extra ones included) hold the same bits.
+        encodeF16InPlace(buf, new Uint16Array(buf.length));
+      }
+    }
+    if (plan.foldFrom !== null) await this.meshSend(plan.foldFrom, seq, last, buf, all, false);
+  }
+
+  /**
+   * Rabenseifner's all-reduce among the core ranks: a reduce-scatter by recursive halving (each
+   * round keeps half of the current range, sends the other half to the partner and adds the
+   * partner's copy of the kept half), then an all-gather by recursive doubling in reverse order.
+   * Same bytes as the ring, but 2·log2(P) rounds instead of 2(N-1) hops. Each value is summed by
+   * exactly one rank and copied to the others, so all ranks end bit-identical.
+   */
+  private async halvingDoubling(buf: Float32Array, seq: number, partners: number[]): Promise<void> {
+    const ranges: Span[] = [];
+    let range: Span = { start: 0, length: buf.length };
+    for (let k = 0; k < partners.length; k++) {
+      const partner = partners[k]!;
+      const lower = segmentBounds(range.length, 2, 0);
+      const a: Span = { start: range.start, length: lower.length };
+      const b: Span = { start: range.start + lower.length, length: range.length - lower.length };
+      const [keep, give] = this.rank < partner ? [a, b] : [b, a];
+      const [, frames] = await Promise.all([this.meshSend(partner, seq, k + 1, buf, give, false), this.meshRecv(partner, seq, k + 1, keep)]);
+      this.meshApply(frames, buf, true);
+      ranges.push(range);
+      range = keep;
+    }
+    for (let k = partners.length - 1; k >= 0; k--) {
+      const partner = partners[k]!;
+      const whole = ranges[k]!;
+      const other: Span = range.start === whole.start ? { start: whole.start + range.length, length: whole.length - range.length } : { start: whole.start, length: whole.length - range.length };
+      // The first all-gather send carries this rank's finished sums: round its own copy too (fp16).
+      const hop = 2 * partners.length - k;
+      const [, frames] = await Promise.all([this.meshSend(partner, seq, hop, buf, range, true), this.meshRecv(partner, seq, hop, other)]);
+      this.meshApply(frames, buf, false);
+      range = whole;
+    }
+  }
+
+  /** Sends `span` of `buf` to `peer` in chunks; resolves once the socket has taken every byte. */
+  private meshSend(peer: number, seq: number, hop: number, buf: Float32Array, span: Span, roundInPlace: boolean): Promise<void> {
+    const link = this.mesh.get(peer)!;
+    const chunks: Promise<void>[] = [];
+    for (let off = span.start; off < span.start + span.length; off += this.chunkElems) {
+      const count = Math.min(this.chunkElems, span.start + span.length - off);
+      const bytes = this.wireBytes(buf.subarray(off, off + count), roundInPlace);
+      chunks.push(new Promise<void>((resolve, reject) => {
+        link.send({ kind: FrameKind.DataHead, dtype: this.dtype, hop, generation: this.generation, seq, offset: off, count }, bytes, (err) => (err ? reject(new RingtrainError(ErrorCodes.RING_FAILED, `sending to rank ${peer} failed: ${err.message}`)) : resolve()));
+      }));
+    }
+    return Promise.all(chunks).then(() => undefined);
+  }
+
+  /** Adds (or copies) received frames into `buf`. */
+  private meshApply(frames: DataFrame[], buf: Float32Array, add: boolean): void {
+    for (const f of frames) this.applyPayload(buf, f, add);
+  }
+
+  // ---- payloads ----
+
+  /**
+   * The bytes to send for `chunk`: a view of it (float32), or its float16 encoding; with
+   * `roundInPlace` the chunk is also overwritten with what receivers will decode.
+   */
+  private wireBytes(chunk: Float32Array, roundInPlace: boolean): Uint8Array {
+    if (this.dtype !== Dtype.F16) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const enc = new Uint16Array(chunk.length);
+    if (roundInPlace) encodeF16InPlace(chunk, enc);
+    else encodeF16(chunk, enc);
+    return new Uint8Array(enc.buffer);
+  }
+
+  /** Adds a received frame's values into `buf` at its offset, or copies them there. */
+  private applyPayload(buf: Float32Array, f: DataFrame, add: boolean): void {
+    const at = f.header.offset;
+    if (this.dtype === Dtype.F16) {
+      const src = payloadU16(f.payload);
+      if (add) addF16Into(src, buf, at);
+      else decodeF16Into(src, buf, at);
+    } else {
+      const src = bytesAsF32(f.payload);
+      if (add) addInto(buf, at, src);
+      else buf.set(src, at);
+    }
+  }
+
+  private slot(key: string): MeshSlot {
+    let s = this.slots.get(key);
+    if (!s) this.slots.set(key, (s = { frames: [], elems: 0, waiter: null }));
+    return s;
+  }
+
+  /** Resolves with the frames `peer` sent for (seq, hop) once they cover `span`. */
+  private meshRecv(peer: number, seq: number, hop: number, span: Span): Promise<DataFrame[]> {
+    const key = `${seq}/${hop}/${peer}`;
+    const s = this.slot(key);
+    return new Promise((resolve) => {
+      s.waiter = { span, resolve };
+      this.meshCheck(peer, key, s);
+    });
+  }
+
+  private onMeshFrame(peer: number, f: DataFrame): void {
+    if (this.failure) return;
+    const h = f.header;
+    // The collective in progress, or the next one when a faster peer has already started it.
+    if (h.generation !== this.generation || !(h.seq === this.seq + 1 || (this.busy && h.seq === this.seq))) {
+      this.log.warn({ code: ErrorCodes.BAD_FRAME, peer, generation: h.generation, seq: h.seq, current: this.seq }, 'mesh frame for another generation or collective dropped');
+      return;
+    }
+    const key = `${h.seq}/${h.hop}/${peer}`;
+    const s = this.slot(key);
+    s.frames.push(f);
+    s.elems += h.count;
+    this.meshCheck(peer, key, s);
+  }
+
+  /** Hands a slot to its waiter once complete; fails on data that cannot belong to the buffer. */
+  private meshCheck(peer: number, key: string, s: MeshSlot): void {
+    const w = s.waiter;
+    const lo = w ? w.span.start : 0;
+    const hi = w ? w.span.start + w.span.length : Defaults.ringMaxBufferedValues;
+    if (s.elems > hi - lo || s.frames.some((x) => x.header.offset < lo || x.header.offset + x.header.count > hi || (w !== null && x.header.dtype !== this.dtype))) {
+      this.fail(new RingtrainError(ErrorCodes.BAD_FRAME, `mesh peer rank ${peer} sent values outside [${lo}, ${hi}) or of the wrong dtype`));
+      return;
+    }
+    if (w && s.elems === w.span.length) {
+      this.slots.delete(key);
+      w.resolve(s.frames);
+    }
+  }
+
+  // ---- lifecycle ----
+
+  /** Ends the collective for good: a generation whose links broke is over. */
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    const op = this.op;
-    this.op = null;
-    if (op) {
-      clearTimeout(op.timer);
-      op.reject(err);
-    }
-    this.pred.terminate();
-    this.succ.terminate();
+    const reject = this.opReject;
+    this.opReject = null;
+    reject?.(err);
+    this.slots.clear();
+    this.closeLinks(true);
   }
 
-  /** The error that ended this ring, if any. */
+  private closeLinks(terminate: boolean): void {
+    this.pred.close(terminate);
+    this.succ.close(terminate);
+    for (const l of this.mesh.values()) l.close(terminate);
+  }
+
+  /** The error that ended this collective, if any. */
   get error(): Error | null {
     return this.failure;
   }
 
   async close(): Promise<void> {
-    this.failure ??= new RingtrainError(ErrorCodes.ABORTED, 'ring closed');
-    const op = this.op;
-    this.op = null;
-    if (op) {
-      clearTimeout(op.timer);
-      op.reject(this.failure);
-    }
-    this.pred.removeAllListeners('close');
-    this.succ.removeAllListeners('close');
-    this.pred.close();
-    this.succ.close();
+    if (this.failure) return;
+    this.failure = new RingtrainError(ErrorCodes.ABORTED, 'ring closed');
+    const reject = this.opReject;
+    this.opReject = null;
+    reject?.(this.failure);
+    this.closeLinks(false);
   }
 }

@@ -8,19 +8,21 @@
  */
 import { WebSocket } from 'ws';
 import { AUTH_BYTES, newNonce, proofMatches, ringAcceptProof, ringHelloProof } from '../shared/auth.js';
-import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, readFrameHeader, writeFrameHeader } from '../shared/codec.js';
+import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, LinkKind, readFrameHeader, writeFrameHeader } from '../shared/codec.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
+import { holdMessages } from './peer-link.js';
 
 /** Close reason a listener sends when a hello's credentials are wrong; the dialler stops retrying. */
 export const AUTH_CLOSE_REASON = ErrorCodes.AUTH_FAILED;
-/** Handshake frames are tiny: nothing else may arrive from the successor. */
+/** Handshake frames are tiny: on a ring link nothing else may arrive from the successor. */
 const DIALLER_MAX_PAYLOAD = 1024;
 
-function frame(kind: number, generation: number, rank: number, ...parts: Uint8Array[]): Buffer {
+/** Hello and accept carry the dialling rank in `seq` and the link kind in `hop`. */
+function frame(kind: number, generation: number, rank: number, link: number, ...parts: Uint8Array[]): Buffer {
   const count = HANDSHAKE_PAYLOAD[kind] ?? 0;
   const f = Buffer.alloc(FRAME_HEADER_BYTES + count);
-  writeFrameHeader(f, { kind, dtype: 0, hop: 0, generation, seq: rank, offset: 0, count });
+  writeFrameHeader(f, { kind, dtype: 0, hop: link, generation, seq: rank, offset: 0, count });
   let at = FRAME_HEADER_BYTES;
   for (const p of parts) {
     f.set(p, at);
@@ -30,13 +32,15 @@ function frame(kind: number, generation: number, rank: number, ...parts: Uint8Ar
 }
 
 export function challengeFrame(nonce: Uint8Array): Buffer {
-  return frame(FrameKind.Challenge, 0, 0, nonce);
+  return frame(FrameKind.Challenge, 0, 0, LinkKind.Ring, nonce);
 }
 
 /** A parsed ring hello. */
 export interface RingHello {
   generation: number;
   rank: number;
+  /** LinkKind: the ring, or a mesh link of the small-message all-reduce. */
+  link: number;
   proof: Buffer;
   nonce: Buffer;
 }
@@ -47,15 +51,15 @@ export function parseHello(data: Buffer, isBinary: boolean): RingHello {
   const h = readFrameHeader(data);
   if (h.kind !== FrameKind.Hello) throw new RingtrainError(ErrorCodes.BAD_FRAME, `expected a ring hello, got frame kind ${h.kind}`);
   const p = data.subarray(FRAME_HEADER_BYTES);
-  return { generation: h.generation, rank: h.seq, proof: p.subarray(0, AUTH_BYTES), nonce: p.subarray(AUTH_BYTES) };
+  return { generation: h.generation, rank: h.seq, link: h.hop, proof: p.subarray(0, AUTH_BYTES), nonce: p.subarray(AUTH_BYTES) };
 }
 
 export function acceptFrame(ringKey: Uint8Array, hello: RingHello): Buffer {
-  return frame(FrameKind.Accept, hello.generation, hello.rank, ringAcceptProof(ringKey, hello.nonce, hello.generation, hello.rank));
+  return frame(FrameKind.Accept, hello.generation, hello.rank, hello.link, ringAcceptProof(ringKey, hello.nonce, hello.generation, hello.rank, hello.link));
 }
 
 export function helloValid(ringKey: Uint8Array, nonce: Uint8Array, hello: RingHello): boolean {
-  return proofMatches(ringHelloProof(ringKey, nonce, hello.generation, hello.rank), hello.proof);
+  return proofMatches(ringHelloProof(ringKey, nonce, hello.generation, hello.rank, hello.link), hello.proof);
 }
 
 export interface DialOptions {
@@ -65,6 +69,12 @@ export interface DialOptions {
   ringKey: Uint8Array;
   tls: TlsMaterial | null;
   timeoutMs: number;
+  /**
+   * LinkKind (absent: the ring). A mesh link carries data both ways, so its dialler accepts data
+   * messages (up to `Defaults.ringMaxMessageBytes`) and holds them until the collective adopts it.
+   */
+  link?: number;
+  maxPayload?: number;
 }
 
 /** An error after which dialling again cannot help (wrong key, TLS mismatch). */
@@ -83,9 +93,10 @@ const zeroMask = (mask: Buffer): void => {
  * for data; rejects with FatalDialError when retrying is pointless, any other error otherwise.
  */
 export function dialOnce(o: DialOptions): Promise<WebSocket> {
-  // Data flows only towards the successor over this link, so an all-zero mask costs nothing in
-  // safety (no proxies in between) and saves masking every gradient byte.
-  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: DIALLER_MAX_PAYLOAD, ...clientTlsOptions(o.tls) });
+  // Worker-to-worker links have no proxies in between, so an all-zero mask costs nothing in
+  // safety and saves masking every gradient byte (`ws` skips an all-zero mask).
+  const link = o.link ?? LinkKind.Ring;
+  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: o.maxPayload ?? DIALLER_MAX_PAYLOAD, ...clientTlsOptions(o.tls) });
   const myNonce = newNonce();
   let stage: 'challenge' | 'accept' = 'challenge';
   return new Promise<WebSocket>((resolve, reject) => {
@@ -95,7 +106,12 @@ export function dialOnce(o: DialOptions): Promise<WebSocket> {
       ws.off('message', onMessage);
       ws.off('close', onClose);
       ws.off('error', onError);
-      if (err === null) return resolve(ws);
+      if (err === null) {
+        // Synchronously, inside the accept's message event: `ws` may emit frames parsed from the
+        // same read right after it, and a peer may send data before the collective takes over.
+        holdMessages(ws);
+        return resolve(ws);
+      }
       ws.on('error', () => undefined);
       ws.terminate();
       reject(err);
@@ -106,10 +122,10 @@ export function dialOnce(o: DialOptions): Promise<WebSocket> {
         const h = readFrameHeader(data);
         const payload = data.subarray(FRAME_HEADER_BYTES);
         if (stage === 'challenge' && h.kind === FrameKind.Challenge) {
-          ws.send(frame(FrameKind.Hello, o.generation, o.rank, ringHelloProof(o.ringKey, payload, o.generation, o.rank), myNonce));
+          ws.send(frame(FrameKind.Hello, o.generation, o.rank, link, ringHelloProof(o.ringKey, payload, o.generation, o.rank, link), myNonce));
           stage = 'accept';
-        } else if (stage === 'accept' && h.kind === FrameKind.Accept && h.generation === o.generation && h.seq === o.rank) {
-          if (!proofMatches(ringAcceptProof(o.ringKey, myNonce, o.generation, o.rank), payload)) {
+        } else if (stage === 'accept' && h.kind === FrameKind.Accept && h.generation === o.generation && h.seq === o.rank && h.hop === link) {
+          if (!proofMatches(ringAcceptProof(o.ringKey, myNonce, o.generation, o.rank, link), payload)) {
             throw new FatalDialError(new RingtrainError(ErrorCodes.AUTH_FAILED, `ring successor ${o.url} could not prove this generation's ring key`));
           }
           done(null);

@@ -1,24 +1,27 @@
 /**
- * A worker's ring listener. It accepts exactly one predecessor per generation: every connection
- * is challenged with a fresh nonce and must answer with a hello proving this generation's ring
- * key for the expected rank (ring-handshake.ts). A hello that arrives before this rank knows the
- * generation is parked until it does (ranks start at slightly different times). Everything after
- * the handshake belongs to the RingCollective of that generation.
+ * A worker's ring listener. Per generation it accepts exactly the links this rank asked for: the
+ * ring predecessor, and the mesh partners of the small-message all-reduce that dial this rank.
+ * Every connection is challenged with a fresh nonce and must answer with a hello proving this
+ * generation's ring key for the expected rank and link kind (ring-handshake.ts). A hello that
+ * arrives before this rank knows the generation is parked until it does (ranks start at slightly
+ * different times). Everything after the handshake belongs to the RingCollective of that generation.
  */
 import type { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { FRAME_HEADER_BYTES } from '../shared/codec.js';
+import { LinkKind } from '../shared/codec.js';
 import { newNonce } from '../shared/auth.js';
 import { listenWebSocket, type Listener } from '../shared/listen.js';
 import { warnIfInsecure } from '../shared/exposure.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
 import { AUTH_CLOSE_REASON, acceptFrame, challengeFrame, helloValid, parseHello, type RingHello } from './ring-handshake.js';
+import { holdMessages } from './peer-link.js';
 
 interface Expectation {
   generation: number;
   rank: number;
+  link: number;
   ringKey: Uint8Array;
   resolve: (ws: WebSocket) => void;
   reject: (err: Error) => void;
@@ -41,10 +44,15 @@ export interface RingServerOptions {
   insecure: boolean;
 }
 
+/** Identifies one expected link: generation, dialling rank and link kind. */
+function keyOf(generation: number, rank: number, link: number): string {
+  return `${generation}/${rank}/${link}`;
+}
+
 export class RingServer {
-  private expectation: Expectation | null = null;
-  /** Highest generation whose predecessor this listener has accepted. */
-  private formed = 0;
+  private readonly expected = new Map<string, Expectation>();
+  /** Highest generation this listener has been asked about: older hellos are settled. */
+  private asked = 0;
   private readonly candidates = new Set<Candidate>();
   private listener!: Listener;
 
@@ -65,8 +73,9 @@ export class RingServer {
     const server = new RingServer(log);
     server.listener = await listenWebSocket({
       host, port, tls: opts.tls, log, what: 'ring listener', bindErrorCode: ErrorCodes.RING_FAILED,
-      // A data frame is one chunk plus its header; nothing legitimate is larger.
-      maxPayload: Defaults.ringChunkBytes + FRAME_HEADER_BYTES,
+      // A data message is one chunk's payload (its header travels as a message of its own);
+      // nothing legitimate is larger.
+      maxPayload: Defaults.ringMaxMessageBytes,
       admit: () => server.candidates.size < Defaults.maxPendingConnections,
       onConnection: (ws, req) => server.onConnection(ws, req.socket.remoteAddress ?? '?'),
     });
@@ -75,16 +84,38 @@ export class RingServer {
 
   /** Resolves with the predecessor's socket once it has proved `ringKey` for this generation and rank. */
   awaitPredecessor(generation: number, rank: number, ringKey: Uint8Array, timeoutMs: number): Promise<WebSocket> {
-    this.expectation?.reject(new RingtrainError(ErrorCodes.ABORTED, 'superseded by a newer generation'));
-    const p = new Promise<WebSocket>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.expectation = null;
-        reject(new RingtrainError(ErrorCodes.TIMEOUT, `ring predecessor (rank ${rank}, generation ${generation}) did not connect within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.expectation = { generation, rank, ringKey, resolve, reject, timer };
+    return this.awaitLinks(generation, ringKey, timeoutMs, [{ rank, link: LinkKind.Ring }])[0]!;
+  }
+
+  /**
+   * One promise per wanted link: the socket `rank` opened to this rank for `link` in `generation`,
+   * once it has proved `ringKey`. All of a generation's links are asked for in one call, so a hello
+   * of that generation matching none of them can be refused at once. Asking about a newer
+   * generation abandons every expectation of older ones.
+   */
+  awaitLinks(generation: number, ringKey: Uint8Array, timeoutMs: number, wants: readonly { rank: number; link: number }[]): Promise<WebSocket>[] {
+    for (const e of [...this.expected.values()]) {
+      if (e.generation <= generation) this.abandon(e, e.generation < generation ? 'superseded by a newer generation' : 'asked for again');
+    }
+    this.asked = Math.max(this.asked, generation);
+    const out = wants.map(({ rank, link }) => {
+      const key = keyOf(generation, rank, link);
+      return new Promise<WebSocket>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.expected.delete(key);
+          reject(new RingtrainError(ErrorCodes.TIMEOUT, `ring peer rank ${rank} (generation ${generation}, ${link === LinkKind.Ring ? 'predecessor' : 'mesh link'}) did not connect within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.expected.set(key, { generation, rank, link, ringKey, resolve, reject, timer });
+      });
     });
     for (const c of [...this.candidates]) if (c.hello) this.decide(c);
-    return p;
+    return out;
+  }
+
+  private abandon(e: Expectation, why: string): void {
+    this.expected.delete(keyOf(e.generation, e.rank, e.link));
+    clearTimeout(e.timer);
+    e.reject(new RingtrainError(ErrorCodes.ABORTED, why));
   }
 
   private onConnection(ws: WebSocket, remote: string): void {
@@ -114,22 +145,24 @@ export class RingServer {
   /** Accepts, refuses or parks a candidate whose hello has arrived. */
   private decide(c: Candidate): void {
     const h = c.hello!;
-    const exp = this.expectation;
-    if (!exp || exp.generation < h.generation) {
-      // Its generation may not have reached this rank yet; only a generation already formed here is settled.
-      if (h.generation <= this.formed) this.refuse(c, ErrorCodes.AUTH_FAILED, `hello for generation ${h.generation}, whose ring is already formed`);
+    const key = keyOf(h.generation, h.rank, h.link);
+    const exp = this.expected.get(key);
+    if (!exp) {
+      // Its generation may not have reached this rank yet; one this rank has asked about is settled.
+      if (h.generation <= this.asked) this.refuse(c, ErrorCodes.AUTH_FAILED, `hello claiming rank ${h.rank} link ${h.link} generation ${h.generation}, which this rank does not expect (newest generation here: ${this.asked})`);
       return;
     }
-    if (h.generation !== exp.generation || h.rank !== exp.rank || !helloValid(exp.ringKey, c.nonce, h)) {
-      this.refuse(c, ErrorCodes.AUTH_FAILED, `hello claiming rank ${h.rank} generation ${h.generation} failed authentication (expected rank ${exp.rank} generation ${exp.generation})`);
+    if (!helloValid(exp.ringKey, c.nonce, h)) {
+      this.refuse(c, ErrorCodes.AUTH_FAILED, `hello claiming rank ${h.rank} link ${h.link} generation ${h.generation} failed authentication`);
       return;
     }
     this.drop(c);
     clearTimeout(exp.timer);
-    this.expectation = null;
-    this.formed = Math.max(this.formed, exp.generation);
-    // Hold further frames until the collective has attached its handler.
+    this.expected.delete(key);
+    // Hold further frames until the collective has attached its handler: pausing stops reading,
+    // holding keeps what `ws` had already parsed from the last read.
     c.ws.pause();
+    holdMessages(c.ws);
     c.ws.send(acceptFrame(exp.ringKey, h));
     exp.resolve(c.ws);
   }
@@ -147,8 +180,7 @@ export class RingServer {
   }
 
   close(): Promise<void> {
-    this.expectation?.reject(new RingtrainError(ErrorCodes.ABORTED, 'ring server closed'));
-    this.expectation = null;
+    for (const e of [...this.expected.values()]) this.abandon(e, 'ring server closed');
     for (const c of [...this.candidates]) this.drop(c);
     return this.listener.close();
   }

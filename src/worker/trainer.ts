@@ -8,6 +8,7 @@ import type { Job, Tfjs } from '../jobs/job.js';
 import { inputSize } from '../jobs/job.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { withSeededMathRandom } from '../shared/rng.js';
+import { addInto } from '../shared/flat.js';
 
 export interface ParamInfo {
   name: string;
@@ -67,20 +68,47 @@ export class Trainer {
    * Forward and backward pass over `count` samples. Writes the gradient of the *summed* loss into
    * `out[0..paramCount)` and returns the summed loss; the all-reduce later divides by the global
    * sample count, which makes uneven batches exact.
+   *
+   * `microBatch` splits the samples into passes of at most that many, whose gradients are summed
+   * here (gradient accumulation: the sum of per-part summed-loss gradients is the big batch's,
+   * up to float rounding). `onVar(i)` fires as soon as variable i's final gradient is in `out`, so
+   * the caller can start reducing buckets while later variables are still being read back.
    */
-  async computeGradients(x: Float32Array, y: Float32Array, count: number, out: Float32Array): Promise<number> {
-    const tf = this.tf;
+  async computeGradients(x: Float32Array, y: Float32Array, count: number, out: Float32Array, opts: { microBatch?: number; onVar?: (i: number) => void } = {}): Promise<number> {
+    const onVar = opts.onVar ?? ((): void => undefined);
     if (count === 0) {
       out.fill(0, 0, this.paramCount);
+      this.vars.forEach((_, i) => onVar(i));
       return 0;
     }
+    const micro = Math.max(1, Math.min(count, opts.microBatch ?? count));
+    const xw = x.length / count;
+    const yw = y.length / count;
+    let loss = 0;
+    for (let first = 0; first < count; first += micro) {
+      const n = Math.min(micro, count - first);
+      const last = first + n >= count;
+      loss += await this.pass(x.subarray(first * xw, (first + n) * xw), y.subarray(first * yw, (first + n) * yw), n, out, first > 0, last ? onVar : null);
+    }
+    return loss;
+  }
+
+  /** One forward/backward pass; writes (or adds) its gradients into `out`, returns its loss sum. */
+  private async pass(x: Float32Array, y: Float32Array, count: number, out: Float32Array, accumulate: boolean, onVar: ((i: number) => void) | null): Promise<number> {
+    const tf = this.tf;
     const xs = tf.tensor(x, [count, ...this.job.inputShape], 'float32');
     const ys = tf.tensor(y, [count, this.job.outputSize], 'float32');
     const { value, grads } = tf.variableGrads(() => tf.sum(this.job.loss(tf, ys, this.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, this.vars);
     try {
-      // Read every gradient back concurrently: on asynchronous engines the downloads overlap.
-      const datas = await Promise.all(this.vars.map((v) => grads[v.name]!.data()));
-      datas.forEach((d, i) => out.set(d as Float32Array, this.params[i]!.offset));
+      // Read every gradient back concurrently: on asynchronous engines the downloads overlap,
+      // and each variable is handed on (onVar) the moment its values are in place.
+      await Promise.all(this.vars.map(async (v, i) => {
+        const d = (await grads[v.name]!.data()) as Float32Array;
+        const p = this.params[i]!;
+        if (accumulate) addInto(out, p.offset, d);
+        else out.set(d, p.offset);
+        onVar?.(i);
+      }));
       return (await value.data())[0]!;
     } finally {
       tf.dispose([xs, ys, value, ...Object.values(grads)]);

@@ -29,6 +29,12 @@ describe('CLI errors', () => {
     const nan = await runCli(['local', '--lr', 'fast']);
     expect(nan.code).toBe(2);
     expect(errorLines(nan)).toEqual([expect.stringContaining('RT_BAD_CONFIG: --lr')]);
+    const acc = await runCli(['local', '--accumulate', '0']);
+    expect(acc.code).toBe(2);
+    expect(errorLines(acc)).toEqual([expect.stringContaining('RT_BAD_CONFIG: --accumulate must be an integer')]);
+    const compress = await runCli(['local', '--compress', 'zip']);
+    expect(compress.code).toBe(2);
+    expect(errorLines(compress)).toEqual([expect.stringContaining('RT_BAD_CONFIG')]);
     const unknown = await runCli(['local', '--wrokers', '3']);
     expect(unknown.code).toBe(2);
     expect(errorLines(unknown)).toEqual([expect.stringContaining('RT_BAD_CONFIG: Unknown argument')]);

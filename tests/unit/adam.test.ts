@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { ADAM_DEFAULTS, adamStep, createAdamState } from '../../src/worker/adam.js';
-import { maxAbsDiff } from '../../src/shared/flat.js';
+import { divideInPlace, maxAbsDiff } from '../../src/shared/flat.js';
 
 describe('flat Adam', () => {
   it('matches tf.train.adam on the same gradients', async () => {
@@ -29,5 +29,23 @@ describe('flat Adam', () => {
       return p;
     };
     expect(Buffer.from(run().buffer).equals(Buffer.from(run().buffer))).toBe(true);
+  });
+
+  it('dividing by the sample count inside the sweep gives the same bits as dividing first', () => {
+    const n = 333;
+    const a = new Float32Array(n).map((_, i) => Math.sin(i * 0.7) * 0.3);
+    const b = a.slice();
+    const sa = createAdamState(n);
+    const sb = createAdamState(n);
+    for (let k = 0; k < 7; k++) {
+      const summed = new Float32Array(n).map((_, i) => Math.cos(i * 1.3 + k) * (3 + (i % 11)));
+      const samples = 17 + k * 5;
+      const mean = summed.slice();
+      divideInPlace(mean, samples);
+      adamStep(a, mean, sa, { lr: 1e-3, ...ADAM_DEFAULTS });
+      adamStep(b, summed, sb, { lr: 1e-3, ...ADAM_DEFAULTS }, samples);
+    }
+    expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(sa.v.buffer), Buffer.from(sb.v.buffer))).toBe(0);
   });
 });

@@ -38,6 +38,17 @@ describe('control messages', () => {
     expect(decodeMessage(packr.pack({ type: 'pause', generation: 2, atStep: null }))).toEqual({ type: 'pause', generation: 2, atStep: null });
   });
 
+  it('carries every rank\'s ring address in start.peers (absent or null: ring only), checked against the world size', () => {
+    const state = { step: 0, epoch: 0, cursor: 0, params: new Float32Array(2), m: new Float32Array(2), v: new Float32Array(2), adamT: 0, beta1Pow: 1, beta2Pow: 1 };
+    const params = { epochs: 1, batchSize: 4, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, seed: 1, checksumEvery: 10, stepTimeoutMs: 1000, onNonfinite: 'skip' };
+    const start = { type: 'start', generation: 1, rank: 0, worldSize: 2, successor: 'ws://b', job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
+    expect(decodeMessage(packr.pack({ ...start, peers: ['ws://a', 'ws://b'] }))).toMatchObject({ peers: ['ws://a', 'ws://b'] });
+    expect(decodeMessage(packr.pack(start))).toMatchObject({ peers: null });
+    expect(code(() => decodeMessage(packr.pack({ ...start, peers: ['ws://a'] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...start, peers: ['ws://a', 7] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...start, peers: 'ws://a' })))).toBe('RT_BAD_MESSAGE');
+  });
+
   it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {
     const m = parseMessage({ type: 'error', code: 'EVIL', message: 'x' });
     expect(m).toEqual({ type: 'error', code: 'RT_INTERNAL', message: 'x' });

@@ -11,7 +11,7 @@ import { RingServer } from '../../src/worker/ring-server.js';
 import { RingCollective } from '../../src/worker/ring-collective.js';
 import { FatalDialError, dialOnce } from '../../src/worker/ring-handshake.js';
 import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/auth.js';
-import { Dtype, FRAME_HEADER_BYTES, FrameKind, readFrameHeader } from '../../src/shared/codec.js';
+import { Dtype, FRAME_HEADER_BYTES, FrameKind, LinkKind, readFrameHeader } from '../../src/shared/codec.js';
 import { TEST_RING_KEY, silent } from '../helpers/ring.js';
 import { connectPeer, ringChallengeOf, ringFrame } from '../helpers/peer.js';
 
@@ -77,8 +77,10 @@ describe('ring link authentication', () => {
     toRank0.send(data(1, 1, 0, 2, [30, 40]));
     const deadline = Date.now() + 5_000;
     while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    const own = got.find((f) => readFrameHeader(f).hop === 0)!;
-    const v = new Float32Array(own.buffer.slice(own.byteOffset + FRAME_HEADER_BYTES, own.byteOffset + own.length));
+    // Rank 0 sends a bare data header, then the payload as the next message (zero-copy framing).
+    const ownAt = got.findIndex((f) => f.length === FRAME_HEADER_BYTES && readFrameHeader(f).kind === FrameKind.DataHead && readFrameHeader(f).hop === 0);
+    const own = got[ownAt + 1]!;
+    const v = new Float32Array(own.buffer.slice(own.byteOffset, own.byteOffset + own.length));
     toRank0.send(data(1, 1, 1, 0, [v[0]! + 10, v[1]! + 20]));
     await done;
     expect(Array.from(buf)).toEqual([11, 22, 33, 44]);
@@ -88,5 +90,35 @@ describe('ring link authentication', () => {
     expect(logged).toContain('stale ring frame dropped');
     expect(logged).toContain('bad frame before ring hello dropped');
     expect(logged).toMatch(/"code":"RT_AUTH_FAILED".*refused ring connection/);
+  });
+
+  it('a mesh link proves the ring key for its own link kind, exactly like a ring link', async () => {
+    const s = await RingServer.listen('127.0.0.1', 0, silent);
+    closers.push(() => s.close());
+    const url = `ws://127.0.0.1:${s.port}`;
+    // This rank (1) expects rank 0 on a mesh link of generation 1, and nothing else.
+    const [meshP] = s.awaitLinks(1, TEST_RING_KEY, 10_000, [{ rank: 0, link: LinkKind.Mesh }]);
+    // A ring-link hello (right key, this nonce) replayed with the mesh link kind: the proof does not cover it.
+    const relabel = connectPeer(url, { raw: true });
+    const nonce = await ringChallengeOf(relabel);
+    await relabel.send(ringFrame({ kind: FrameKind.Hello, hop: LinkKind.Mesh, generation: 1, seq: 0, count: 2 * AUTH_BYTES }, Buffer.concat([ringHelloProof(TEST_RING_KEY, nonce, 1, 0), newNonce()])));
+    expect(await relabel.closed).toEqual({ code: 1008, reason: 'RT_AUTH_FAILED' });
+    // The wrong key on a mesh link, and a ring link nobody asked for: refused for good.
+    for (const attempt of [{ ringKey: Buffer.alloc(32, 9), link: LinkKind.Mesh }, { ringKey: TEST_RING_KEY, link: LinkKind.Ring }]) {
+      const err = await dialOnce({ url, generation: 1, rank: 0, tls: null, timeoutMs: 5_000, ...attempt }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FatalDialError);
+      expect((err as FatalDialError).error.code).toBe('RT_AUTH_FAILED');
+    }
+    // The genuine partner gets through, and data flows both ways on the link.
+    const dialled = await dialOnce({ url, generation: 1, rank: 0, ringKey: TEST_RING_KEY, tls: null, timeoutMs: 5_000, link: LinkKind.Mesh, maxPayload: 1 << 20 });
+    const accepted = await meshP!;
+    closers.push(async () => {
+      dialled.terminate();
+      accepted.terminate();
+    });
+    const back = new Promise<Buffer>((r) => dialled.once('message', (d: Buffer) => r(d)));
+    accepted.resume();
+    accepted.send(Buffer.from('pong'));
+    expect((await back).toString()).toBe('pong');
   });
 });
