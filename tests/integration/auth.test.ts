@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessage, FrameKind, Dtype } from '../../src/shared/codec.js';
+import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
 import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/auth.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { startDisturbedRun } from '../helpers/disturbed-run.js';
@@ -57,7 +58,7 @@ describe('authentication and edge validation during a live run', () => {
     const junk = connectPeer(url);
     const junkChallenge = await challengeOf(junk);
     await junk.send(Buffer.from([0xc1, 0xff, 0x00]));
-    await junk.send(encodeMessage({ type: 'hello', protocol: 2, ringUrl: 7 } as never));
+    await junk.send(encodeMessage({ type: 'hello', protocol: PROTOCOL_VERSION, ringUrl: 7 } as never));
     await junk.send(Buffer.from([0x93, 0x01, 0x02]));
     await live.waitFor(/"code":"RT_BAD_MESSAGE".*undecodable message/);
     await live.waitFor(/"code":"RT_BAD_MESSAGE".*malformed message: field ringUrl/);
