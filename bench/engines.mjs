@@ -47,6 +47,7 @@ if (values.child) {
   } catch (err) {
     // One line naming the failure (e.g. a kernel the engine lacks), then a non-zero exit.
     process.stdout.write(`${JSON.stringify({ job: values.jobs, engine: values.backends, error: `${err.code ?? 'error'}: ${err.message}` })}\n`, () => process.exit(1));
+    await new Promise(() => {});
   }
   const { weights, ...rest } = run;
   const out = { ...rest, msPerStep: +run.msPerStep.toFixed(2), gflops: +run.gflops.toFixed(3), stepMs: run.stepMs.map((m) => +m.toFixed(1)) };
@@ -76,6 +77,10 @@ function runChild(job, backend) {
   });
 }
 
-for (const job of values.jobs.split(',')) {
-  for (const backend of values.backends.split(',')) process.stdout.write(`${await runChild(job, backend)}\n`);
+// A child ends through process.exit once its line is flushed; until then it must not fall through
+// to the parent's loop below, or every child would spawn another (a self-perpetuating chain).
+if (!values.child) {
+  for (const job of values.jobs.split(',')) {
+    for (const backend of values.backends.split(',')) process.stdout.write(`${await runChild(job, backend)}\n`);
+  }
 }
