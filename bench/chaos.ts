@@ -19,7 +19,7 @@ const arg = (name: string, dflt: number): number => {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const KILLS = arg('kills', 10);
-const EPOCHS = arg('epochs', 8);
+const EPOCHS = arg('epochs', 12);
 const SEED = arg('seed', 42);
 const WORKERS = 4;
 const DEADLINE_MS = arg('deadline-s', 900) * 1000;
@@ -55,6 +55,7 @@ async function freePort(): Promise<number> {
 async function until(p: Proc, re: RegExp, count: number, deadline: number): Promise<void> {
   while ((p.err.match(new RegExp(re.source, 'g'))?.length ?? 0) < count) {
     if (Date.now() > deadline) throw new Error(`chaos: timed out waiting for ${re} x${count}`);
+    if (p.child.exitCode !== null || summaryOf(p)) throw new Error(`chaos: the coordinator ended while waiting for ${re}`);
     await sleep(100);
   }
 }
@@ -98,6 +99,8 @@ async function main(): Promise<void> {
   let coordinatorRestarts = 0;
   let formed = 1;
   await until(coord, /ring formed; training/, 1, deadline);
+  let stopped: string | null = null;
+  try {
   while (kills < KILLS && !summaryOf(coord)) {
     // Let the current generation commit a few steps, then strike.
     const before = committedSteps(coord.err).length;
@@ -134,6 +137,10 @@ async function main(): Promise<void> {
       recoveries++;
     }
   }
+  } catch (err) {
+    // The run can end between a kill and its recovery; report what happened up to there.
+    stopped = err instanceof Error ? err.message : String(err);
+  }
   const code = await Promise.race([coord.exited, sleep(Math.max(0, deadline - Date.now())).then(() => 'deadline')]);
   const s = summaryOf(coord);
   for (const w of workers) w.child.kill('SIGKILL');
@@ -142,7 +149,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'coordinator-2.log'), coord.err);
   const sums = (s?.['replicaChecksums'] as string[] | undefined) ?? [];
   process.stdout.write(`${JSON.stringify({
-    event: 'chaos', ok: code === 0 && s !== null, kills, coordinatorRestarts, recoveries, committedStepsLost: lost,
+    event: 'chaos', ok: code === 0 && s !== null, stopped, kills, coordinatorRestarts, recoveries, committedStepsLost: lost,
     replicaChecksums: sums, replicasEqual: sums.length > 0 && new Set(sums).size === 1,
     samplesPerEpoch: s?.['samplesPerEpoch'] ?? null, duplicateSamples: s?.['duplicateSamples'] ?? null, missingSamples: s?.['missingSamples'] ?? null,
     testAccuracy: s?.['testAccuracy'] ?? null, faultFreeTestAccuracy: ref?.['testAccuracy'] ?? null,

@@ -187,7 +187,9 @@ export class Run {
         ev.conn.reject(ErrorCodes.VERSION_MISMATCH, `worker speaks protocol ${msg.protocol}, coordinator speaks ${PROTOCOL_VERSION}; run the same ringtrain version everywhere`);
         return { kind: 'other' };
       }
-      if (this.members.length + this.waiting.size >= this.s.cfg.maxWorkers) {
+      // Members whose socket already closed (a killed worker whose loss is still queued) do not
+      // count: their replacement may say hello before the loss is processed.
+      if (this.members.filter((m) => m.conn.open).length + this.waiting.size >= this.s.cfg.maxWorkers) {
         this.log.warn({ code: ErrorCodes.RUN_FULL, conn: ev.conn.id, host: msg.host }, 'worker refused: the run is full');
         ev.conn.reject(ErrorCodes.RUN_FULL, `this run already has --max-workers ${this.s.cfg.maxWorkers} workers`);
         return { kind: 'other' };
