@@ -16,15 +16,8 @@ export interface WorkerStatus extends WorkerInfo {
   stepMs: number | null;
 }
 
-export interface EpochRecord {
-  epoch: number;
-  step: number;
-  trainLoss: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  testLoss: number;
-  testAccuracy: number | null;
-}
+/** An epoch's figures as /status keeps them: the event without its save callback. */
+export type EpochRecord = Omit<EpochEvent, 'saveModel'>;
 
 export interface RunStatus {
   state: 'waiting' | 'training' | 'done' | 'failed';

@@ -11,23 +11,32 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+/**
+ * Runs `node <args>` to completion, capturing its output; fails after `timeoutMs` (the child is
+ * killed) with `what` and the end of its stderr.
+ */
+export function runNode(args: string[], what: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timeoutMs = opts.timeoutMs ?? 150_000;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`ringtrain ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 150_000} ms\n${stderr.slice(-4000)}`));
-    }, opts.timeoutMs ?? 150_000);
+      reject(new Error(`${what} did not finish within ${timeoutMs} ms\n${stderr.slice(-4000)}`));
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return runNode([CLI, ...args], `ringtrain ${args.join(' ')}`, opts);
 }
 
 /** The last line of stdout parsed as the --json summary. */

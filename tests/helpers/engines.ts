@@ -1,6 +1,6 @@
 /** Runs bench/engines.mjs (one job on one engine, no ring) as a child process and parses its line. */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runNode } from './cli.js';
 
 const RUNNER = fileURLToPath(new URL('../../bench/engines.mjs', import.meta.url));
 
@@ -14,34 +14,17 @@ export interface EngineLine {
   weights?: Float32Array;
 }
 
-export function runEngine(job: string, backend: string, opts: { steps?: number; batchSize?: number; env?: Record<string, string>; weights?: boolean; gpu?: number; timeoutMs?: number } = {}): Promise<EngineLine> {
+export async function runEngine(job: string, backend: string, opts: { steps?: number; batchSize?: number; env?: Record<string, string>; weights?: boolean; gpu?: number; timeoutMs?: number } = {}): Promise<EngineLine> {
   const args = [RUNNER, '--child', '--jobs', job, '--backends', backend, '--steps', String(opts.steps ?? 1), '--batch-size', String(opts.batchSize ?? 32)];
   if (opts.weights) args.push('--dump-weights');
   if (opts.gpu !== undefined) args.push('--gpu', String(opts.gpu));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`engines ${job} ${backend} did not finish in time\n${stderr.slice(-2000)}`));
-    }, opts.timeoutMs ?? 120_000);
-    child.on('close', () => {
-      clearTimeout(timer);
-      const line = stdout.trim().split('\n').pop() ?? '';
-      if (!line.startsWith('{')) return reject(new Error(`engines ${job} ${backend} printed no result\n${stderr.slice(-2000)}`));
-      try {
-        const parsed = JSON.parse(line) as EngineLine & { weights?: string };
-        const w = parsed.weights === undefined ? undefined : Buffer.from(parsed.weights, 'base64');
-        // Copied into a fresh ArrayBuffer: a Buffer may sit at an offset that is not 4-byte aligned.
-        resolve({ ...parsed, weights: w && new Float32Array(new Uint8Array(w).buffer) });
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-  });
+  const r = await runNode(args, `engines ${job} ${backend}`, { env: opts.env, timeoutMs: opts.timeoutMs ?? 120_000 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (!line.startsWith('{')) throw new Error(`engines ${job} ${backend} printed no result\n${r.stderr.slice(-2000)}`);
+  const parsed = JSON.parse(line) as EngineLine & { weights?: string };
+  const w = parsed.weights === undefined ? undefined : Buffer.from(parsed.weights, 'base64');
+  // Copied into a fresh ArrayBuffer: a Buffer may sit at an offset that is not 4-byte aligned.
+  return { ...parsed, weights: w && new Float32Array(new Uint8Array(w).buffer) };
 }
 
 /** An environment in which no Vulkan driver can be found, whatever the machine has. */
