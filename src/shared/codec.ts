@@ -37,7 +37,7 @@ export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
  * bare header whose payload is the next message on the same link, so a sender can hand the socket
  * a view of its buffer instead of copying it behind a header.
  */
-export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4, DataHead: 5 } as const;
+export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4, DataHead: 5, Ready: 6 } as const;
 /** What a peer link is for; hello and accept name it in their `hop` field (and prove it). */
 export const LinkKind = { Ring: 0, Mesh: 1 } as const;
 
@@ -81,10 +81,10 @@ export function writeFrameHeader(target: Buffer, h: FrameHeader): void {
   target.writeUInt32LE(h.count, 16);
 }
 
-/** Parses a frame header; throws RT_BAD_FRAME when the frame is too short or its payload length lies. */
-export function readFrameHeader(frame: Buffer): FrameHeader {
+/** The header fields of the first 20 bytes, unchecked (the stream reader checks them against the WebSocket frame length). */
+export function decodeFrameHeader(frame: Buffer): FrameHeader {
   if (frame.length < FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame of ${frame.length} bytes is shorter than its header`);
-  const h: FrameHeader = {
+  return {
     kind: frame.readUInt8(0),
     dtype: frame.readUInt8(1),
     hop: frame.readUInt16LE(2),
@@ -93,9 +93,14 @@ export function readFrameHeader(frame: Buffer): FrameHeader {
     offset: frame.readUInt32LE(12),
     count: frame.readUInt32LE(16),
   };
-  if (h.kind === FrameKind.DataHead) {
-    if (dtypeWidth(h.dtype) === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
-    if (frame.length !== FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring data header is ${frame.length} bytes, expected ${FRAME_HEADER_BYTES}`);
+}
+
+/** Parses a whole frame's header; throws RT_BAD_FRAME when the frame is too short or its payload length lies. */
+export function readFrameHeader(frame: Buffer): FrameHeader {
+  const h = decodeFrameHeader(frame);
+  if (h.kind === FrameKind.DataHead || h.kind === FrameKind.Ready) {
+    if (h.kind === FrameKind.DataHead && dtypeWidth(h.dtype) === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
+    if (frame.length !== FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring ${h.kind === FrameKind.Ready ? 'ready frame' : 'data header'} is ${frame.length} bytes, expected ${FRAME_HEADER_BYTES}`);
   } else if (h.kind !== FrameKind.Data) {
     const want = HANDSHAKE_PAYLOAD[h.kind];
     if (want === undefined) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring frame kind ${h.kind}`);

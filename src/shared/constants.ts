@@ -82,4 +82,4 @@ export const Defaults = {
 } as const;
 
 /** Bumped whenever a message changes shape; checked at hello. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;

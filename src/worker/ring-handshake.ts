@@ -5,17 +5,34 @@
  * proving the same key over the dialler's nonce. Only then does gradient data flow, so a stranger
  * (or a rank of another generation) never gets a frame into a reduction, and a dialler never
  * sends gradients to something that is not its successor.
+ *
+ * After the handshake both ends take the socket from `ws` (takeSocket) and PeerLink speaks the
+ * framing itself; the dialler then sends `Ready`, the listener's cue that it may send too.
  */
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { AUTH_BYTES, newNonce, proofMatches, ringAcceptProof, ringHelloProof } from '../shared/auth.js';
 import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, LinkKind, readFrameHeader, writeFrameHeader } from '../shared/codec.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
-import { holdMessages } from './peer-link.js';
+import { readyFrame } from '../shared/ring-stream.js';
+import type { RingLink } from './peer-link.js';
+
+/**
+ * Takes a WebSocket's socket away from `ws` at a message boundary: `ws` stops reading it (its
+ * close bookkeeping stays), and the socket is paused until a PeerLink reads it. Called inside the
+ * handshake's last message event, when the peer has no reason to have sent anything further.
+ */
+export function takeSocket(ws: WebSocket, socket: Socket): Socket {
+  socket.removeAllListeners('data');
+  socket.pause();
+  ws.on('error', () => undefined);
+  return socket;
+}
 
 /** Close reason a listener sends when a hello's credentials are wrong; the dialler stops retrying. */
 export const AUTH_CLOSE_REASON = ErrorCodes.AUTH_FAILED;
-/** Handshake frames are tiny: on a ring link nothing else may arrive from the successor. */
+/** Handshake frames are tiny; everything after them is read by PeerLink, not `ws`. */
 const DIALLER_MAX_PAYLOAD = 1024;
 
 /** Hello and accept carry the dialling rank in `seq` and the link kind in `hop`. */
@@ -69,12 +86,8 @@ export interface DialOptions {
   ringKey: Uint8Array;
   tls: TlsMaterial | null;
   timeoutMs: number;
-  /**
-   * LinkKind (absent: the ring). A mesh link carries data both ways, so its dialler accepts data
-   * messages (up to `Defaults.ringMaxMessageBytes`) and holds them until the collective adopts it.
-   */
+  /** LinkKind (absent: the ring). */
   link?: number;
-  maxPayload?: number;
 }
 
 /** An error after which dialling again cannot help (wrong key, TLS mismatch). */
@@ -92,26 +105,31 @@ const zeroMask = (mask: Buffer): void => {
  * One dial attempt: open, answer the challenge, check the accept. Resolves with the link ready
  * for data; rejects with FatalDialError when retrying is pointless, any other error otherwise.
  */
-export function dialOnce(o: DialOptions): Promise<WebSocket> {
+export function dialOnce(o: DialOptions): Promise<RingLink> {
   // Worker-to-worker links have no proxies in between, so an all-zero mask costs nothing in
   // safety and saves masking every gradient byte (`ws` skips an all-zero mask).
   const link = o.link ?? LinkKind.Ring;
-  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: o.maxPayload ?? DIALLER_MAX_PAYLOAD, ...clientTlsOptions(o.tls) });
+  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: DIALLER_MAX_PAYLOAD, ...clientTlsOptions(o.tls) });
   const myNonce = newNonce();
   let stage: 'challenge' | 'accept' = 'challenge';
-  return new Promise<WebSocket>((resolve, reject) => {
+  let socket: Socket | null = null;
+  ws.once('upgrade', (res) => {
+    socket = res.socket as Socket;
+  });
+  return new Promise<RingLink>((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`no ring handshake within ${o.timeoutMs} ms`)), o.timeoutMs);
     const done = (err: Error | null): void => {
       clearTimeout(timer);
       ws.off('message', onMessage);
       ws.off('close', onClose);
       ws.off('error', onError);
-      if (err === null) {
-        // Synchronously, inside the accept's message event: `ws` may emit frames parsed from the
-        // same read right after it, and a peer may send data before the collective takes over.
-        holdMessages(ws);
-        return resolve(ws);
+      if (err === null && socket !== null) {
+        // Synchronously, inside the accept's message event, so `ws` parses nothing after it.
+        const s = takeSocket(ws, socket);
+        s.write(readyFrame());
+        return resolve({ socket: s, dialler: true });
       }
+      if (err === null) err = new Error('no socket behind the ring WebSocket');
       ws.on('error', () => undefined);
       ws.terminate();
       reject(err);

@@ -6,6 +6,7 @@
  * arrives before this rank knows the generation is parked until it does (ranks start at slightly
  * different times). Everything after the handshake belongs to the RingCollective of that generation.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
@@ -15,15 +16,19 @@ import { listenWebSocket, type Listener } from '../shared/listen.js';
 import { warnIfInsecure } from '../shared/exposure.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
-import { AUTH_CLOSE_REASON, acceptFrame, challengeFrame, helloValid, parseHello, type RingHello } from './ring-handshake.js';
-import { holdMessages } from './peer-link.js';
+import { AUTH_CLOSE_REASON, acceptFrame, challengeFrame, helloValid, parseHello, takeSocket, type RingHello } from './ring-handshake.js';
+import type { RingLink } from './peer-link.js';
+import { wsWrap } from '../shared/ring-stream.js';
+
+/** Largest message before the handshake ends (a hello is 84 bytes). */
+const HANDSHAKE_MAX_BYTES = 1024;
 
 interface Expectation {
   generation: number;
   rank: number;
   link: number;
   ringKey: Uint8Array;
-  resolve: (ws: WebSocket) => void;
+  resolve: (link: RingLink) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -31,6 +36,7 @@ interface Expectation {
 /** A connection that has not completed the handshake. */
 interface Candidate {
   ws: WebSocket;
+  socket: Socket;
   remote: string;
   nonce: Buffer;
   hello: RingHello | null;
@@ -73,17 +79,16 @@ export class RingServer {
     const server = new RingServer(log);
     server.listener = await listenWebSocket({
       host, port, tls: opts.tls, log, what: 'ring listener', bindErrorCode: ErrorCodes.RING_FAILED,
-      // A data message is one chunk's payload (its header travels as a message of its own);
-      // nothing legitimate is larger.
-      maxPayload: Defaults.ringMaxMessageBytes,
+      // `ws` reads only the handshake: PeerLink takes the socket over once a hello is accepted.
+      maxPayload: HANDSHAKE_MAX_BYTES,
       admit: () => server.candidates.size < Defaults.maxPendingConnections,
-      onConnection: (ws, req) => server.onConnection(ws, req.socket.remoteAddress ?? '?'),
+      onConnection: (ws, req) => server.onConnection(ws, req.socket as Socket),
     });
     return server;
   }
 
-  /** Resolves with the predecessor's socket once it has proved `ringKey` for this generation and rank. */
-  awaitPredecessor(generation: number, rank: number, ringKey: Uint8Array, timeoutMs: number): Promise<WebSocket> {
+  /** Resolves with the predecessor's link once it has proved `ringKey` for this generation and rank. */
+  awaitPredecessor(generation: number, rank: number, ringKey: Uint8Array, timeoutMs: number): Promise<RingLink> {
     return this.awaitLinks(generation, ringKey, timeoutMs, [{ rank, link: LinkKind.Ring }])[0]!;
   }
 
@@ -93,14 +98,14 @@ export class RingServer {
    * of that generation matching none of them can be refused at once. Asking about a newer
    * generation abandons every expectation of older ones.
    */
-  awaitLinks(generation: number, ringKey: Uint8Array, timeoutMs: number, wants: readonly { rank: number; link: number }[]): Promise<WebSocket>[] {
+  awaitLinks(generation: number, ringKey: Uint8Array, timeoutMs: number, wants: readonly { rank: number; link: number }[]): Promise<RingLink>[] {
     for (const e of [...this.expected.values()]) {
       if (e.generation <= generation) this.abandon(e, e.generation < generation ? 'superseded by a newer generation' : 'asked for again');
     }
     this.asked = Math.max(this.asked, generation);
     const out = wants.map(({ rank, link }) => {
       const key = keyOf(generation, rank, link);
-      return new Promise<WebSocket>((resolve, reject) => {
+      return new Promise<RingLink>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.expected.delete(key);
           reject(new RingtrainError(ErrorCodes.TIMEOUT, `ring peer rank ${rank} (generation ${generation}, ${link === LinkKind.Ring ? 'predecessor' : 'mesh link'}) did not connect within ${timeoutMs} ms`));
@@ -118,10 +123,11 @@ export class RingServer {
     e.reject(new RingtrainError(ErrorCodes.ABORTED, why));
   }
 
-  private onConnection(ws: WebSocket, remote: string): void {
+  private onConnection(ws: WebSocket, socket: Socket): void {
     let strikes = 0;
+    const remote = socket.remoteAddress ?? '?';
     const c: Candidate = {
-      ws, remote, nonce: newNonce(), hello: null,
+      ws, socket, remote, nonce: newNonce(), hello: null,
       timer: setTimeout(() => this.refuse(c, ErrorCodes.TIMEOUT, 'no valid ring hello in time'), Defaults.helloTimeoutMs),
       onMessage: (data, isBinary) => {
         if (c.hello) return;
@@ -159,12 +165,11 @@ export class RingServer {
     this.drop(c);
     clearTimeout(exp.timer);
     this.expected.delete(key);
-    // Hold further frames until the collective has attached its handler: pausing stops reading,
-    // holding keeps what `ws` had already parsed from the last read.
-    c.ws.pause();
-    holdMessages(c.ws);
-    c.ws.send(acceptFrame(exp.ringKey, h));
-    exp.resolve(c.ws);
+    // Take the socket before the accept goes out: an honest dialler sends nothing between its
+    // hello and our accept, so everything after the accept reaches PeerLink, none of it `ws`.
+    const socket = takeSocket(c.ws, c.socket);
+    socket.write(wsWrap(acceptFrame(exp.ringKey, h), false));
+    exp.resolve({ socket, dialler: false });
   }
 
   private refuse(c: Candidate, code: RingtrainError['code'], reason: string): void {

@@ -6,20 +6,30 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { WebSocket } from 'ws';
 import { RingServer } from '../../src/worker/ring-server.js';
 import { RingCollective } from '../../src/worker/ring-collective.js';
 import { FatalDialError, dialOnce } from '../../src/worker/ring-handshake.js';
 import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/auth.js';
-import { Dtype, FRAME_HEADER_BYTES, FrameKind, LinkKind, readFrameHeader } from '../../src/shared/codec.js';
+import { Dtype, FrameKind, LinkKind, type FrameHeader } from '../../src/shared/codec.js';
+import { PeerLink, type RingLink } from '../../src/worker/peer-link.js';
 import { TEST_RING_KEY, silent } from '../helpers/ring.js';
 import { connectPeer, ringChallengeOf, ringFrame } from '../helpers/peer.js';
 
 const lines: string[] = [];
 const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
 const f32 = (...v: number[]): Buffer => Buffer.from(Float32Array.of(...v).buffer);
-const data = (generation: number, seq: number, hop: number, offset: number, values: number[]): Buffer =>
-  ringFrame({ kind: FrameKind.Data, dtype: Dtype.F32, generation, seq, hop, offset, count: values.length }, f32(...values));
+interface Got {
+  header: FrameHeader;
+  payload: Buffer;
+}
+/** The test's end of a link: records every data frame it receives, sends whatever it is told. */
+function testLink(link: RingLink, got: Got[] = []): PeerLink {
+  return new PeerLink(link, 'test link', { route: () => 'collect', end: (header, _r, payload) => void got.push({ header, payload: payload! }) }, () => undefined);
+}
+/** Sends a data frame on `l` with any header fields the test likes. */
+function data(l: PeerLink, generation: number, seq: number, hop: number, offset: number, values: number[]): void {
+  l.send({ kind: FrameKind.Data, dtype: Dtype.F32, generation, seq, hop, offset, count: values.length }, f32(...values), () => undefined);
+}
 
 describe('ring link authentication', () => {
   const closers: (() => Promise<void>)[] = [];
@@ -42,7 +52,7 @@ describe('ring link authentication', () => {
     // A stranger who knows the generation and rank but not the key.
     const stranger = connectPeer(url0, { raw: true });
     const nonce = await ringChallengeOf(stranger);
-    await stranger.send(data(1, 1, 0, 2, [1e6, 1e6])); // data before hello: dropped
+    await stranger.send(ringFrame({ kind: FrameKind.Data, dtype: Dtype.F32, generation: 1, seq: 1, hop: 0, offset: 2, count: 2 }, f32(1e6, 1e6))); // data before hello: dropped
     await stranger.send(ringFrame({ kind: FrameKind.Hello, generation: 1, seq: 1, count: 2 * AUTH_BYTES }, Buffer.concat([ringHelloProof(Buffer.alloc(32, 1), nonce, 1, 1), newNonce()])));
     expect(await stranger.closed).toEqual({ code: 1008, reason: 'RT_AUTH_FAILED' });
     // A replayed hello (right key, someone else's nonce) fails the same way.
@@ -56,32 +66,29 @@ describe('ring link authentication', () => {
     expect((wrong as FatalDialError).error.code).toBe('RT_AUTH_FAILED');
 
     // The genuine rank 1.
-    const toRank0 = await dialOnce({ url: url0, generation: 1, rank: 1, ringKey: TEST_RING_KEY, tls: null, timeoutMs: 5_000 });
+    const toRank0 = testLink(await dialOnce({ url: url0, generation: 1, rank: 1, ringKey: TEST_RING_KEY, tls: null, timeoutMs: 5_000 }));
     const rank0 = await rank0P;
-    const fromRank0: WebSocket = await fromRank0P;
+    const got: Got[] = [];
+    const fromRank0 = testLink(await fromRank0P, got);
     closers.push(async () => {
       await rank0.close();
-      toRank0.terminate();
-      fromRank0.terminate();
+      toRank0.close(true);
+      fromRank0.close(true);
     });
-    const got: Buffer[] = [];
-    fromRank0.on('message', (d: Buffer) => got.push(Buffer.from(d)));
-    fromRank0.resume();
 
     const buf = Float32Array.of(1, 2, 3, 4);
     const done = rank0.allreduceSum(buf);
     // Wrong generation, then a step far from the current one: both dropped and logged.
-    toRank0.send(data(2, 1, 0, 2, [1000, 1000]));
-    toRank0.send(data(1, 9, 0, 2, [1000, 1000]));
+    data(toRank0, 2, 1, 0, 2, [1000, 1000]);
+    data(toRank0, 1, 9, 0, 2, [1000, 1000]);
     // Rank 1's own segment (1) on hop 0; rank 0 adds and forwards it on hop 1.
-    toRank0.send(data(1, 1, 0, 2, [30, 40]));
+    data(toRank0, 1, 1, 0, 2, [30, 40]);
     const deadline = Date.now() + 5_000;
     while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    // Rank 0 sends a bare data header, then the payload as the next message (zero-copy framing).
-    const ownAt = got.findIndex((f) => f.length === FRAME_HEADER_BYTES && readFrameHeader(f).kind === FrameKind.DataHead && readFrameHeader(f).hop === 0);
-    const own = got[ownAt + 1]!;
+    // Rank 0's own segment (0) went out on hop 0 as one data frame (headers, then a view of its buffer).
+    const own = got.find((f) => f.header.kind === FrameKind.Data && f.header.hop === 0)!.payload;
     const v = new Float32Array(own.buffer.slice(own.byteOffset, own.byteOffset + own.length));
-    toRank0.send(data(1, 1, 1, 0, [v[0]! + 10, v[1]! + 20]));
+    data(toRank0, 1, 1, 1, 0, [v[0]! + 10, v[1]! + 20]);
     await done;
     expect(Array.from(buf)).toEqual([11, 22, 33, 44]);
     expect(rank0.error).toBeNull();
@@ -110,15 +117,20 @@ describe('ring link authentication', () => {
       expect((err as FatalDialError).error.code).toBe('RT_AUTH_FAILED');
     }
     // The genuine partner gets through, and data flows both ways on the link.
-    const dialled = await dialOnce({ url, generation: 1, rank: 0, ringKey: TEST_RING_KEY, tls: null, timeoutMs: 5_000, link: LinkKind.Mesh, maxPayload: 1 << 20 });
-    const accepted = await meshP!;
+    const fromAccepted: Got[] = [];
+    const fromDialled: Got[] = [];
+    const dialled = testLink(await dialOnce({ url, generation: 1, rank: 0, ringKey: TEST_RING_KEY, tls: null, timeoutMs: 5_000, link: LinkKind.Mesh }), fromAccepted);
+    const accepted = testLink(await meshP!, fromDialled);
     closers.push(async () => {
-      dialled.terminate();
-      accepted.terminate();
+      dialled.close(true);
+      accepted.close(true);
     });
-    const back = new Promise<Buffer>((r) => dialled.once('message', (d: Buffer) => r(d)));
-    accepted.resume();
-    accepted.send(Buffer.from('pong'));
-    expect((await back).toString()).toBe('pong');
+    // The listening side holds its frame until the dialler's ready frame has arrived.
+    data(accepted, 1, 1, 1, 0, [7, 8]);
+    data(dialled, 1, 1, 1, 4, [9]);
+    const deadline = Date.now() + 5_000;
+    while ((fromAccepted.length < 1 || fromDialled.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(Array.from(new Float32Array(fromAccepted[0]!.payload.buffer.slice(fromAccepted[0]!.payload.byteOffset, fromAccepted[0]!.payload.byteOffset + 8)))).toEqual([7, 8]);
+    expect(fromDialled[0]!.header).toMatchObject({ generation: 1, seq: 1, hop: 1, offset: 4, count: 1 });
   });
 });
