@@ -41,7 +41,7 @@ async function runRank(server: RingServer, cmd: RunCmd): Promise<RingCollective>
   const { rank, world } = cmd;
   const ring = await RingCollective.connect({
     server, generation: 1, rank, worldSize: world, successorUrl: cmd.urls[(rank + 1) % world]!, peerUrls: cmd.urls,
-    connectTimeoutMs: 30_000, opTimeoutMs: 10_000, log, ringKey: BENCH_RING_KEY, ...cmd.options,
+    connectTimeoutMs: 30_000, opTimeoutMs: 120_000, log, ringKey: BENCH_RING_KEY, ...cmd.options,
   });
   const barrier = new Float32Array(1);
   for (const bytes of cmd.sizes) {
