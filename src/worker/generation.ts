@@ -113,6 +113,9 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
   /** undefined: no pause asked; null: pause now; n: pause once step n is reached. */
   let pauseAt: number | null | undefined;
   let goSeen = false;
+  // When this step began waiting for its batch: kept across the control messages that arrive
+  // meanwhile, so waitMs covers the whole wait, not only the last pass through the loop.
+  let waitStart: number | null = null;
 
   for (;;) {
     if (goSeen && pauseAt !== undefined && (pauseAt === null || replica.step >= pauseAt)) {
@@ -120,7 +123,8 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
       log.info({ step: replica.step }, 'generation paused; state reported');
       return { kind: 'paused' };
     }
-    const t0 = performance.now();
+    // Waiting starts once training has (the go); the time before it is the ring's and engine's start.
+    if (goSeen && waitStart === null) waitStart = performance.now();
     let batch = goSeen ? pending.get(replica.step) : undefined;
     if (!batch) {
       // The go waits for every rank's engine start as well as the ring: GPU engines can start slowly.
@@ -163,6 +167,8 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     }
     pending.delete(replica.step);
     const t1 = performance.now();
+    const t0 = waitStart ?? t1;
+    waitStart = null;
     // Buckets are all-reduced while later gradients are still being read back (overlap).
     const reducer = new BucketReducer(ring, fusion, buckets);
     fusion[P] = await trainer.computeGradients(batch.x, batch.y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });

@@ -10,6 +10,31 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { withSeededMathRandom } from '../shared/rng.js';
 import { addInto } from '../shared/flat.js';
 
+/** The parts of the wasm engine's internals that reading a tensor in place needs. */
+interface WasmInternals {
+  dataIdMap?: { get(id: object): { memoryOffset?: number | null; dtype?: string } | undefined };
+  wasm?: { HEAPF32?: Float32Array };
+}
+
+/**
+ * On the wasm engine a float32 tensor's values sit in the engine's heap: returns a view of them,
+ * to be copied out at once (before any other engine call, which could grow and so detach the heap).
+ * This saves the per-variable allocation and copy that data() makes every step. Null on any other
+ * engine, or when the internals are not as expected: the caller then reads through data().
+ * Only ever read: weights still go in through tensors (writing new weights into a variable's heap
+ * memory was tried and gave stale evaluations, commit 18127f3).
+ */
+function wasmHeapView(tf: Tfjs, t: TF.Tensor): Float32Array | null {
+  if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return null;
+  const b = tf.backend() as unknown as WasmInternals;
+  const e = b.dataIdMap?.get(t.dataId);
+  const heap = b.wasm?.HEAPF32;
+  if (!e || !heap || e.dtype !== 'float32' || typeof e.memoryOffset !== 'number' || e.memoryOffset % 4 !== 0) return null;
+  const start = e.memoryOffset / 4;
+  if (start + t.size > heap.length) return null;
+  return heap.subarray(start, start + t.size);
+}
+
 export interface ParamInfo {
   name: string;
   shape: number[];
@@ -55,11 +80,17 @@ export class Trainer {
       throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `weights have ${flat.length} values but model ${this.job.name} has ${this.paramCount} parameters`);
     }
     const tf = this.tf;
+    // The wasm engine copies a typed array into its own heap the moment a tensor is made from it
+    // (BackendWasm.write), so a view is safe there and saves a copy and a 4-byte-per-parameter
+    // allocation every step. Other engines may keep the array they are given (cpu does), so they
+    // get a copy: the next Adam step writes `flat` in place and must not change the model behind
+    // its back (tests/unit/set-weights.test.ts).
+    const copy = tf.getBackend() !== 'wasm';
     tf.tidy(() => {
       this.vars.forEach((v, i) => {
         const p = this.params[i]!;
-        // slice(): the engine may keep the array it is given; later in-place updates must not alias it.
-        v.assign(tf.tensor(flat.slice(p.offset, p.offset + p.size), p.shape, 'float32'));
+        const view = flat.subarray(p.offset, p.offset + p.size);
+        v.assign(tf.tensor(copy ? view.slice() : view, p.shape, 'float32'));
       });
     });
   }
@@ -100,15 +131,24 @@ export class Trainer {
     const ys = tf.tensor(y, [count, this.job.outputSize], 'float32');
     const { value, grads } = tf.variableGrads(() => tf.sum(this.job.loss(tf, ys, this.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, this.vars);
     try {
-      // Read every gradient back concurrently: on asynchronous engines the downloads overlap,
-      // and each variable is handed on (onVar) the moment its values are in place.
-      await Promise.all(this.vars.map(async (v, i) => {
-        const d = (await grads[v.name]!.data()) as Float32Array;
+      const place = (i: number, d: Float32Array): void => {
         const p = this.params[i]!;
         if (accumulate) addInto(out, p.offset, d);
         else out.set(d, p.offset);
         onVar?.(i);
-      }));
+      };
+      // wasm computes synchronously and keeps values in its heap: copy them straight from there,
+      // each view used the moment it is taken.
+      let first = 0;
+      for (; first < this.vars.length; first++) {
+        const d = wasmHeapView(tf, grads[this.vars[first]!.name]!);
+        if (!d) break;
+        place(first, d);
+      }
+      if (first === this.vars.length) return value.dataSync()[0]!;
+      // Read the rest back concurrently: on asynchronous engines the downloads overlap, and each
+      // variable is handed on (onVar) the moment its values are in place.
+      await Promise.all(this.vars.slice(first).map(async (v, k) => place(first + k, (await grads[v.name]!.data()) as Float32Array)));
       return (await value.data())[0]!;
     } finally {
       tf.dispose([xs, ys, value, ...Object.values(grads)]);
