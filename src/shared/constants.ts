@@ -73,6 +73,8 @@ export const Defaults = {
   gradientBucketBytes: 256 * 1024,
   /** Data frames a ring link hands its socket at once; further ones wait in order. */
   ringSendWindow: 8,
+  /** Received-frame buffers a collective keeps for reuse (each at most ringMaxMessageBytes). */
+  ringPooledBuffers: 32,
   /** Values a mesh link may buffer for a collective this rank has not reached yet. */
   ringMaxBufferedValues: 2 ** 28,
   /** Control messages carry batches and weights; anything larger than this is refused. */

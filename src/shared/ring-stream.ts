@@ -81,8 +81,15 @@ export class RingStreamReader {
   private partialLen = 0;
   private scratch: Buffer = Buffer.allocUnsafeSlow(0);
 
-  /** `maxPayloadBytes` bounds a data frame's payload (one chunk, or one small all-reduce). */
-  constructor(private readonly maxPayloadBytes: number, private readonly hooks: StreamHooks) {}
+  /**
+   * `maxPayloadBytes` bounds a data frame's payload (one chunk, or one small all-reduce);
+   * `alloc` gives the buffers collected payloads are gathered into (a pool, or fresh memory).
+   */
+  constructor(
+    private readonly maxPayloadBytes: number,
+    private readonly hooks: StreamHooks,
+    private readonly alloc: (bytes: number) => Buffer = (n) => Buffer.allocUnsafeSlow(n),
+  ) {}
 
   /** Feeds one read from the socket. */
   push(chunk: Buffer): void {
@@ -214,7 +221,7 @@ export class RingStreamReader {
     this.payloadPos = 0;
     this.partialLen = 0;
     this.route = this.hooks.route(h);
-    this.collected = this.route === 'collect' ? Buffer.allocUnsafeSlow(h.count * this.width) : null;
+    this.collected = this.route === 'collect' ? this.alloc(h.count * this.width) : null;
     this.state = State.Payload;
   }
 

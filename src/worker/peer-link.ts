@@ -58,7 +58,8 @@ export class PeerLink {
   private readonly listeners: Record<'data' | 'end' | 'close' | 'error', SocketListener>;
 
   /** `onError` gets malformed input and socket failures (`what` names the peer in messages). */
-  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void) {
+  /** `alloc` gives the buffers whole frames are gathered into (see RingStreamReader). */
+  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void, alloc?: (bytes: number) => Buffer) {
     this.socket = link.socket;
     this.dialler = link.dialler;
     this.open = link.dialler;
@@ -71,7 +72,7 @@ export class PeerLink {
         this.pump();
       },
       closed: () => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`)),
-    });
+    }, alloc);
     const gone = (): void => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`));
     this.listeners = {
       data: (chunk: Buffer) => {

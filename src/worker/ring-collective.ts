@@ -33,6 +33,7 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { Dtype, FrameKind, LinkKind, bytesAsF32, type FrameHeader } from '../shared/codec.js';
 import type { FrameTarget, Route } from '../shared/ring-stream.js';
 import { addInto, segmentBounds, type Span } from '../shared/flat.js';
+import { BufferPool } from '../shared/buffer-pool.js';
 import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, payloadU16 } from '../shared/fp16.js';
 import { chooseAlgorithm, doublingPeers, doublingPlan, type AlgorithmChoice } from '../shared/doubling-plan.js';
 import type { Logger } from '../shared/logger.js';
@@ -129,6 +130,8 @@ export class RingCollective implements Collective {
   private opReject: ((err: Error) => void) | null = null;
   /** Ring frames of the next collective that arrived before this rank started it. */
   private early: DataFrame[] = [];
+  /** Buffers of frames gathered whole, reused once applied (see buffer-pool.ts). */
+  private readonly pool = new BufferPool(Defaults.ringPooledBuffers);
   private readonly slots = new Map<string, MeshSlot>();
   private failure: Error | null = null;
 
@@ -144,7 +147,8 @@ export class RingCollective implements Collective {
     this.log = opts.log;
     const n = this.worldSize;
     const onError = (err: Error): void => this.fail(err);
-    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError);
+    const alloc = (bytes: number): Buffer => this.pool.take(bytes);
+    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc);
     // Nothing the successor sends is meaningful on the ring: data only flows forward.
     this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, {
       route: () => {
@@ -154,7 +158,7 @@ export class RingCollective implements Collective {
       end: () => undefined,
     }, onError);
     for (const [peer, link] of mesh) {
-      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError));
+      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError, alloc));
     }
   }
 
@@ -320,6 +324,7 @@ export class RingCollective implements Collective {
       this.fail(err instanceof Error ? err : new Error(String(err)));
       return;
     }
+    this.pool.give(f.payload);
     this.ringFrameDone(op, f.header);
   }
 
@@ -413,7 +418,10 @@ export class RingCollective implements Collective {
 
   /** Adds (or copies) received frames into `buf`. */
   private meshApply(frames: DataFrame[], buf: Float32Array, add: boolean): void {
-    for (const f of frames) this.applyPayload(buf, f, add);
+    for (const f of frames) {
+      this.applyPayload(buf, f, add);
+      this.pool.give(f.payload);
+    }
   }
 
   // ---- payloads ----
