@@ -310,12 +310,22 @@ export class RingStreamReader {
  * mask its frames: it sets the mask bit with an all-zero key, so the payload goes out unchanged.
  */
 export function wsBinaryHeader(payloadBytes: number, fromClient: boolean): Buffer {
-  const ext = payloadBytes < 126 ? 0 : payloadBytes < 65536 ? 2 : 8;
-  const head = Buffer.alloc(2 + ext + (fromClient ? 4 : 0));
+  const head = Buffer.alloc(wsHeaderBytes(payloadBytes, fromClient));
+  writeWsHeader(head, payloadBytes, fromClient);
+  return head;
+}
+
+/** Bytes of the WebSocket header of a frame carrying `payloadBytes`. */
+function wsHeaderBytes(payloadBytes: number, fromClient: boolean): number {
+  return 2 + (payloadBytes < 126 ? 0 : payloadBytes < 65536 ? 2 : 8) + (fromClient ? 4 : 0);
+}
+
+/** Writes that header at the start of `head` (a client's all-zero mask key included). */
+function writeWsHeader(head: Buffer, payloadBytes: number, fromClient: boolean): void {
   head[0] = 0x80 | OP_BINARY;
   const maskBit = fromClient ? 0x80 : 0;
-  if (ext === 0) head[1] = maskBit | payloadBytes;
-  else if (ext === 2) {
+  if (payloadBytes < 126) head[1] = maskBit | payloadBytes;
+  else if (payloadBytes < 65536) {
     head[1] = maskBit | 126;
     head.writeUInt16BE(payloadBytes, 2);
   } else {
@@ -323,7 +333,7 @@ export function wsBinaryHeader(payloadBytes: number, fromClient: boolean): Buffe
     head.writeUInt32BE(0, 2);
     head.writeUInt32BE(payloadBytes, 6);
   }
-  return head;
+  if (fromClient) head.writeUInt32LE(0, wsHeaderBytes(payloadBytes, fromClient) - 4);
 }
 
 /** A WebSocket close frame (status 1000), masked with zeros when sent by the dialler. */
@@ -333,12 +343,15 @@ export function wsCloseFrame(fromClient: boolean): Buffer {
   return Buffer.concat([head, Buffer.from([0x03, 0xe8])]);
 }
 
-/** WebSocket header plus ring header of a `Data` frame whose payload follows as its own write. */
+/**
+ * WebSocket header plus ring header (`h`, a `Data` header) of a frame whose payload follows as its
+ * own write: one small buffer per chunk on the ring's send path.
+ */
 export function dataFrameHead(h: FrameHeader, payloadBytes: number, fromClient: boolean): Buffer {
-  const ws = wsBinaryHeader(FRAME_HEADER_BYTES + payloadBytes, fromClient);
-  const head = Buffer.allocUnsafe(ws.length + FRAME_HEADER_BYTES);
-  ws.copy(head);
-  writeFrameHeader(head.subarray(ws.length), { ...h, kind: FrameKind.Data });
+  const ws = wsHeaderBytes(FRAME_HEADER_BYTES + payloadBytes, fromClient);
+  const head = Buffer.allocUnsafe(ws + FRAME_HEADER_BYTES);
+  writeWsHeader(head, FRAME_HEADER_BYTES + payloadBytes, fromClient);
+  writeFrameHeader(head.subarray(ws), h);
   return head;
 }
 

@@ -57,23 +57,25 @@ export class PeerLink {
   /** This link's own socket listeners (`ws` keeps its close handler, which does its bookkeeping). */
   private readonly listeners: Record<'data' | 'end' | 'close' | 'error', SocketListener>;
 
-  /** `onError` gets malformed input and socket failures (`what` names the peer in messages). */
-  /** `alloc` gives the buffers whole frames are gathered into (see RingStreamReader). */
+  /**
+   * `onError` gets malformed input and socket failures (`what` names the peer in messages);
+   * `alloc` gives the buffers whole frames are gathered into (see RingStreamReader).
+   */
   constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void, alloc?: (bytes: number) => Buffer) {
     this.socket = link.socket;
     this.dialler = link.dialler;
     this.open = link.dialler;
+    const gone = (): void => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`));
     const reader = new RingStreamReader(Defaults.ringMaxMessageBytes, {
-      route: (h) => handlers.route(h),
-      end: (h, route, payload) => handlers.end(h, route, payload),
+      route: handlers.route,
+      end: handlers.end,
       ready: () => {
         if (this.dialler) throw new RingtrainError(ErrorCodes.BAD_FRAME, 'a ready frame from the listening side');
         this.open = true;
         this.pump();
       },
-      closed: () => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`)),
+      closed: gone,
     }, alloc);
-    const gone = (): void => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`));
     this.listeners = {
       data: (chunk: Buffer) => {
         if (this.closed) return;
@@ -94,7 +96,7 @@ export class PeerLink {
     this.socket.resume();
   }
 
-  /** Sends a data frame; `payload` must stay untouched until `done`. */
+  /** Sends a `Data` frame with header `h`; `payload` must stay untouched until `done`. */
   send(h: FrameHeader, payload: Uint8Array, done: (err?: Error) => void): void {
     this.queue.push({ head: dataFrameHead(h, payload.byteLength, this.dialler), payload, done });
     this.pump();
@@ -117,7 +119,7 @@ export class PeerLink {
 
   /** Frames queued and in flight, and bytes the socket holds, for stall messages. */
   pending(): string {
-    return `successor link: ${this.queue.length} frames queued, ${this.inFlight} in flight, ${this.socket.writableLength} bytes unsent${this.open ? '' : ', waiting for ready'}`;
+    return `${this.queue.length} frames queued, ${this.inFlight} in flight, ${this.socket.writableLength} bytes unsent${this.open ? '' : ', waiting for ready'}`;
   }
 
   /** Stops reacting to the socket and closes it (politely, or at once with `terminate`). */

@@ -216,7 +216,7 @@ export class RingCollective implements Collective {
   /** What the collective in progress still waits for, for the timeout's message. */
   private progress(): string {
     const op = this.ring;
-    return op ? ` (chunks still to receive: ${op.recvLeft}, to send: ${op.sendLeft}; ${this.succ.pending()})` : '';
+    return op ? ` (chunks still to receive: ${op.recvLeft}, to send: ${op.sendLeft}; successor link: ${this.succ.pending()})` : '';
   }
 
   // ---- ring ----
@@ -260,7 +260,7 @@ export class RingCollective implements Collective {
   private ringSend(op: RingOp, hop: number, offset: number, count: number): void {
     // The first all-gather hop sends a finished sum: under fp16, round this rank's copy the same way.
     const bytes = this.wireBytes(op.buf.subarray(offset, offset + count), hop === this.worldSize - 1);
-    this.succ.send({ kind: FrameKind.DataHead, dtype: this.dtype, hop, generation: this.generation, seq: op.seq, offset, count }, bytes, (err) => {
+    this.succ.send({ kind: FrameKind.Data, dtype: this.dtype, hop, generation: this.generation, seq: op.seq, offset, count }, bytes, (err) => {
       if (err) {
         this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `sending to ring successor failed: ${err.message}`));
         return;
@@ -410,7 +410,7 @@ export class RingCollective implements Collective {
       const count = Math.min(this.chunkElems, span.start + span.length - off);
       const bytes = this.wireBytes(buf.subarray(off, off + count), roundInPlace);
       chunks.push(new Promise<void>((resolve, reject) => {
-        link.send({ kind: FrameKind.DataHead, dtype: this.dtype, hop, generation: this.generation, seq, offset: off, count }, bytes, (err) => (err ? reject(new RingtrainError(ErrorCodes.RING_FAILED, `sending to rank ${peer} failed: ${err.message}`)) : resolve()));
+        link.send({ kind: FrameKind.Data, dtype: this.dtype, hop, generation: this.generation, seq, offset: off, count }, bytes, (err) => (err ? reject(new RingtrainError(ErrorCodes.RING_FAILED, `sending to rank ${peer} failed: ${err.message}`)) : resolve()));
       }));
     }
     return Promise.all(chunks).then(() => undefined);

@@ -32,8 +32,11 @@ export function takeSocket(ws: WebSocket, socket: Socket): Socket {
 
 /** Close reason a listener sends when a hello's credentials are wrong; the dialler stops retrying. */
 export const AUTH_CLOSE_REASON = ErrorCodes.AUTH_FAILED;
-/** Handshake frames are tiny; everything after them is read by PeerLink, not `ws`. */
-const DIALLER_MAX_PAYLOAD = 1024;
+/**
+ * Largest message `ws` accepts on a ring link, either end (a hello is 84 bytes): it reads only the
+ * handshake; everything after it is read by PeerLink.
+ */
+export const HANDSHAKE_MAX_BYTES = 1024;
 
 /** Hello and accept carry the dialling rank in `seq` and the link kind in `hop`. */
 function frame(kind: number, generation: number, rank: number, link: number, ...parts: Uint8Array[]): Buffer {
@@ -109,7 +112,7 @@ export function dialOnce(o: DialOptions): Promise<RingLink> {
   // Worker-to-worker links have no proxies in between, so an all-zero mask costs nothing in
   // safety and saves masking every gradient byte (`ws` skips an all-zero mask).
   const link = o.link ?? LinkKind.Ring;
-  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: DIALLER_MAX_PAYLOAD, ...clientTlsOptions(o.tls) });
+  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: HANDSHAKE_MAX_BYTES, ...clientTlsOptions(o.tls) });
   const myNonce = newNonce();
   let stage: 'challenge' | 'accept' = 'challenge';
   let socket: Socket | null = null;

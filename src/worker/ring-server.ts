@@ -16,12 +16,9 @@ import { listenWebSocket, type Listener } from '../shared/listen.js';
 import { warnIfInsecure } from '../shared/exposure.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import type { Logger } from '../shared/logger.js';
-import { AUTH_CLOSE_REASON, acceptFrame, challengeFrame, helloValid, parseHello, takeSocket, type RingHello } from './ring-handshake.js';
+import { AUTH_CLOSE_REASON, HANDSHAKE_MAX_BYTES, acceptFrame, challengeFrame, helloValid, parseHello, takeSocket, type RingHello } from './ring-handshake.js';
 import type { RingLink } from './peer-link.js';
 import { wsWrap } from '../shared/ring-stream.js';
-
-/** Largest message before the handshake ends (a hello is 84 bytes). */
-const HANDSHAKE_MAX_BYTES = 1024;
 
 interface Expectation {
   generation: number;
