@@ -23,24 +23,19 @@ describe('CLI errors', () => {
   });
 
   it('bad values and unknown flags', async () => {
-    const neg = await runCli(['coordinator', '--epochs', '-1', '--port', '0']);
-    expect(neg.code).toBe(2);
-    expect(errorLines(neg)).toEqual([expect.stringContaining('RT_BAD_CONFIG: --epochs must be an integer')]);
-    const nan = await runCli(['local', '--lr', 'fast']);
-    expect(nan.code).toBe(2);
-    expect(errorLines(nan)).toEqual([expect.stringContaining('RT_BAD_CONFIG: --lr')]);
-    const acc = await runCli(['local', '--accumulate', '0']);
-    expect(acc.code).toBe(2);
-    expect(errorLines(acc)).toEqual([expect.stringContaining('RT_BAD_CONFIG: --accumulate must be an integer')]);
-    const compress = await runCli(['local', '--compress', 'zip']);
-    expect(compress.code).toBe(2);
-    expect(errorLines(compress)).toEqual([expect.stringContaining('RT_BAD_CONFIG')]);
-    const unknown = await runCli(['local', '--wrokers', '3']);
-    expect(unknown.code).toBe(2);
-    expect(errorLines(unknown)).toEqual([expect.stringContaining('RT_BAD_CONFIG: Unknown argument')]);
-    const url = await runCli(['worker', '--coordinator', 'http://x:1']);
-    expect(url.code).toBe(2);
-    expect(errorLines(url)).toEqual([expect.stringContaining('--coordinator must use ws:// or wss://')]);
+    const cases: [args: string[], message: string][] = [
+      [['coordinator', '--epochs', '-1', '--port', '0'], 'RT_BAD_CONFIG: --epochs must be an integer'],
+      [['local', '--lr', 'fast'], 'RT_BAD_CONFIG: --lr'],
+      [['local', '--accumulate', '0'], 'RT_BAD_CONFIG: --accumulate must be an integer'],
+      [['local', '--compress', 'zip'], 'RT_BAD_CONFIG'],
+      [['local', '--wrokers', '3'], 'RT_BAD_CONFIG: Unknown argument'],
+      [['worker', '--coordinator', 'http://x:1'], '--coordinator must use ws:// or wss://'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(errorLines(r)).toEqual([expect.stringContaining(message)]);
+    }
   });
 
   it('malformed config file', async () => {

@@ -54,21 +54,32 @@ function expectCleanRun(s: Record<string, unknown>, workers: number, epochs: num
   expect(s['committedStepsLost']).toBe(0);
 }
 
+/** A coordinator of 2–3 workers for one epoch of mnist-mlp, and the port it listens on. */
+async function elasticCoordinator(out: string): Promise<{ coord: LiveProcess; stdout: () => string; port: string }> {
+  const coord = start(['coordinator', '--port', '0', '--min-workers', '2', '--max-workers', '3', '--job', 'mnist-mlp', '--epochs', '1', '--json', '--output', out, '--log-level', 'debug']);
+  const stdout = stdoutOf(coord);
+  const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+  return { coord, stdout, port: port! };
+}
+
+/** Waits for a coordinator to exit cleanly and returns its summary. */
+async function finished(coord: LiveProcess, stdout: () => string): Promise<Record<string, unknown>> {
+  const exit = await coord.exited;
+  expect(exit.code, coord.stderr().slice(-3000)).toBe(0);
+  return summary(coord, stdout());
+}
+
 describe('elastic membership', () => {
   it('kill -9 of one worker mid-epoch in a 3-worker run: the run completes with 2 identical replicas', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rt-kill-')), 'run');
-    const coord = start(['coordinator', '--port', '0', '--min-workers', '2', '--max-workers', '3', '--job', 'mnist-mlp', '--epochs', '1', '--json', '--output', out, '--log-level', 'debug']);
-    const stdout = stdoutOf(coord);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
-    const workers = [0, 1, 2].map(() => worker(port!));
+    const { coord, stdout, port } = await elasticCoordinator(out);
+    const workers = [0, 1, 2].map(() => worker(port));
     await coord.waitFor(/"workers":3.*ring formed; training/);
     // Mid-epoch: step 20 of the 42 steps an epoch takes with 3 workers.
     await coord.waitFor(/"step":20,"epoch":0.*step committed/, 60_000);
     workers[1]!.child.kill('SIGKILL');
     await coord.waitFor(/"generation":2,"workers":2.*ring formed; training/, 30_000);
-    const exit = await coord.exited;
-    expect(exit.code, coord.stderr().slice(-3000)).toBe(0);
-    const s = summary(coord, stdout());
+    const s = await finished(coord, stdout);
     expectCleanRun(s, 2, 1);
     expect(s['generations']).toBe(2);
     expect(s['testAccuracy']).toBeGreaterThan(0.8);
@@ -76,17 +87,13 @@ describe('elastic membership', () => {
 
   it('a worker started mid-run joins at a step boundary and ends identical to the others', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rt-join-')), 'run');
-    const coord = start(['coordinator', '--port', '0', '--min-workers', '2', '--max-workers', '3', '--job', 'mnist-mlp', '--epochs', '1', '--json', '--output', out, '--log-level', 'debug']);
-    const stdout = stdoutOf(coord);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
-    worker(port!);
-    worker(port!);
+    const { coord, stdout, port } = await elasticCoordinator(out);
+    worker(port);
+    worker(port);
     await coord.waitFor(/"step":10,"epoch":0.*step committed/, 60_000);
-    worker(port!);
+    worker(port);
     await coord.waitFor(/"generation":2,"workers":3.*ring formed; training/, 30_000);
-    const exit = await coord.exited;
-    expect(exit.code, coord.stderr().slice(-3000)).toBe(0);
-    const s = summary(coord, stdout());
+    const s = await finished(coord, stdout);
     expectCleanRun(s, 3, 1);
     expect(s['generations']).toBe(2);
   });
