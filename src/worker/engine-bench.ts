@@ -6,7 +6,8 @@
 import type * as TF from '@tensorflow/tfjs';
 import { selectEngine } from './backend.js';
 import { Trainer } from './trainer.js';
-import { adamStep, createAdamState, ADAM_DEFAULTS } from './adam.js';
+import { adamStep, createAdamState, ADAM_DEFAULTS, type AdamState } from './adam.js';
+import { allocator, KernelArena } from './kernel-arena.js';
 import { inputSize, type Job } from '../jobs/job.js';
 import type { BackendName } from '../shared/config.js';
 import { checksum, divideInPlace } from '../shared/flat.js';
@@ -72,10 +73,14 @@ export async function runEngineSteps(opts: EngineRunOptions, log: Logger): Promi
   try {
     const data = (await job.loadData(opts.seed)).train;
     const width = inputSize(job);
-    const params = trainer.getWeights();
-    const adam = createAdamState(trainer.paramCount);
+    // The buffers a worker trains with (generation.ts): Adam runs as SIMD in place.
+    const P = trainer.paramCount;
+    const alloc = allocator(KernelArena.create([P, P, P, P]));
+    const params = alloc(P);
+    params.set(trainer.getWeights());
+    const adam: AdamState = { ...createAdamState(0), m: alloc(P), v: alloc(P) };
     const hyper = { ...ADAM_DEFAULTS, lr: opts.lr ?? job.defaults?.lr ?? 1e-3 };
-    const grads = new Float32Array(trainer.paramCount);
+    const grads = alloc(P);
     const losses: number[] = [];
     const stepMs: number[] = [];
     for (let s = 0; s < opts.steps; s++) {

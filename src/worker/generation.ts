@@ -21,6 +21,7 @@ import { deriveRingKey } from '../shared/auth.js';
 import { skipNonFinite } from '../shared/nonfinite.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import { modelFingerprint } from './fingerprint.js';
+import { allocator, KernelArena } from './kernel-arena.js';
 
 /** How a generation ended for this worker. */
 export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'broken' };
@@ -45,7 +46,11 @@ export function reportState(control: ControlClient, generation: number, replica:
 export async function runGeneration(ctx: GenerationContext, start: StartMsg): Promise<GenerationEnd> {
   const { control, log } = ctx;
   const gen = start.generation;
-  const replica = Replica.fromState(start.state);
+  // Weights, Adam's moments and the fusion buffer in one WebAssembly memory, where the update
+  // runs as SIMD in place (adam.ts); plain arrays where that cannot be had.
+  const P = start.state.params.length;
+  const alloc = allocator(KernelArena.create([P, P, P, P + 2]));
+  const replica = Replica.fromState(start.state, alloc);
   ctx.setReplica(replica);
 
   let ring: Collective;
@@ -86,14 +91,14 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     }
   };
   try {
-    return await trainLoop(ctx, trainer, start, replica, ring, () => aborted);
+    return await trainLoop(ctx, trainer, start, replica, ring, alloc, () => aborted);
   } finally {
     control.onMessage = null;
     await ring.close().catch(() => undefined);
   }
 }
 
-async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, isAborted: () => boolean): Promise<GenerationEnd> {
+async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, alloc: (n: number) => Float32Array, isAborted: () => boolean): Promise<GenerationEnd> {
   const { control, log } = ctx;
   const gen = start.generation;
   const p = start.params;
@@ -101,7 +106,7 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
   const P = trainer.paramCount;
   // Fusion buffer: all gradients, then the loss sum and the sample count, so one all-reduce also
   // gives every rank the global loss and the exact global divisor.
-  const fusion = new Float32Array(P + 2);
+  const fusion = alloc(P + 2);
   // Gradient buckets end at variable boundaries; the loss/count tail is the last "variable", in a
   // bucket of its own under compression so that it is reduced exactly.
   const tail = trainer.params.length;

@@ -15,9 +15,17 @@ export class Replica {
     public cursor: number,
   ) {}
 
-  /** Adopts a state (copies, so later in-place updates never alias the message's buffers). */
-  static fromState(s: TrainState): Replica {
-    return new Replica(s.params.slice(), { m: s.m.slice(), v: s.v.slice(), t: s.adamT, beta1Pow: s.beta1Pow, beta2Pow: s.beta2Pow }, s.step, s.epoch, s.cursor);
+  /**
+   * Adopts a state (copies, so later in-place updates never alias the message's buffers), into
+   * buffers from `alloc`: a KernelArena's, where the update runs in place (generation.ts).
+   */
+  static fromState(s: TrainState, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Replica {
+    const copy = (a: Float32Array): Float32Array => {
+      const b = alloc(a.length);
+      b.set(a);
+      return b;
+    };
+    return new Replica(copy(s.params), { m: copy(s.m), v: copy(s.v), t: s.adamT, beta1Pow: s.beta1Pow, beta2Pow: s.beta2Pow }, s.step, s.epoch, s.cursor);
   }
 
   /** A snapshot that stays valid while training continues. */

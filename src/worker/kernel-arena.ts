@@ -1,0 +1,78 @@
+/**
+ * Float32 buffers that live in one WebAssembly memory, so the SIMD kernels (kernels/*.wat) work on
+ * them in place, with no copy in or out. A replica's weights, Adam moments and fusion buffer are
+ * allocated here (generation.ts). The memory is sized once and never grows: a grown memory
+ * replaces its ArrayBuffer and would detach every view handed out.
+ */
+import { ADAM_WASM } from './kernels/adam-wasm.js';
+
+/** The Adam kernel's signature (kernels/adam.wat): byte offsets, a count, then float32 scalars. */
+type AdamKernel = (p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number) => void;
+
+const ALIGN = 16;
+const PAGE = 65536;
+/** wasm32 addresses 4 GiB; stay a page below so offsets never wrap. */
+const MAX_BYTES = 2 ** 32 - PAGE;
+
+let compiled: WebAssembly.Module | null | undefined;
+/** The compiled kernel module, or null where the engine lacks WebAssembly SIMD. */
+function kernelModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = Buffer.from(ADAM_WASM, 'base64');
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return compiled;
+}
+
+const byBuffer = new WeakMap<ArrayBufferLike, KernelArena>();
+
+const padded = (n: number): number => Math.ceil((n * 4) / ALIGN) * ALIGN;
+
+export class KernelArena {
+  private used = 0;
+
+  private constructor(private readonly memory: WebAssembly.Memory, readonly adam: AdamKernel) {}
+
+  /**
+   * An arena with room for buffers of these lengths, or null where it cannot be had (no
+   * WebAssembly SIMD, more than wasm32 can address, or the memory cannot be allocated): callers
+   * then use plain arrays and the JavaScript paths, which give the same bits.
+   */
+  static create(lengths: readonly number[]): KernelArena | null {
+    const mod = kernelModule();
+    const bytes = lengths.reduce((s, n) => s + padded(n), 0);
+    if (!mod || bytes > MAX_BYTES) return null;
+    const pages = Math.max(1, Math.ceil(bytes / PAGE));
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    } catch {
+      return null;
+    }
+    const exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as { adam: AdamKernel };
+    const arena = new KernelArena(memory, exports.adam);
+    byBuffer.set(memory.buffer, arena);
+    return arena;
+  }
+
+  /** A zeroed, 16-byte aligned buffer of n values; null once the arena is full. */
+  alloc(n: number): Float32Array | null {
+    const size = padded(n);
+    if (this.used + size > this.memory.buffer.byteLength) return null;
+    const view = new Float32Array(this.memory.buffer, this.used, n);
+    this.used += size;
+    return view;
+  }
+
+  /** The arena that holds every one of `arrays` (each at an aligned offset), else null. */
+  static holding(...arrays: Float32Array[]): KernelArena | null {
+    const arena = byBuffer.get(arrays[0]!.buffer);
+    if (!arena) return null;
+    return arrays.every((a) => a.buffer === arrays[0]!.buffer && a.byteOffset % ALIGN === 0) ? arena : null;
+  }
+}
+
+/** Allocates from `arena` while it has room, else a plain array: a fallback, never an error. */
+export function allocator(arena: KernelArena | null): (n: number) => Float32Array {
+  return (n) => arena?.alloc(n) ?? new Float32Array(n);
+}
