@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import type { StepTimings, TrainParams } from '../shared/protocol.js';
 import { coordinatorInboundLimit } from '../shared/limits.js';
 import { modelFingerprint } from '../worker/fingerprint.js';
-import { evaluate } from '../jobs/evaluate.js';
+import { evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
 import { loadJob } from '../jobs/registry.js';
 
 /** The `--json` summary line. */
@@ -85,6 +85,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const data = await job.loadData(cfg.seed);
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
+  warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
   const trainParams: TrainParams = {
     epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
     stepTimeoutMs: cfg.stepTimeoutMs, onNonfinite: cfg.onNonfinite, ...ADAM_DEFAULTS,
