@@ -4,7 +4,7 @@
  * the same IEEE float32 operations, so replicas stay bit-identical whatever engine computed their
  * gradients. Formula as in Kingma & Ba (and tf.train.adam).
  */
-import { KernelArena } from './kernel-arena.js';
+import { KernelArena } from '../shared/kernel-arena.js';
 
 export interface AdamHyper {
   lr: number;
@@ -36,7 +36,7 @@ interface AdamScalars { div: number; b1: number; a1: number; b2: number; a2: num
  * in a separate pass gives the same float32 quotient and saves a sweep over the buffer.
  *
  * Arithmetic is float32, one rounding per operation, as tfjs's own Adam computes. When all four
- * buffers live in one KernelArena the sweep runs in WebAssembly SIMD (kernels/adam.wat, about 5×
+ * buffers live in one KernelArena the sweep runs in WebAssembly SIMD (shared/kernels/flat.wat, about 5×
  * the JavaScript loop); otherwise, and for the last n mod 4 values, `adamRange` below does the
  * same operations in the same order, so both paths give the same bits (adam-kernel.test.ts).
  */
@@ -53,7 +53,7 @@ export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState
   const arena = KernelArena.holding(params, grads, s.m, s.v);
   const simd = arena ? n - (n % 4) : 0;
   if (arena && simd > 0) {
-    arena.adam(params.byteOffset, grads.byteOffset, s.m.byteOffset, s.v.byteOffset, simd, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps);
+    arena.kernels.adam(params.byteOffset, grads.byteOffset, s.m.byteOffset, s.v.byteOffset, simd, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps);
   }
   adamRange(params, grads, s.m, s.v, simd, n, k);
 }

@@ -7,7 +7,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { selectEngine } from './backend.js';
 import { Trainer } from './trainer.js';
 import { adamStep, createAdamState, ADAM_DEFAULTS, type AdamState } from './adam.js';
-import { allocator, KernelArena } from './kernel-arena.js';
+import { allocator, KernelArena } from '../shared/kernel-arena.js';
 import { inputSize, type Job } from '../jobs/job.js';
 import type { BackendName } from '../shared/config.js';
 import { checksum, divideInPlace } from '../shared/flat.js';

@@ -21,7 +21,7 @@ import { deriveRingKey } from '../shared/auth.js';
 import { skipNonFinite } from '../shared/nonfinite.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import { modelFingerprint } from './fingerprint.js';
-import { allocator, KernelArena } from './kernel-arena.js';
+import { allocator, KernelArena } from '../shared/kernel-arena.js';
 
 /** How a generation ended for this worker. */
 export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'broken' };

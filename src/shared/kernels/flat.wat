@@ -1,10 +1,11 @@
-;; Adam on flat float32 buffers, four values per instruction (WebAssembly SIMD).
+;; Kernels over flat float32 buffers, four values per instruction (WebAssembly SIMD), used through
+;; KernelArena (kernel-arena.ts) on buffers that live in the imported memory.
 ;;
-;; Every operation is one IEEE float32 operation, in the order adam.ts's reference loop rounds
+;; adam: one Adam step in place. Every operation is one IEEE float32 operation, in the order adam.ts's reference loop rounds
 ;; them (Math.fround after each); wasm has no fused multiply-add outside relaxed SIMD and no
 ;; flush-to-zero, so this gives the reference's bits exactly, and ranks agree whichever path runs.
 ;;
-;; Arguments: byte offsets of params, grads, m, v (each 16-byte aligned) in the imported memory;
+;; adam's arguments: byte offsets of params, grads, m, v (each 16-byte aligned) in the imported memory;
 ;; n values (a multiple of 4: the caller does the tail); then the per-step scalars, already
 ;; rounded to float32: the gradient divisor, beta1, 1-beta1, beta2, 1-beta2, lr, the two bias
 ;; corrections 1/(1-beta^t), epsilon.
@@ -53,4 +54,22 @@
               (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vi) (local.get $C2))) (local.get $EPS)))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (br $next))))
+
+  ;; finite: 1 when all n values (a multiple of 4) at byte offset $a are finite, else 0.
+  ;; x - x is 0 for a finite x and NaN for NaN and ±Infinity; a sum of those zeros stays 0 and
+  ;; any NaN propagates, so one add per four values and one test at the end.
+  (func (export "finite") (param $a i32) (param $n i32) (result i32)
+    (local $o i32) (local $end i32) (local $acc v128) (local $x v128)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (local.set $acc (v128.const i32x4 0 0 0 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $x (v128.load (i32.add (local.get $a) (local.get $o))))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.sub (local.get $x) (local.get $x))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $next)))
+    ;; NaN compares unequal to itself: all four lanes equal themselves only if none is NaN.
+    (i32x4.all_true (f32x4.eq (local.get $acc) (local.get $acc))))
 )

@@ -4,10 +4,14 @@
  * allocated here (generation.ts). The memory is sized once and never grows: a grown memory
  * replaces its ArrayBuffer and would detach every view handed out.
  */
-import { ADAM_WASM } from './kernels/adam-wasm.js';
+import { FLAT_WASM } from './kernels/flat-wasm.js';
 
-/** The Adam kernel's signature (kernels/adam.wat): byte offsets, a count, then float32 scalars. */
-type AdamKernel = (p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number) => void;
+/** The kernels' signatures (kernels/flat.wat): byte offsets, a count of values, then float32 scalars. */
+interface FlatKernels {
+  adam(p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number): void;
+  /** 1 when all n values are finite, else 0. */
+  finite(a: number, n: number): number;
+}
 
 const ALIGN = 16;
 const PAGE = 65536;
@@ -18,7 +22,7 @@ let compiled: WebAssembly.Module | null | undefined;
 /** The compiled kernel module, or null where the engine lacks WebAssembly SIMD. */
 function kernelModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
-    const bytes = Buffer.from(ADAM_WASM, 'base64');
+    const bytes = Buffer.from(FLAT_WASM, 'base64');
     compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   }
   return compiled;
@@ -31,7 +35,7 @@ const padded = (n: number): number => Math.ceil((n * 4) / ALIGN) * ALIGN;
 export class KernelArena {
   private used = 0;
 
-  private constructor(private readonly memory: WebAssembly.Memory, readonly adam: AdamKernel) {}
+  private constructor(private readonly memory: WebAssembly.Memory, readonly kernels: FlatKernels) {}
 
   /**
    * An arena with room for buffers of these lengths, or null where it cannot be had (no
@@ -49,8 +53,7 @@ export class KernelArena {
     } catch {
       return null;
     }
-    const exports = new WebAssembly.Instance(mod, { env: { memory } }).exports as { adam: AdamKernel };
-    const arena = new KernelArena(memory, exports.adam);
+    const arena = new KernelArena(memory, new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as FlatKernels);
     byBuffer.set(memory.buffer, arena);
     return arena;
   }
