@@ -10,7 +10,8 @@ import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { decodeMessage, decodeRaw, encodeMessage } from '../shared/codec.js';
 import { Mailbox } from '../shared/mailbox.js';
-import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type WorkerToCoordinator } from '../shared/protocol.js';
+import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type StepDoneMsg, type WorkerToCoordinator } from '../shared/protocol.js';
+import type { Duplex } from 'node:stream';
 import { PROTOCOL_VERSION } from '../shared/constants.js';
 import { controlProof, newNonce, proofMatches, welcomeProof } from '../shared/auth.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
@@ -50,6 +51,10 @@ export class ControlClient {
   onMessage: ((msg: CoordinatorToWorker) => void) | null = null;
   private closing = false;
   private watchdog: NodeJS.Timeout;
+  /** Step reports written into the corked socket since the last flush, since when, and its timer. */
+  private held = 0;
+  private heldSince = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
 
   /** The hello's auth fields: proof over the coordinator's nonce (null without a token), and our nonce. */
   readonly helloAuth: { proof: Uint8Array | null; nonce: Uint8Array };
@@ -176,10 +181,46 @@ export class ControlClient {
     return new Promise((resolve) => {
       if (this.ws.readyState !== WebSocket.OPEN) return resolve();
       this.ws.send(encodeMessage(msg), () => resolve());
+      // Written after the held reports, so the coordinator sees them in order.
+      this.flush();
     });
   }
 
+  /**
+   * Sends a step report without a write of its own: it waits in the corked socket and leaves with
+   * the next flush, once reportBatchSteps are held or the first has waited reportHoldMs, with any
+   * other message, or before this worker waits for one (generation.ts). The coordinator streams
+   * batches further ahead than reports are held back, so a rank does not starve meanwhile.
+   */
+  report(msg: StepDoneMsg): void {
+    const socket = this.socket;
+    if (this.ws.readyState !== WebSocket.OPEN || !socket) return;
+    if (this.held === 0) {
+      socket.cork();
+      this.heldSince = performance.now();
+      // Also bounds the wait when the event loop turns without a flush (a ping's pong is held too).
+      this.holdTimer = setTimeout(() => this.flush(), Defaults.reportHoldMs);
+    }
+    this.held++;
+    this.ws.send(encodeMessage(msg));
+    if (this.held >= Defaults.reportBatchSteps || performance.now() - this.heldSince >= Defaults.reportHoldMs) this.flush();
+  }
+
+  /** Writes the held step reports (one system call for all of them). */
+  flush(): void {
+    if (this.held === 0) return;
+    this.held = 0;
+    clearTimeout(this.holdTimer);
+    this.socket?.uncork();
+  }
+
+  /** The TCP or TLS socket under the WebSocket (only corked and uncorked here). */
+  private get socket(): Duplex | undefined {
+    return (this.ws as unknown as { _socket?: Duplex })._socket;
+  }
+
   close(): void {
+    this.flush();
     clearTimeout(this.watchdog);
     if (this.closing) return;
     this.closing = true;

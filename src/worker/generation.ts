@@ -132,6 +132,8 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     if (goSeen && waitStart === null) waitStart = performance.now();
     let batch = goSeen ? pending.get(replica.step) : undefined;
     if (!batch) {
+      // Held step reports go out before waiting: the coordinator may need them to send the batch.
+      control.flush();
       // The go waits for every rank's engine start as well as the ring: GPU engines can start slowly.
       const msg = await control.inbox.take(goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs + Defaults.engineStartTimeoutMs, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
       switch (msg.type) {
@@ -210,7 +212,7 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     replica.epoch = batch.nextEpoch;
     replica.cursor = batch.nextCursor;
     const t4 = performance.now();
-    void control.send({
+    control.report({
       type: 'step-done', generation: gen, step, loss, samples,
       checksum: batch.checksum ? checksum(replica.params) : null,
       timings: { waitMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, updateMs: t4 - t3, commMs }, skipped,
