@@ -12,6 +12,7 @@ import { WebSocket, WebSocketServer, type AddressInfo } from 'ws';
 import { RingServer } from '../dist/worker/ring-server.js';
 import { RingCollective } from '../dist/worker/ring-collective.js';
 import { createLogger } from '../dist/shared/logger.js';
+import { allocator, KernelArena } from '../dist/shared/kernel-arena.js';
 import { deriveRingKey } from '../dist/shared/auth.js';
 import { emit, stdinLines } from './lines.js';
 
@@ -35,6 +36,8 @@ interface RunCmd {
   options: Record<string, unknown>;
   /** Also measure this process's CPU time per all-reduce (getrusage; off by default). */
   cpu?: boolean;
+  /** Reduce into a plain array, not a KernelArena buffer as workers do (generation.ts). */
+  plainBuffers?: boolean;
 }
 
 async function runRank(server: RingServer, cmd: RunCmd): Promise<RingCollective> {
@@ -45,7 +48,7 @@ async function runRank(server: RingServer, cmd: RunCmd): Promise<RingCollective>
   });
   const barrier = new Float32Array(1);
   for (const bytes of cmd.sizes) {
-    const buf = new Float32Array(bytes / 4);
+    const buf = cmd.plainBuffers ? new Float32Array(bytes / 4) : allocator(KernelArena.create([bytes / 4]))(bytes / 4);
     const times: number[] = [];
     const cpu: number[] = [];
     for (let i = 0; i < cmd.warmup + cmd.iters; i++) {

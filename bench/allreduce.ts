@@ -7,6 +7,8 @@
  *   --world 2,4,8  --bytes 65536,1048576,16777216,67108864  --iters 10  --warmup 3
  *   --algo auto|ring|rd  --compress none|fp16  --chunk-bytes N  --compare-gloo  --gloo-iters 10
  *   --cpu-prof DIR (V8 profile per rank)  --cpu (add rank 0's CPU time per all-reduce)
+ *   --plain-buffers (reduce into a plain Float32Array instead of a KernelArena buffer, as workers
+ *   use: the JavaScript add loop instead of the SIMD kernel)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -36,6 +38,7 @@ const { values: f } = parseArgs({
     'raw-bytes': { type: 'string', default: String(64 << 20) },
     'cpu-prof': { type: 'string' },
     cpu: { type: 'boolean', default: false },
+    'plain-buffers': { type: 'boolean', default: false },
   },
 });
 
@@ -60,7 +63,7 @@ async function benchWorld(world: number): Promise<Map<number, { t: number; cpu: 
   try {
     const ports = await Promise.all(children.map(async (c) => Number((await c.next(30_000))['port'])));
     const urls = ports.map((p) => `ws://127.0.0.1:${p}`);
-    children.forEach((c, rank) => c.send({ cmd: 'run', rank, world, urls, sizes, iters, warmup, options, cpu: f.cpu }));
+    children.forEach((c, rank) => c.send({ cmd: 'run', rank, world, urls, sizes, iters, warmup, options, cpu: f.cpu, plainBuffers: f['plain-buffers'] }));
     const out = new Map<number, { t: number; cpu: number }>();
     for (let i = 0; i < sizes.length; i++) {
       const r = await children[0]!.next(TIMEOUT_MS);

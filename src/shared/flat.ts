@@ -4,6 +4,7 @@
  * without sockets.
  */
 import { createHash } from 'node:crypto';
+import { KernelArena } from './kernel-arena.js';
 
 export interface Span {
   start: number;
@@ -32,6 +33,8 @@ export function chunkSpans(span: Span, chunk: number): Span[] {
 
 /** target[i] += src[i] for the whole of src, written into target starting at `offset`. */
 export function addInto(target: Float32Array, offset: number, src: Float32Array): void {
+  // A fusion buffer in a KernelArena is added into by the SIMD kernel (same sums).
+  if (KernelArena.of(target)?.addFrom(target, offset, src)) return;
   const n = src.length;
   let i = 0;
   // Unrolled by four: V8 emits no SIMD for this loop, but fewer bounds checks and loop branches

@@ -11,6 +11,7 @@ import { RingCollective, type Compression } from '../../src/worker/ring-collecti
 import { createLogger } from '../../src/shared/logger.js';
 import type { AllreduceAlgorithm } from '../../src/shared/doubling-plan.js';
 import { TEST_RING_KEY } from '../helpers/ring.js';
+import { KernelArena } from '../../src/shared/kernel-arena.js';
 
 const log = createLogger('test', 'silent');
 const WORLDS = [1, 2, 3, 5, 8];
@@ -51,8 +52,18 @@ function intInput(rank: number, len: number): Float32Array {
   return b;
 }
 
-async function allreduce(rings: RingCollective[], inputs: Float32Array[]): Promise<Float32Array[]> {
-  const bufs = inputs.map((b) => b.slice());
+/**
+ * All-reduces copies of `inputs`; `inArena`: each copy in its own KernelArena, as a worker's fusion
+ * buffer is (generation.ts), so received values are added by the SIMD kernel.
+ */
+async function allreduce(rings: RingCollective[], inputs: Float32Array[], inArena = false): Promise<Float32Array[]> {
+  const bufs = inputs.map((b) => {
+    if (!inArena) return b.slice();
+    const arena = KernelArena.create([b.length])!;
+    const copy = arena.alloc(b.length)!;
+    copy.set(b);
+    return copy;
+  });
   await Promise.all(rings.map((r, i) => r.allreduceSum(bufs[i]!)));
   return bufs;
 }
@@ -69,8 +80,8 @@ function expectExactSum(outs: Float32Array[], inputs: Float32Array[]): void {
 }
 
 function expectBitIdentical(outs: Float32Array[]): void {
-  const ref = new Uint32Array(outs[0]!.buffer);
-  for (const o of outs.slice(1)) expect(Buffer.compare(Buffer.from(new Uint32Array(o.buffer).buffer), Buffer.from(ref.buffer))).toBe(0);
+  const bytes = (o: Float32Array): Buffer => Buffer.from(o.buffer, o.byteOffset, o.byteLength);
+  for (const o of outs.slice(1)) expect(Buffer.compare(bytes(o), bytes(outs[0]!))).toBe(0);
 }
 
 for (const algorithm of ['ring', 'rd', 'hd'] as const) {
@@ -88,6 +99,24 @@ for (const algorithm of ['ring', 'rd', 'hd'] as const) {
     }
   });
 }
+
+describe('buffers in a KernelArena (SIMD add of received values)', () => {
+  for (const algorithm of ['ring', 'rd', 'hd'] as const) {
+    it(`${algorithm}: sums exactly for N=2, 3, 5 and agrees bit for bit with plain buffers on real values`, async () => {
+      for (const n of [2, 3, 5]) {
+        const rings = await group(n, algorithm);
+        for (const len of [1000, 1_000_003]) {
+          const ints = rings.map((_, r) => intInput(r, len));
+          expectExactSum(await allreduce(rings, ints, true), ints);
+          const reals = rings.map((_, r) => Float32Array.from({ length: len }, (_, i) => Math.sin(i * 0.37 + r) * 10 ** ((i % 9) - 4)));
+          const plain = await allreduce(rings, reals);
+          const arena = await allreduce(rings, reals, true);
+          expectBitIdentical([...plain, ...arena]);
+        }
+      }
+    });
+  }
+});
 
 describe('fp16 compression', () => {
   for (const algorithm of ['ring', 'rd', 'hd'] as const) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, adamStep, createAdamState, type AdamState } from '../../src/worker/adam.js';
+import { addInto } from '../../src/shared/flat.js';
 import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
 import { FLAT_WASM } from '../../src/shared/kernels/flat-wasm.js';
 // @ts-expect-error: a plain .mjs dev tool without type declarations
@@ -19,7 +20,7 @@ function spread(n: number, seed: number): Float32Array {
 
 const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-describe('Adam SIMD kernel', () => {
+describe('flat SIMD kernels', () => {
   it('ships the bytes its WebAssembly text assembles to', async () => {
     const bytes: Buffer = await assemble('flat');
     expect(Buffer.from(FLAT_WASM, 'base64').equals(bytes)).toBe(true);
@@ -67,5 +68,46 @@ describe('Adam SIMD kernel', () => {
     const plain = allocator(null)(5);
     expect(plain).toBeInstanceOf(Float32Array);
     expect(KernelArena.holding(plain)).toBeNull();
+  });
+});
+
+describe('addInto on a KernelArena buffer', () => {
+  // Lengths below the kernel's threshold, at it, not a multiple of 4, and past the scratch room
+  // (65,536 values), so the piece-by-piece path runs; offsets unaligned on purpose.
+  for (const [n, offset] of [[5, 3], [64, 0], [67, 1], [1000, 7], [200_003, 13]] as const) {
+    it(`gives the JavaScript loop's sums bit for bit (n = ${n}, offset ${offset})`, () => {
+      const len = n + offset + 5;
+      const arena = KernelArena.create([len])!;
+      const target = arena.alloc(len)!;
+      target.set(spread(len, 3));
+      const plain = target.slice();
+      // A view into a socket-like buffer outside the arena.
+      const src = new Float32Array(Buffer.alloc(n * 4 + 8).buffer, 8, n);
+      src.set(spread(n, 4));
+      expect(KernelArena.of(target)).toBe(arena);
+      addInto(target, offset, src);
+      addInto(plain, offset, src);
+      expect(bits(target).equals(bits(plain))).toBe(true);
+      // The values around the span are untouched, and the span did change.
+      expect(bits(target.subarray(0, offset)).equals(bits(spread(len, 3).subarray(0, offset)))).toBe(true);
+      expect(bits(target).equals(bits(spread(len, 3)))).toBe(false);
+    });
+  }
+
+  it('adds into a view at an offset inside the arena, and leaves out-of-range spans to the loop', () => {
+    const arena = KernelArena.create([300])!;
+    const whole = arena.alloc(300)!;
+    const view = whole.subarray(100, 200);
+    addInto(view, 10, new Float32Array(80).fill(1));
+    expect(whole[109]).toBe(0);
+    expect(whole[110]).toBe(1);
+    expect(whole[189]).toBe(1);
+    expect(whole[190]).toBe(0);
+    // 80 values from index 50 of a 100-value view: past its end; only the first 50 land, as with a plain array.
+    addInto(view, 50, new Float32Array(80).fill(2));
+    expect(whole[149]).toBe(1);
+    expect(whole[150]).toBe(3);
+    expect(whole[199]).toBe(2);
+    expect(whole[200]).toBe(0);
   });
 });

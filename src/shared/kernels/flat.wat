@@ -72,4 +72,18 @@
         (br $next)))
     ;; NaN compares unequal to itself: all four lanes equal themselves only if none is NaN.
     (i32x4.all_true (f32x4.eq (local.get $acc) (local.get $acc))))
+
+  ;; add: n values (a multiple of 4) at byte offset $s added into those at $d, in place. One float32
+  ;; add per value, as `d[i] += s[i]` on Float32Arrays rounds it; loads need no alignment.
+  (func (export "add") (param $d i32) (param $s i32) (param $n i32)
+    (local $o i32) (local $end i32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (v128.store (i32.add (local.get $d) (local.get $o))
+          (f32x4.add (v128.load (i32.add (local.get $d) (local.get $o))) (v128.load (i32.add (local.get $s) (local.get $o)))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $next))))
 )
