@@ -6,7 +6,7 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BACKENDS, COMPRESSIONS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type LogLevel } from './shared/config.js';
+import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type DataMode, type LogLevel } from './shared/config.js';
 import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
 import { NON_FINITE_POLICIES } from './shared/protocol.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
             .option('gpu', { type: 'number', describe: 'Device index on a machine with several GPUs (CUDA device for tensorflow, adapter for webgpu)' })
             .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
+            .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Batches: auto (load the job's data here; receive only indices when it matches the coordinator's) or stream (always receive the rows)" })
             .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
             .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
         async (argv) => {
@@ -142,6 +143,7 @@ async function main(): Promise<void> {
             .option('gpus', { type: 'string', describe: 'One worker per listed GPU, e.g. 0,1,2,3 (each worker gets --gpu I)' })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine of the workers' })
             .option('worker-log-level', { type: 'string', choices: LOG_LEVELS, default: 'warn', describe: 'Log level of the worker processes' })
+            .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Workers' batches: auto (each loads the job's data and receives only indices when it matches) or stream (always the rows)" })
             .option('min-workers', { type: 'number', describe: 'Workers needed to train (default: --workers); with fewer the run waits, then fails' })
             .option('max-restarts', { type: 'number', default: 0, describe: 'Respawn a worker process that dies, up to this many times in total (it rejoins at the next step boundary)' })
             .default('port', 0)
@@ -163,7 +165,7 @@ async function main(): Promise<void> {
           });
           const log = createLogger('coordinator', cfg.logLevel);
           const summary = await withOps(argv, log, (observers) =>
-            runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, observers }, log),
+            runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
           );
           if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
         },

@@ -1,24 +1,23 @@
 /**
  * The data service: holds the training split and cuts each rank's share of a planned step out of
- * it. Workers receive ready-made batches, so they need neither the dataset nor the sampler.
+ * it. Ranks that hold the same split themselves (matching dataset fingerprint) receive only the
+ * indices of their share and gather the rows with the same `gatherRows`; the others receive
+ * ready-made rows and need neither the dataset nor the sampler.
  */
 import type { Dataset, Job } from '../jobs/job.js';
 import { inputSize } from '../jobs/job.js';
+import { datasetFingerprint, gatherRows, type RowWidths } from '../shared/dataset.js';
 import { epochOrder, rankShare, type PlannedStep } from '../shared/sampler.js';
 
-export interface RankBatch {
-  x: Float32Array;
-  y: Float32Array;
-  count: number;
-  indices: Uint32Array;
-}
-
 export class DataService {
-  private readonly width: number;
+  private readonly widths: RowWidths;
   private order: { epoch: number; order: Uint32Array } | null = null;
+  /** The split's fingerprint, computed once at start (a pass over the data), before any worker asks. */
+  readonly fingerprint: string;
 
-  constructor(private readonly data: Dataset, private readonly job: Job, private readonly seed: number) {
-    this.width = inputSize(job);
+  constructor(private readonly data: Dataset, job: Job, private readonly seed: number) {
+    this.widths = { input: inputSize(job), output: job.outputSize };
+    this.fingerprint = datasetFingerprint(data, this.widths);
   }
 
   get size(): number {
@@ -30,17 +29,14 @@ export class DataService {
     return this.order.order;
   }
 
-  batch(p: PlannedStep, rank: number): RankBatch {
+  /** Positions in the training set of rank `rank`'s share of step `p` (a view; do not modify). */
+  indices(p: PlannedStep, rank: number): Uint32Array {
     const share = rankShare(p, rank);
-    const idx = this.orderFor(p.epoch).subarray(share.start, share.start + share.length);
-    const w = this.width;
-    const k = this.job.outputSize;
-    const x = new Float32Array(idx.length * w);
-    const y = new Float32Array(idx.length * k);
-    idx.forEach((src, i) => {
-      x.set(this.data.x.subarray(src * w, (src + 1) * w), i * w);
-      y.set(this.data.y.subarray(src * k, (src + 1) * k), i * k);
-    });
-    return { x, y, count: idx.length, indices: idx };
+    return this.orderFor(p.epoch).subarray(share.start, share.start + share.length);
+  }
+
+  /** The rows at `indices`, for a rank that receives its batches streamed. */
+  rows(indices: Uint32Array): { x: Float32Array; y: Float32Array } {
+    return gatherRows(this.data, this.widths, indices);
   }
 }

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchCoordinator, type RunSummary } from './coordinator.js';
-import type { BackendName, CoordinatorConfig, LogLevel } from '../shared/config.js';
+import type { BackendName, CoordinatorConfig, DataMode, LogLevel } from '../shared/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { RunObserver } from './run-events.js';
@@ -23,6 +23,8 @@ export interface LocalOptions {
   maxRestarts: number;
   backend: BackendName;
   workerLogLevel: LogLevel;
+  /** The workers' --data (absent: auto). */
+  data?: DataMode;
   /** Run observers (progress, metrics, dashboard, exports) handed to the coordinator. */
   observers?: readonly RunObserver[];
 }
@@ -40,7 +42,7 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   process.once('SIGTERM', onSignal);
   const args = [
     CLI, 'worker', '--coordinator', `${handle.scheme}://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
-    '--backend', opts.backend, '--log-level', opts.workerLogLevel,
+    '--backend', opts.backend, '--log-level', opts.workerLogLevel, '--data', opts.data ?? 'auto',
     // A job module path is passed to the children on their command line, never over the network.
     ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
     ...childTlsArgs(cfg.security),

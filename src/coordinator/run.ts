@@ -114,6 +114,8 @@ export class Run {
   private nonFiniteSkips = 0;
   private lastCommit: CommittedStep | null = null;
   private engines: string[] = [];
+  /** Per rank of this generation: it holds our training split, so its batches carry indices only. */
+  private localData: boolean[] = [];
   private generationsFormed = 0;
   private committedStepsLost = 0;
   private samplesTrained = 0;
@@ -313,6 +315,7 @@ export class Run {
     this.generationsFormed += 1;
     const N = this.members.length;
     this.engines = this.members.map(() => '');
+    this.localData = this.members.map(() => false);
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
     // Fresh per generation: ranks derive the generation's ring key from it and the token.
     const ringSalt = newNonce();
@@ -321,7 +324,7 @@ export class Run {
     this.members.forEach((m, rank) =>
       m.conn.send({
         type: 'start', generation: this.generation, rank, worldSize: N, successor: N > 1 ? this.members[(rank + 1) % N]!.hello.ringUrl : null, peers,
-        job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint, ringSalt,
+        job: this.s.cfg.job, params: this.s.trainParams, state: this.best, fingerprint: this.s.fingerprint, ringSalt, dataFingerprint: this.s.data.fingerprint,
       }),
     );
     const fingerprints: ModelFingerprint[] = [];
@@ -338,7 +341,8 @@ export class Run {
         ready.add(rank);
         this.engines[rank] = msg.engine;
         fingerprints[rank] = msg.fingerprint;
-        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason }, 'rank ready');
+        this.localData[rank] = msg.localData === true;
+        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
       } else if (msg.type === 'ring-failed' && msg.generation === this.generation) {
         return `rank ${rank} could not form the ring: ${msg.message}`;
       }
@@ -386,10 +390,12 @@ export class Run {
         // last step, whose checksum vouches for the final state it sends.
         const wantChecksum = last || (N > 1 && (p.step + 1) % cfg.checksumEvery === 0);
         this.members.forEach((m, rank) => {
-          const b = data.batch(p, rank);
+          // A rank holding our split gets only indices (a few hundred bytes): they fit ahead in the
+          // socket buffers, so its prefetched batches are there when its steps start.
+          const idx = data.indices(p, rank);
           m.conn.send({
-            type: 'batch', generation: gen, step: p.step, epoch: p.epoch, count: b.count, nextEpoch: p.next.epoch, nextCursor: p.next.cursor,
-            x: b.x, y: b.y, checksum: wantChecksum, sendState: wantState && rank === 0,
+            type: 'batch', generation: gen, step: p.step, epoch: p.epoch, count: idx.length, nextEpoch: p.next.epoch, nextCursor: p.next.cursor,
+            ...(this.localData[rank] ? { indices: idx } : data.rows(idx)), checksum: wantChecksum, sendState: wantState && rank === 0,
           });
         });
         pos = p.next;

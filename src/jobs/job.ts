@@ -29,7 +29,12 @@ export interface Job {
   outputSize: number;
   /** Builds the (uncompiled) model. Called on every rank; initial weights come from the coordinator. */
   createModel(tf: Tfjs): TF.LayersModel;
-  /** Loads or generates the data, deterministically from `seed`. Runs on the coordinator only. */
+  /**
+   * Loads or generates the data, deterministically from `seed`. Runs on the coordinator, and once
+   * per process on each worker started with `--data auto` (the default): a worker whose training
+   * split is bit-identical to the coordinator's (same dataset fingerprint) then receives only
+   * batch indices. Data that differs per machine is not an error, only streamed.
+   */
   loadData(seed: number): Promise<JobData> | JobData;
   /** Per-sample loss: returns a 1-D tensor with one value per row of the batch. */
   loss(tf: Tfjs, yTrue: TF.Tensor, yPred: TF.Tensor): TF.Tensor;

@@ -13,6 +13,13 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const COMPRESSIONS = COMPRESSION_NAMES;
 export type Compression = (typeof COMPRESSIONS)[number];
+/**
+ * Where a worker's batches come from: `auto` loads the job's data in the worker and receives only
+ * indices when it matches the coordinator's (dataset fingerprint), else streamed rows; `stream`
+ * always receives rows and never loads data.
+ */
+export const DATA_MODES = ['auto', 'stream'] as const;
+export type DataMode = (typeof DATA_MODES)[number];
 
 /** What the coordinator needs to run a job. */
 export interface CoordinatorConfig {
@@ -61,6 +68,8 @@ export interface WorkerConfig {
   /** Device index on a machine with several GPUs (`--gpu I`), or null for the engine's default. */
   gpu: number | null;
   job: string | null;
+  /** Batches from local data when it matches the coordinator's (auto), or always streamed. */
+  data: DataMode;
   connectTimeoutMs: number;
   reconnectTimeoutMs: number;
   logLevel: LogLevel;
@@ -175,6 +184,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     backend: oneOf(raw, 'backend', 'backend', BACKENDS),
     gpu: raw['gpu'] === undefined || raw['gpu'] === null || raw['gpu'] === '' ? null : intIn(raw, 'gpu', 'gpu', 0, MAX_GPU),
     job: optText(raw, 'job', 'job'),
+    data: raw['data'] === undefined ? ConfigDefaults.data : oneOf(raw, 'data', 'data', DATA_MODES),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
     reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
@@ -201,6 +211,7 @@ export const ConfigDefaults = {
   ringHost: '0.0.0.0',
   ringPort: 0,
   backend: 'auto' as BackendName,
+  data: 'auto' as DataMode,
   connectTimeout: Defaults.connectTimeoutMs,
   reconnectTimeout: Defaults.reconnectTimeoutMs,
   logLevel: 'info' as LogLevel,

@@ -104,6 +104,11 @@ export interface RingReadyMsg {
   engineReason: string;
   /** The model this rank built; the coordinator refuses to start unless every rank's matches. */
   fingerprint: ModelFingerprint;
+  /**
+   * This rank holds the coordinator's training split itself (its dataset fingerprint matches
+   * `start.dataFingerprint`), so its batches may carry indices only. Absent (an older worker): false.
+   */
+  localData?: boolean;
 }
 export interface StepDoneMsg {
   type: 'step-done';
@@ -158,9 +163,21 @@ export interface StartMsg {
   fingerprint: string;
   /** Fresh per generation: ranks derive this generation's ring key from it (auth.ts). */
   ringSalt: Uint8Array;
+  /**
+   * Fingerprint of the coordinator's training split (shared/dataset.ts); a worker holding the
+   * same data answers `localData: true` in ring-ready. Absent or null (an older coordinator):
+   * batches are streamed.
+   */
+  dataFingerprint?: string | null;
 }
 export interface GoMsg { type: 'go'; generation: number }
-export interface BatchMsg {
+/**
+ * A rank's share of one step: the rows themselves (x and y), or, for a rank that reported
+ * `localData`, only their indices into the training split, from which it gathers the same rows.
+ * Exactly one of the two is present.
+ */
+export type BatchMsg = BatchHead & BatchRows;
+export interface BatchHead {
   type: 'batch';
   generation: number;
   step: number;
@@ -170,13 +187,14 @@ export interface BatchMsg {
   /** Sampler position after this step: epoch and samples consumed in it. */
   nextEpoch: number;
   nextCursor: number;
-  x: Float32Array;
-  y: Float32Array;
   /** Report a weight checksum after this step. */
   checksum: boolean;
   /** Send the full state after this step (epoch end, checkpoint; rank 0 only). */
   sendState: boolean;
 }
+export type BatchRows =
+  | { x: Float32Array; y: Float32Array; indices?: undefined }
+  | { indices: Uint32Array; x?: undefined; y?: undefined };
 /**
  * End of a generation: finish the steps before `atStep` (a step boundary, for joins), or stop at
  * once (`null`: a member was lost), then reply with `state`.
@@ -243,6 +261,10 @@ function f32(o: Obj, k: string): Float32Array {
   if (!(v instanceof Float32Array)) bad(`field ${k} must be a Float32Array`);
   return v;
 }
+/** Present: neither undefined nor null (how optional fields arrive). */
+function has(o: Obj, k: string): boolean {
+  return o[k] !== undefined && o[k] !== null;
+}
 /** Exactly `len` raw bytes (msgpack bin), e.g. a nonce or an HMAC. */
 function bytes(o: Obj, k: string, len: number): Uint8Array {
   const v = o[k];
@@ -261,6 +283,16 @@ function obj(o: Obj, k: string): Obj {
   const v = o[k];
   if (!isObj(v)) bad(`field ${k} must be an object`);
   return v;
+}
+
+/** Rows or indices, exactly one of the two; indices must number `count` (their range is the worker's to check). */
+function parseBatchRows(o: Obj, count: number): BatchRows {
+  const rows = has(o, 'x') || has(o, 'y');
+  if (rows === has(o, 'indices')) bad('a batch must carry either x and y or indices');
+  if (rows) return { x: f32(o, 'x'), y: f32(o, 'y') };
+  const v = o['indices'];
+  if (!(v instanceof Uint32Array) || v.length !== count) bad(`field indices must be a Uint32Array of count (${count}) entries`);
+  return { indices: v };
 }
 
 function parseTrainParams(o: Obj): TrainParams {
@@ -348,6 +380,7 @@ export function parseMessage(raw: unknown): Message {
       return {
         type, generation: int(raw, 'generation'), engine: str(raw, 'engine', 64), engineReason: str(raw, 'engineReason'),
         fingerprint: parseFingerprint(obj(raw, 'fingerprint')),
+        ...(has(raw, 'localData') ? { localData: bool(raw, 'localData') } : {}),
       };
     case 'step-done': {
       const checksum = strOrNull(raw, 'checksum');
@@ -368,7 +401,7 @@ export function parseMessage(raw: unknown): Message {
       return {
         type, generation: int(raw, 'generation'), rank, worldSize, successor: strOrNull(raw, 'successor'), peers: strListOrNull(raw, 'peers', worldSize),
         job: str(raw, 'job'), params: parseTrainParams(obj(raw, 'params')), state: parseState(obj(raw, 'state')),
-        fingerprint: str(raw, 'fingerprint', 128), ringSalt: bytes(raw, 'ringSalt', AUTH_BYTES),
+        fingerprint: str(raw, 'fingerprint', 128), ringSalt: bytes(raw, 'ringSalt', AUTH_BYTES), dataFingerprint: strOrNull(raw, 'dataFingerprint'),
       };
     }
     case 'challenge':
@@ -377,12 +410,14 @@ export function parseMessage(raw: unknown): Message {
       return { type, proof: bytesOrNull(raw, 'proof', AUTH_BYTES) };
     case 'go':
       return { type, generation: int(raw, 'generation') };
-    case 'batch':
+    case 'batch': {
+      const count = int(raw, 'count');
       return {
         type, generation: int(raw, 'generation'), step: int(raw, 'step'), epoch: int(raw, 'epoch'),
-        count: int(raw, 'count'), nextEpoch: int(raw, 'nextEpoch'), nextCursor: int(raw, 'nextCursor'), x: f32(raw, 'x'), y: f32(raw, 'y'),
+        count, nextEpoch: int(raw, 'nextEpoch'), nextCursor: int(raw, 'nextCursor'), ...parseBatchRows(raw, count),
         checksum: bool(raw, 'checksum'), sendState: bool(raw, 'sendState'),
       };
+    }
     case 'pause': {
       const atStep = raw['atStep'];
       return { type, generation: int(raw, 'generation'), atStep: atStep === null ? null : int(raw, 'atStep') };

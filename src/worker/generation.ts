@@ -22,6 +22,7 @@ import { skipNonFinite } from '../shared/nonfinite.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import { modelFingerprint } from './fingerprint.js';
 import { allocator, KernelArena } from '../shared/kernel-arena.js';
+import { batchRows, type LocalSplit } from './local-data.js';
 
 /** How a generation ended for this worker. */
 export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'broken' };
@@ -36,6 +37,8 @@ export interface GenerationContext {
   tls: TlsMaterial | null;
   /** Set on adoption; the caller keeps it across generations. */
   setReplica(r: Replica): void;
+  /** The training split when this worker holds the coordinator's (batches as indices), else null. */
+  localData(): Promise<LocalSplit | null>;
 }
 
 /** Sends this replica's state for `generation`. */
@@ -72,11 +75,14 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
 
   // The ring first: it needs only the start message, while an engine (GPU shader compilation,
   // CUDA start-up) may take minutes the first time, which would outlast a peer's ring-connect wait.
+  // The data loads while the engine starts; ring-ready tells the coordinator whether it matched.
   let trainer: Trainer;
+  let local: LocalSplit | null;
   try {
-    const c = await ctx.compute();
+    const [c, split] = await Promise.all([ctx.compute(), ctx.localData()]);
     trainer = c.trainer;
-    void control.send({ type: 'ring-ready', generation: gen, engine: c.engine.name, engineReason: c.engine.reason, fingerprint: modelFingerprint(trainer) });
+    local = split;
+    void control.send({ type: 'ring-ready', generation: gen, engine: c.engine.name, engineReason: c.engine.reason, fingerprint: modelFingerprint(trainer), localData: local !== null });
   } catch (err) {
     await ring.close();
     throw err;
@@ -91,14 +97,24 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     }
   };
   try {
-    return await trainLoop(ctx, trainer, start, replica, ring, alloc, () => aborted);
+    return await trainLoop(ctx, trainer, start, replica, ring, { alloc, local, isAborted: () => aborted });
   } finally {
     control.onMessage = null;
     await ring.close().catch(() => undefined);
   }
 }
 
-async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, alloc: (n: number) => Float32Array, isAborted: () => boolean): Promise<GenerationEnd> {
+/** What a generation's training loop uses besides its replica and ring. */
+interface LoopParts {
+  /** Where the fusion buffer comes from: the replica's KernelArena when there is one. */
+  alloc: (n: number) => Float32Array;
+  /** This worker's copy of the training split, when batches arrive as indices. */
+  local: LocalSplit | null;
+  /** True once an immediate pause has closed the ring under a running step. */
+  isAborted: () => boolean;
+}
+
+async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, { alloc, local, isAborted }: LoopParts): Promise<GenerationEnd> {
   const { control, log } = ctx;
   const gen = start.generation;
   const p = start.params;
@@ -176,9 +192,11 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     const t1 = performance.now();
     const t0 = waitStart ?? t1;
     waitStart = null;
+    // Streamed rows, or gathered from local data; a bad index throws before any state changes.
+    const { x, y } = batchRows(batch, local);
     // Buckets are all-reduced while later gradients are still being read back (overlap).
     const reducer = new BucketReducer(ring, fusion, buckets);
-    fusion[P] = await trainer.computeGradients(batch.x, batch.y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
+    fusion[P] = await trainer.computeGradients(x, y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
     fusion[P + 1] = batch.count;
     reducer.ready(tail);
     const t2 = performance.now();

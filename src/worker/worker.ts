@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import type { StartMsg } from '../shared/protocol.js';
 import { BUILTIN_JOBS, loadJob } from '../jobs/registry.js';
 import type { Job } from '../jobs/job.js';
+import { LocalData } from './local-data.js';
 
 export interface WorkerResult {
   steps: number;
@@ -47,6 +48,8 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
   const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, log, { tls: sec.tls, token: sec.token, insecure: sec.insecure });
   // Survives reconnections: the model, the engine and the replica's state.
   const held: { compute: Compute | null; replica: Replica | null; fingerprint: string | null } = { compute: null, replica: null, fingerprint: null };
+  // The training split, loaded at most once per job and seed (--data auto).
+  const localData = new LocalData(cfg.data);
   const result = (): WorkerResult => ({
     steps: held.replica?.step ?? 0,
     checksum: checksum(held.replica?.params ?? new Float32Array(0)),
@@ -89,7 +92,10 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
           const glog = log.child({ rank: msg.rank, generation: msg.generation });
           glog.info({ worldSize: msg.worldSize, step: msg.state.step }, 'generation started');
           const start = msg;
-          const end = await runGeneration({ control, ringServer, compute: () => prepare(start), log: glog, tls: sec.tls, setReplica: (r) => (held.replica = r) }, msg);
+          const end = await runGeneration({
+            control, ringServer, compute: () => prepare(start), log: glog, tls: sec.tls, setReplica: (r) => (held.replica = r),
+            localData: () => localData.forStart(start, () => resolveJob(start.job, cfg.job), glog),
+          }, msg);
           if (end.kind === 'finish') {
             log.info({ steps: held.replica?.step ?? 0 }, 'run finished');
             return result();

@@ -49,6 +49,42 @@ describe('control messages', () => {
     expect(code(() => decodeMessage(packr.pack({ ...start, peers: 'ws://a' })))).toBe('RT_BAD_MESSAGE');
   });
 
+  it('carries a batch as indices instead of rows: exactly one of {x, y} or {indices}, indices numbering count', () => {
+    const head: Record<string, unknown> = Object.fromEntries(Object.entries(batch).filter(([k]) => k !== 'x' && k !== 'y'));
+    // A view into a larger order, as the coordinator sends it: only the view travels.
+    const order = Uint32Array.of(9, 4, 7, 1, 0);
+    const indexed = { ...head, indices: order.subarray(1, 3) };
+    const back = decodeMessage(encodeMessage(indexed as Message));
+    expect(back).toEqual({ ...head, indices: Uint32Array.of(4, 7) });
+    expect((back as { indices: unknown }).indices).toBeInstanceOf(Uint32Array);
+    expect(back).not.toHaveProperty('x');
+    // Both, neither, half of the rows, or indices of the wrong type or length.
+    expect(code(() => decodeMessage(packr.pack({ ...batch, indices: Uint32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack(head)))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, x: Float32Array.of(1) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, y: Float32Array.of(1), indices: Uint32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, indices: Uint32Array.of(4) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, indices: [4, 7] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, indices: Float32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, indices: Int32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, x: Uint32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1) })))).toBe('RT_BAD_MESSAGE');
+    // Null stands for absent, as for the other optional fields.
+    expect(decodeMessage(packr.pack({ ...batch, indices: null }))).toEqual(batch);
+  });
+
+  it('treats the data fields of start and ring-ready as optional (older peers), and checks them when present', () => {
+    const state = { step: 0, epoch: 0, cursor: 0, params: new Float32Array(2), m: new Float32Array(2), v: new Float32Array(2), adamT: 0, beta1Pow: 1, beta2Pow: 1 };
+    const params = { epochs: 1, batchSize: 4, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, seed: 1, checksumEvery: 10, stepTimeoutMs: 1000, onNonfinite: 'skip' };
+    const start = { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
+    expect(decodeMessage(packr.pack(start))).toMatchObject({ dataFingerprint: null });
+    expect(decodeMessage(packr.pack({ ...start, dataFingerprint: 'd' }))).toMatchObject({ dataFingerprint: 'd' });
+    expect(code(() => decodeMessage(packr.pack({ ...start, dataFingerprint: 7 })))).toBe('RT_BAD_MESSAGE');
+    const ready = { type: 'ring-ready', generation: 1, engine: 'wasm', engineReason: 'r', fingerprint: { paramCount: 1, weights: [] } };
+    expect(decodeMessage(packr.pack(ready))).not.toHaveProperty('localData');
+    expect(decodeMessage(packr.pack({ ...ready, localData: true }))).toMatchObject({ localData: true });
+    expect(code(() => decodeMessage(packr.pack({ ...ready, localData: 'yes' })))).toBe('RT_BAD_MESSAGE');
+  });
+
   it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {
     const m = parseMessage({ type: 'error', code: 'EVIL', message: 'x' });
     expect(m).toEqual({ type: 'error', code: 'RT_INTERNAL', message: 'x' });
