@@ -93,5 +93,9 @@ export const Defaults = {
   checksumEvery: 10,
 } as const;
 
-/** Bumped whenever a message changes shape; checked at hello. */
-export const PROTOCOL_VERSION = 4;
+/**
+ * Bumped whenever a message changes shape, or ranks of two versions would compute different bits
+ * from the same messages; checked at hello. 5: Adam in float32 (kernels/flat.wat) where 4 used
+ * double precision, so a 4 and a 5 in one ring would drift apart.
+ */
+export const PROTOCOL_VERSION = 5;
