@@ -106,7 +106,7 @@ export class KernelArena {
 
   /** The arena that holds every one of `arrays` (each at an aligned offset), else null. */
   static holding(...arrays: Float32Array[]): KernelArena | null {
-    const arena = byBuffer.get(arrays[0]!.buffer);
+    const arena = KernelArena.of(arrays[0]!);
     if (!arena) return null;
     return arrays.every((a) => a.buffer === arrays[0]!.buffer && a.byteOffset % ALIGN === 0) ? arena : null;
   }

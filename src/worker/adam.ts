@@ -38,7 +38,7 @@ interface AdamScalars { div: number; b1: number; a1: number; b2: number; a2: num
  * Arithmetic is float32, one rounding per operation, as tfjs's own Adam computes. When all four
  * buffers live in one KernelArena the sweep runs in WebAssembly SIMD (shared/kernels/flat.wat, about 5×
  * the JavaScript loop); otherwise, and for the last n mod 4 values, `adamRange` below does the
- * same operations in the same order, so both paths give the same bits (adam-kernel.test.ts).
+ * same operations in the same order, so both paths give the same bits (flat-kernels.test.ts).
  */
 export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState, h: AdamHyper, divisor = 1): void {
   s.t += 1;

@@ -11,7 +11,7 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { decodeMessage, decodeRaw, encodeMessage } from '../shared/codec.js';
 import { Mailbox } from '../shared/mailbox.js';
 import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type StepDoneMsg, type WorkerToCoordinator } from '../shared/protocol.js';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { PROTOCOL_VERSION } from '../shared/constants.js';
 import { controlProof, newNonce, proofMatches, welcomeProof } from '../shared/auth.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from '../shared/tls.js';
@@ -114,7 +114,7 @@ export class ControlClient {
 
   /** The local address of this connection: the address the coordinator can reach us at. */
   get localAddress(): string {
-    const a = (this.ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
+    const a = this.socket?.localAddress;
     return a ? a.replace(/^::ffff:/, '') : '127.0.0.1';
   }
 
@@ -214,9 +214,9 @@ export class ControlClient {
     this.socket?.uncork();
   }
 
-  /** The TCP or TLS socket under the WebSocket (only corked and uncorked here). */
-  private get socket(): Duplex | undefined {
-    return (this.ws as unknown as { _socket?: Duplex })._socket;
+  /** The TCP or TLS socket under the WebSocket (`ws` keeps it in a private field). */
+  private get socket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket })._socket;
   }
 
   close(): void {

@@ -6,7 +6,8 @@
 import type * as TF from '@tensorflow/tfjs';
 import { selectEngine } from './backend.js';
 import { Trainer } from './trainer.js';
-import { adamStep, createAdamState, ADAM_DEFAULTS, type AdamState } from './adam.js';
+import { adamStep, ADAM_DEFAULTS } from './adam.js';
+import { Replica, initialState } from './replica.js';
 import { allocator, KernelArena } from '../shared/kernel-arena.js';
 import { inputSize, type Job } from '../jobs/job.js';
 import type { BackendName } from '../shared/config.js';
@@ -76,9 +77,7 @@ export async function runEngineSteps(opts: EngineRunOptions, log: Logger): Promi
     // The buffers a worker trains with (generation.ts): Adam runs as SIMD in place.
     const P = trainer.paramCount;
     const alloc = allocator(KernelArena.create([P, P, P, P]));
-    const params = alloc(P);
-    params.set(trainer.getWeights());
-    const adam: AdamState = { ...createAdamState(0), m: alloc(P), v: alloc(P) };
+    const { params, adam } = Replica.fromState(initialState(trainer.getWeights()), alloc);
     const hyper = { ...ADAM_DEFAULTS, lr: opts.lr ?? job.defaults?.lr ?? 1e-3 };
     const grads = alloc(P);
     const losses: number[] = [];

@@ -227,13 +227,18 @@ export class RingCollective implements Collective {
     return segmentBounds(length, n, (((this.rank - hop - 1) % n) + n) % n);
   }
 
+  /** The ring's last hop: N-1 reduce-scatter hops (0..N-2), then N-2 all-gather forwards. */
+  private get lastHop(): number {
+    return 2 * this.worldSize - 3;
+  }
+
   private chunks(span: Span): number {
     return Math.ceil(span.length / this.chunkElems);
   }
 
   private startRing(buf: Float32Array, seq: number, resolve: () => void): void {
     const n = this.worldSize;
-    const lastHop = 2 * n - 3;
+    const lastHop = this.lastHop;
     let recvLeft = 0;
     let sendLeft = this.chunks(segmentBounds(buf.length, n, this.rank));
     for (let hop = 0; hop <= lastHop; hop++) {
@@ -293,9 +298,8 @@ export class RingCollective implements Collective {
    * (reduce-scatter hops) or copied (all-gather hops): straight from the socket's read buffers.
    */
   private ringTarget(op: RingOp, h: FrameHeader): FrameTarget {
-    const lastHop = 2 * this.worldSize - 3;
     const seg = this.segmentForHop(op.buf.length, h.hop);
-    if (h.dtype !== this.dtype || h.hop > lastHop || h.offset < seg.start || h.offset + h.count > seg.start + seg.length || h.count > this.chunkElems) {
+    if (h.dtype !== this.dtype || h.hop > this.lastHop || h.offset < seg.start || h.offset + h.count > seg.start + seg.length || h.count > this.chunkElems) {
       throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring frame hop ${h.hop} dtype ${h.dtype} [${h.offset}, +${h.count}) does not fit segment [${seg.start}, +${seg.length}) of a dtype-${this.dtype} all-reduce`);
     }
     const add = h.hop < this.worldSize - 1;
@@ -331,7 +335,7 @@ export class RingCollective implements Collective {
   /** A chunk of this collective is in: forward it on the next hop (if any). */
   private ringFrameDone(op: RingOp, h: FrameHeader): void {
     op.recvLeft--;
-    if (h.hop < 2 * this.worldSize - 3) this.ringSend(op, h.hop + 1, h.offset, h.count);
+    if (h.hop < this.lastHop) this.ringSend(op, h.hop + 1, h.offset, h.count);
     this.ringMaybeDone(op);
   }
 
