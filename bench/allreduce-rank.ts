@@ -14,6 +14,7 @@ import { RingCollective } from '../dist/worker/ring-collective.js';
 import { createLogger } from '../dist/shared/logger.js';
 import { allocator, KernelArena } from '../dist/shared/kernel-arena.js';
 import { deriveRingKey } from '../dist/shared/auth.js';
+import { Defaults } from '../dist/shared/constants.js';
 import { emit, stdinLines } from './lines.js';
 
 const { values: flags } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, 'raw-ws': { type: 'string' } } });
@@ -42,13 +43,15 @@ interface RunCmd {
 
 async function runRank(server: RingServer, cmd: RunCmd): Promise<RingCollective> {
   const { rank, world } = cmd;
+  // As a worker's (generation.ts): the buffers and the predecessor link's read buffer in one arena.
+  const arena = cmd.plainBuffers ? null : KernelArena.create([...cmd.sizes.map((b) => b / 4), Defaults.ringReadBufferBytes / 4]);
   const ring = await RingCollective.connect({
     server, generation: 1, rank, worldSize: world, successorUrl: cmd.urls[(rank + 1) % world]!, peerUrls: cmd.urls,
-    connectTimeoutMs: 30_000, opTimeoutMs: 120_000, log, ringKey: BENCH_RING_KEY, ...cmd.options,
+    connectTimeoutMs: 30_000, opTimeoutMs: 120_000, log, ringKey: BENCH_RING_KEY, arena, ...cmd.options,
   });
   const barrier = new Float32Array(1);
   for (const bytes of cmd.sizes) {
-    const buf = cmd.plainBuffers ? new Float32Array(bytes / 4) : allocator(KernelArena.create([bytes / 4]))(bytes / 4);
+    const buf = allocator(arena)(bytes / 4);
     const times: number[] = [];
     const cpu: number[] = [];
     for (let i = 0; i < cmd.warmup + cmd.iters; i++) {

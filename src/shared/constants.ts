@@ -81,6 +81,11 @@ export const Defaults = {
    * later ones still are (overlap). Smaller buckets overlap more but pay more per-call latency.
    */
   gradientBucketBytes: 256 * 1024,
+  /**
+   * A ring link's socket reads into one buffer of this size (worker/fixed-read.ts): large enough
+   * to take what loopback's socket buffer holds in one read (about 500 KB per read measured).
+   */
+  ringReadBufferBytes: 1024 * 1024,
   /** Data frames a ring link hands its socket at once; further ones wait in order. */
   ringSendWindow: 8,
   /** Received-frame buffers a collective keeps for reuse (each at most ringMaxMessageBytes). */

@@ -16,7 +16,7 @@ interface FlatKernels {
 
 const ALIGN = 16;
 /**
- * Room where addFrom copies values that live outside the memory before adding them: one ring
+ * Room where addBytes copies values that live outside the memory before adding them: one ring
  * chunk, so a chunk received whole is one copy and one kernel call.
  */
 const SCRATCH_VALUES = (256 * 1024) / 4;
@@ -42,8 +42,9 @@ const padded = (n: number): number => Math.ceil((n * 4) / ALIGN) * ALIGN;
 
 export class KernelArena {
   private used = 0;
-  /** addFrom's staging room, the arena's first allocation. */
+  /** addBytes' staging room, the arena's first allocation (as values and as bytes). */
   private scratch!: Float32Array;
+  private scratchBytes!: Uint8Array;
 
   private constructor(private readonly memory: WebAssembly.Memory, readonly kernels: FlatKernels) {}
 
@@ -65,29 +66,58 @@ export class KernelArena {
     }
     const arena = new KernelArena(memory, new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as FlatKernels);
     arena.scratch = arena.alloc(SCRATCH_VALUES)!;
+    arena.scratchBytes = new Uint8Array(arena.scratch.buffer, arena.scratch.byteOffset, arena.scratch.byteLength);
     byBuffer.set(memory.buffer, arena);
     return arena;
   }
 
   /**
-   * target[offset + i] += src[i] for every i, where target lives in this memory and src anywhere
-   * (a socket's read buffer): copied into the scratch room piece by piece, then added by the SIMD
-   * kernel, about 4× a JavaScript loop even with the copy. The same float32 sums as that loop.
-   * False (nothing done) when src is too short to be worth it: the caller adds it itself.
+   * target[offset + i] += src[i] for every i, where target lives in this memory and src anywhere.
+   * The same float32 sums as that loop. False (nothing done) when src falls outside target.
    */
   addFrom(target: Float32Array, offset: number, src: Float32Array): boolean {
-    // Out of the view's range the kernel would write into a neighbouring buffer: leave such a
-    // call to the caller's loop, which (like any typed-array write) ignores out-of-range indices.
-    if (src.length < MIN_KERNEL_ADD || offset < 0 || offset + src.length > target.length) return false;
-    const scratch = this.scratch;
-    for (let i = 0; i < src.length; i += scratch.length) {
-      const part = src.subarray(i, i + scratch.length);
-      const n4 = part.length - (part.length % 4);
-      scratch.set(part);
-      this.kernels.add(target.byteOffset + (offset + i) * 4, scratch.byteOffset, n4);
-      for (let j = n4; j < part.length; j++) target[offset + i + j]! += part[j]!;
+    return this.addBytes(target, offset, new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+  }
+
+  /**
+   * target[offset + i] += the i-th float32 (little-endian) of `bytes`, which may sit at any byte
+   * alignment, where target lives in this memory. Bytes in this memory too (a ring link's read
+   * buffer, see allocBytes) are added where they lie, since the kernel's loads need no alignment;
+   * bytes elsewhere (a socket's own read buffers) are first copied into the scratch room piece by
+   * piece, which still makes it about 4× a JavaScript loop. The same float32 sums as
+   * `target[o] += src[i]`. False (nothing done) when the values fall outside target: out of the
+   * view's range the kernel would write into a neighbouring buffer.
+   */
+  addBytes(target: Float32Array, offset: number, bytes: Uint8Array): boolean {
+    const n = bytes.length >>> 2;
+    if (offset < 0 || offset + n > target.length) return false;
+    const inside = bytes.buffer === this.memory.buffer;
+    const room = this.scratch.length;
+    for (let i = 0; i < n; i += room) {
+      const k = Math.min(room, n - i);
+      const part = bytes.subarray(i * 4, (i + k) * 4);
+      // Short pieces (a value split across socket reads) are not worth a kernel call.
+      const k4 = k < MIN_KERNEL_ADD ? 0 : k - (k % 4);
+      const at = offset + i;
+      if (inside) {
+        if (k4 > 0) this.kernels.add(target.byteOffset + at * 4, part.byteOffset, k4);
+        if (k4 < k) {
+          this.scratchBytes.set(part.subarray(k4 * 4));
+          this.addScratch(target, at + k4, 0, k - k4);
+        }
+      } else {
+        this.scratchBytes.set(part);
+        if (k4 > 0) this.kernels.add(target.byteOffset + at * 4, this.scratch.byteOffset, k4);
+        this.addScratch(target, at + k4, k4, k - k4);
+      }
     }
     return true;
+  }
+
+  /** target[at + j] += scratch[from + j] for j < count: the values the kernel left. */
+  private addScratch(target: Float32Array, at: number, from: number, count: number): void {
+    const s = this.scratch;
+    for (let j = 0; j < count; j++) target[at + j]! += s[from + j]!;
   }
 
   /** The arena that `a` is a view into (any offset), else null. */
@@ -100,6 +130,18 @@ export class KernelArena {
     const size = padded(n);
     if (this.used + size > this.memory.buffer.byteLength) return null;
     const view = new Float32Array(this.memory.buffer, this.used, n);
+    this.used += size;
+    return view;
+  }
+
+  /**
+   * A 16-byte aligned Buffer of n bytes in this memory (a ring link's socket reads into it, so
+   * received gradients are added from where the read put them); null once the arena is full.
+   */
+  allocBytes(n: number): Buffer | null {
+    const size = Math.ceil(n / ALIGN) * ALIGN;
+    if (this.used + size > this.memory.buffer.byteLength) return null;
+    const view = Buffer.from(this.memory.buffer, this.used, n);
     this.used += size;
     return view;
   }

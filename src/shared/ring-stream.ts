@@ -22,10 +22,16 @@ import { ErrorCodes, RingtrainError } from './errors.js';
 export interface FrameTarget {
   /**
    * `bytes` holds whole elements [at, at + bytes.length / width) of the payload, and its
-   * byteOffset is a multiple of the element width, so a typed-array view over it is valid. It is
-   * only valid during the call (it may be a scratch buffer).
+   * byteOffset is a multiple of the element width, so a typed-array view over it is valid, unless
+   * the target set `anyAlignment`. It is only valid during the call (it may be a scratch buffer,
+   * or a socket's read buffer that the next read overwrites).
    */
   piece(bytes: Buffer, at: number): void;
+  /**
+   * The target takes pieces at any byte alignment (it adds with unaligned loads or copies bytes),
+   * so the reader hands over the bytes where they lie instead of copying them onto the grid.
+   */
+  readonly anyAlignment?: boolean;
 }
 
 /** `collect`: gather the payload into a Buffer of its own; `discard`: read and drop it. */
@@ -255,7 +261,7 @@ export class RingStreamReader {
       let run = bytes.subarray(i, i + whole);
       // Typed arrays cannot be unaligned; where a read split the stream off the element grid,
       // one memcpy into scratch puts it back (far cheaper than the add that follows).
-      if (run.byteOffset % w !== 0) {
+      if (run.byteOffset % w !== 0 && route.anyAlignment !== true) {
         if (this.scratch.length < whole) this.scratch = Buffer.allocUnsafeSlow(Math.max(whole, 64 * 1024));
         run.copy(this.scratch);
         run = this.scratch.subarray(0, whole);

@@ -52,7 +52,10 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
   // Weights, Adam's moments and the fusion buffer in one WebAssembly memory, where the update
   // runs as SIMD in place (adam.ts); plain arrays where that cannot be had.
   const P = start.state.params.length;
-  const alloc = allocator(KernelArena.create([P, P, P, P + 2]));
+  // The ring's predecessor link reads into the same memory, so gradients are added from where
+  // they arrive (ring-collective.ts).
+  const arena = KernelArena.create([P, P, P, P + 2, Defaults.ringReadBufferBytes / 4]);
+  const alloc = allocator(arena);
   const replica = Replica.fromState(start.state, alloc);
   ctx.setReplica(replica);
 
@@ -62,7 +65,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
       ? new SoloCollective()
       : await RingCollective.connect({
           server: ctx.ringServer, generation: gen, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor, peerUrls: start.peers ?? null,
-          compress: start.params.compress ?? 'none',
+          compress: start.params.compress ?? 'none', arena,
           connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
           ringKey: deriveRingKey(control.ringSecret, start.ringSalt, gen), tls: ctx.tls,
         });

@@ -10,6 +10,9 @@
  *   which fires once the socket has handed them to the kernel. A window bounds the frames handed
  *   to the socket at once; the rest wait here in order (back-pressure without unbounded buffers).
  *
+ * Where the caller gives a read buffer, the link moves its connection onto a socket that reads
+ * into that one buffer (fixed-read.ts) instead of a fresh allocation per read.
+ *
  * The dialler masks with an all-zero key (the payload goes out unchanged). The listener sends
  * nothing until the dialler's `Ready` frame shows the dialler has taken its socket from `ws` too:
  * anything arriving before that could have been parsed, and lost, inside `ws`.
@@ -19,6 +22,7 @@ import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { FrameHeader } from '../shared/codec.js';
 import { RingStreamReader, dataFrameHead, wsCloseFrame, type Route } from '../shared/ring-stream.js';
+import { readIntoFixedBuffer } from './fixed-read.js';
 
 /** A link's socket once its handshake is done, and which end of it this rank is. */
 export interface RingLink {
@@ -48,6 +52,8 @@ const CLOSE_GRACE_MS = 1_000;
 
 export class PeerLink {
   private readonly socket: Socket;
+  /** The socket reads into the caller's fixed buffer (fixed-read.ts), not a fresh one per read. */
+  readonly fixedReads: boolean;
   private readonly dialler: boolean;
   private readonly queue: Pending[] = [];
   private inFlight = 0;
@@ -59,10 +65,10 @@ export class PeerLink {
 
   /**
    * `onError` gets malformed input and socket failures (`what` names the peer in messages);
-   * `alloc` gives the buffers whole frames are gathered into (see RingStreamReader).
+   * `alloc` gives the buffers whole frames are gathered into (see RingStreamReader); with
+   * `readBuffer` the socket reads into it where the connection allows (fixed-read.ts).
    */
-  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void, alloc?: (bytes: number) => Buffer) {
-    this.socket = link.socket;
+  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void, alloc?: (bytes: number) => Buffer, readBuffer?: Buffer | null) {
     this.dialler = link.dialler;
     this.open = link.dialler;
     const gone = (): void => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`));
@@ -90,10 +96,15 @@ export class PeerLink {
       close: gone,
       error: (err: Error) => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} failed: ${err.message}`)),
     };
+    const fixed = readBuffer ? readIntoFixedBuffer(link.socket, readBuffer, this.listeners.data) : null;
+    this.socket = fixed?.socket ?? link.socket;
+    this.fixedReads = fixed !== null;
     for (const [event, fn] of Object.entries(this.listeners)) this.socket.on(event, fn);
     this.socket.setNoDelay(true);
-    // The socket was paused since its handshake: what arrived meanwhile is read now.
-    this.socket.resume();
+    // The socket was paused since its handshake: what arrived meanwhile is read now (a fixed-read
+    // socket's first read comes on a later tick, after these).
+    if (fixed) for (const chunk of fixed.pending) this.listeners.data(chunk);
+    else this.socket.resume();
   }
 
   /** Sends a `Data` frame with header `h`; `payload` must stay untouched until `done`. */

@@ -34,6 +34,7 @@ import { Dtype, FrameKind, LinkKind, bytesAsF32, type FrameHeader } from '../sha
 import type { FrameTarget, Route } from '../shared/ring-stream.js';
 import { addInto, segmentBounds, type Span } from '../shared/flat.js';
 import { BufferPool } from '../shared/buffer-pool.js';
+import { KernelArena } from '../shared/kernel-arena.js';
 import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, payloadU16 } from '../shared/fp16.js';
 import { chooseAlgorithm, doublingPeers, doublingPlan, type AlgorithmChoice } from '../shared/doubling-plan.js';
 import type { Logger } from '../shared/logger.js';
@@ -55,6 +56,12 @@ export interface RingOptions {
   chunkBytes?: number;
   algorithm?: AlgorithmChoice;
   compress?: Compression;
+  /**
+   * The KernelArena the caller's buffers live in (generation.ts sizes it with room for one
+   * Defaults.ringReadBufferBytes read buffer): the predecessor link reads into it, so received
+   * gradients are added from where they were read, with no copy.
+   */
+  arena?: KernelArena | null;
   /** Buffers of at most this many bytes use recursive doubling (with algorithm 'auto'). */
   smallMaxBytes?: number;
   log: Logger;
@@ -124,6 +131,8 @@ export class RingCollective implements Collective {
   private readonly pred: PeerLink;
   private readonly succ: PeerLink;
   private readonly mesh = new Map<number, PeerLink>();
+  /** How the predecessor link reads: into one fixed buffer (fixed-read.ts), lying in `arena`. */
+  readonly predReads: { fixed: boolean; inArena: boolean };
   private seq = 0;
   private busy = false;
   private ring: RingOp | null = null;
@@ -148,7 +157,10 @@ export class RingCollective implements Collective {
     const n = this.worldSize;
     const onError = (err: Error): void => this.fail(err);
     const alloc = (bytes: number): Buffer => this.pool.take(bytes);
-    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc);
+    const readBuffer = (): Buffer => Buffer.allocUnsafeSlow(Defaults.ringReadBufferBytes);
+    const inArena = opts.arena?.allocBytes(Defaults.ringReadBufferBytes) ?? null;
+    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc, inArena ?? readBuffer());
+    this.predReads = { fixed: this.pred.fixedReads, inArena: this.pred.fixedReads && inArena !== null };
     // Nothing the successor sends is meaningful on the ring: data only flows forward.
     this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, {
       route: () => {
@@ -158,7 +170,7 @@ export class RingCollective implements Collective {
       end: () => undefined,
     }, onError);
     for (const [peer, link] of mesh) {
-      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError, alloc));
+      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError, alloc, readBuffer()));
     }
   }
 
@@ -304,7 +316,9 @@ export class RingCollective implements Collective {
     }
     const add = h.hop < this.worldSize - 1;
     const buf = op.buf;
-    return { piece: (bytes, at) => this.applyBytes(buf, h.offset + at, bytes, add) };
+    // A float32 buffer in an arena takes pieces wherever they lie in the read buffer (applyBytes).
+    const anyAlignment = this.dtype === Dtype.F32 && KernelArena.of(buf) !== null;
+    return { anyAlignment, piece: (bytes, at) => this.applyBytes(buf, h.offset + at, bytes, add) };
   }
 
   private endRing(h: FrameHeader, route: Route, payload: Buffer | null): void {
@@ -447,12 +461,20 @@ export class RingCollective implements Collective {
     this.applyBytes(buf, f.header.offset, f.payload, add);
   }
 
-  /** Adds raw wire values (aligned, whole elements) into `buf` from element `at`, or copies them. */
+  /**
+   * Adds raw wire values (whole elements) into `buf` from element `at`, or copies them. They are
+   * aligned unless `buf` is a float32 buffer in a KernelArena, which adds them with unaligned
+   * loads (from where they lie when the link reads into the same arena) and copies them as bytes.
+   */
   private applyBytes(buf: Float32Array, at: number, bytes: Buffer, add: boolean): void {
+    const arena = KernelArena.of(buf);
     if (this.dtype === Dtype.F16) {
       const src = payloadU16(bytes);
       if (add) addF16Into(src, buf, at);
       else decodeF16Into(src, buf, at);
+    } else if (arena !== null) {
+      if (!add) new Uint8Array(buf.buffer, buf.byteOffset + at * 4, bytes.length).set(bytes);
+      else if (!arena.addBytes(buf, at, bytes)) addInto(buf, at, bytesAsF32(bytes));
     } else {
       const src = bytesAsF32(bytes);
       if (add) addInto(buf, at, src);

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import type { AllreduceAlgorithm } from '../../src/shared/doubling-plan.js';
 import { TEST_RING_KEY } from '../helpers/ring.js';
 import { KernelArena } from '../../src/shared/kernel-arena.js';
+import { Defaults } from '../../src/shared/constants.js';
 
 const log = createLogger('test', 'silent');
 const WORLDS = [1, 2, 3, 5, 8];
@@ -116,6 +117,43 @@ describe('buffers in a KernelArena (SIMD add of received values)', () => {
       }
     });
   }
+});
+
+describe('ring links reading into the fusion buffer\'s arena (as workers do)', () => {
+  it('sums exactly and agrees bit for bit with plain buffers, for N=2, 3, 5 and lengths off the chunk grid', async () => {
+    for (const n of [2, 3, 5]) {
+      const lengths = [1000, 65_537, 1_000_003];
+      const servers = await Promise.all(Array.from({ length: n }, () => RingServer.listen('127.0.0.1', 0, log)));
+      const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`);
+      // Each rank's buffers and its predecessor link's read buffer share one arena.
+      const arenas = servers.map(() => KernelArena.create([...lengths, ...lengths, Defaults.ringReadBufferBytes / 4])!);
+      const rings = await Promise.all(
+        servers.map((server, rank) =>
+          RingCollective.connect({
+            server, generation: 1, rank, worldSize: n, successorUrl: urls[(rank + 1) % n]!, peerUrls: urls,
+            connectTimeoutMs: 10_000, opTimeoutMs: 60_000, log, algorithm: 'ring', ringKey: TEST_RING_KEY, arena: arenas[rank]!,
+          }),
+        ),
+      );
+      open.push({ rings, servers });
+      for (const r of rings) expect(r.predReads).toEqual({ fixed: true, inArena: true });
+      for (const len of lengths) {
+        const inArena = (inputs: Float32Array[]): Float32Array[] => inputs.map((b, r) => {
+          const copy = arenas[r]!.alloc(len)!;
+          copy.set(b);
+          return copy;
+        });
+        const ints = inArena(rings.map((_, r) => intInput(r, len)));
+        await Promise.all(rings.map((r, i) => r.allreduceSum(ints[i]!)));
+        expectExactSum(ints, rings.map((_, r) => intInput(r, len)));
+        const realsOf = (): Float32Array[] => rings.map((_, r) => Float32Array.from({ length: len }, (_, i) => Math.sin(i * 0.37 + r) * 10 ** ((i % 9) - 4)));
+        const plain = await allreduce(rings, realsOf());
+        const reals = inArena(realsOf());
+        await Promise.all(rings.map((r, i) => r.allreduceSum(reals[i]!)));
+        expectBitIdentical([...plain, ...reals]);
+      }
+    }
+  });
 });
 
 describe('fp16 compression', () => {

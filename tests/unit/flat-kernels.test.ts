@@ -111,3 +111,52 @@ describe('addInto on a KernelArena buffer', () => {
     expect(whole[200]).toBe(0);
   });
 });
+
+describe('KernelArena.addBytes (received bytes at any alignment)', () => {
+  // Byte shifts 0..3 put the values off the float32 grid; lengths cover the scalar path, the
+  // kernel with a remainder, and more than the scratch room (65,536 values).
+  for (const n of [5, 67, 1000, 70_001]) {
+    for (const shift of [0, 1, 2, 3]) {
+      it(`gives the JavaScript loop's sums bit for bit from inside and outside the arena (n = ${n}, byte shift ${shift})`, () => {
+        const arena = KernelArena.create([n + 9, n + 9])!;
+        const target = arena.alloc(n + 9)!;
+        const original = spread(n + 9, 5);
+        target.set(original);
+        const values = spread(n, 6);
+        const want = original.slice();
+        for (let i = 0; i < n; i++) want[7 + i]! += values[i]!;
+        const raw = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+        // Inside: a read buffer in the same memory (as a ring link's is); outside: a socket's own.
+        const inside = arena.allocBytes(n * 4 + 16)!;
+        expect(inside.buffer).toBe(target.buffer);
+        const outside = Buffer.alloc(n * 4 + 16);
+        for (const room of [inside, outside]) {
+          const bytes = room.subarray(shift, shift + n * 4);
+          raw.copy(bytes);
+          target.set(original);
+          expect(arena.addBytes(target, 7, bytes)).toBe(true);
+          expect(bits(target).equals(bits(want))).toBe(true);
+        }
+      });
+    }
+  }
+
+  it('refuses values past the end of the target and leaves it untouched', () => {
+    const arena = KernelArena.create([100])!;
+    const target = arena.alloc(100)!;
+    expect(arena.addBytes(target, 90, Buffer.alloc(11 * 4, 1))).toBe(false);
+    expect(arena.addBytes(target, -1, Buffer.alloc(4, 1))).toBe(false);
+    expect(target.every((v) => v === 0)).toBe(true);
+  });
+
+  it('hands out byte buffers from the same memory without overlapping the value buffers', () => {
+    const arena = KernelArena.create([64, 64])!;
+    const a = arena.alloc(64)!;
+    const bytes = arena.allocBytes(100)!;
+    const b = arena.alloc(64)!;
+    bytes.fill(0xff);
+    expect(a.every((v) => v === 0) && b.every((v) => v === 0)).toBe(true);
+    expect(bytes.byteOffset % 16).toBe(0);
+    expect(arena.allocBytes(1 << 20)).toBeNull();
+  });
+});
