@@ -16,8 +16,8 @@ interface FlatKernels {
 
 const ALIGN = 16;
 /**
- * Room where addBytes copies values that live outside the memory before adding them: one ring
- * chunk, so a chunk received whole is one copy and one kernel call.
+ * Room where addBytes copies values that live outside the memory before adding them (a link
+ * reading into a buffer of its own): a quarter of a ring read, a few copy-and-add rounds per read.
  */
 const SCRATCH_VALUES = (256 * 1024) / 4;
 /** Below this many values the kernel call and copy cost more than a plain loop saves. */
