@@ -32,6 +32,12 @@ export interface FrameTarget {
    * so the reader hands over the bytes where they lie instead of copying them onto the grid.
    */
   readonly anyAlignment?: boolean;
+  /**
+   * For a payload stored unchanged (an all-gather copy): bytes [from, from + length) of where the
+   * payload goes. The reader then copies the bytes there itself, split anywhere, instead of
+   * calling `piece`, and a link may read its socket straight into it (see `directTarget`).
+   */
+  bytesAt?(from: number, length: number): Uint8Array;
 }
 
 /** `collect`: gather the payload into a Buffer of its own; `discard`: read and drop it. */
@@ -231,6 +237,43 @@ export class RingStreamReader {
     this.state = State.Payload;
   }
 
+  /**
+   * Where the socket's next read may go straight to: the rest of the payload in progress, when
+   * its target stores it unchanged (`bytesAt`) and no mask must be undone; else null. The link
+   * reports what landed there with `placed` (worker/fixed-read.ts), so those bytes are never copied.
+   */
+  directTarget(): Uint8Array | null {
+    const route = this.route;
+    if (this.state !== State.Payload || this.mask !== null || typeof route !== 'object' || route.bytesAt === undefined) return null;
+    return route.bytesAt(this.payloadPos, this.msgLen - this.msgPos);
+  }
+
+  /**
+   * Bytes left in the header or payload in progress (a whole data frame's headers when between
+   * frames), so a link can end each read where the frame part ends: then a payload that can be
+   * read straight into place (directTarget) is never partly read into a buffer first.
+   */
+  partRoom(): number {
+    switch (this.state) {
+      case State.WsHead:
+        // The longest data-frame header: 64-bit length and a mask key, then the ring header.
+        return 14 - this.wsHave + FRAME_HEADER_BYTES;
+      case State.RingHead:
+        return FRAME_HEADER_BYTES - this.ringHave;
+      case State.Payload:
+      case State.Control:
+        return this.msgLen - this.msgPos;
+    }
+  }
+
+  /** `n` payload bytes were read straight into the view `directTarget` gave. */
+  placed(n: number): void {
+    if (this.state !== State.Payload || n > this.msgLen - this.msgPos) this.bad('bytes placed outside a payload');
+    this.payloadPos += n;
+    this.msgPos += n;
+    if (this.msgPos === this.msgLen) this.endPayload();
+  }
+
   /** Hands `bytes` (the next payload bytes, already unmasked) to the frame's route. */
   private payload(bytes: Buffer): void {
     const route = this.route;
@@ -240,6 +283,11 @@ export class RingStreamReader {
     }
     if (route === 'collect') {
       bytes.copy(this.collected!, this.payloadPos);
+      this.payloadPos += bytes.length;
+      return;
+    }
+    if (route.bytesAt !== undefined) {
+      route.bytesAt(this.payloadPos, bytes.length).set(bytes);
       this.payloadPos += bytes.length;
       return;
     }

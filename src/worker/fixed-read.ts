@@ -1,6 +1,7 @@
 /**
- * Moves a plain TCP connection onto a socket that reads into one fixed buffer (Node's `onread`
- * socket option), for the ring's data links.
+ * Moves a plain TCP connection onto a socket whose reads go into buffers its owner chooses
+ * (Node's `onread` socket option), for the ring's data links: one fixed buffer, or straight into
+ * the place the bytes belong (peer-link.ts reads all-gather payloads into the gradient buffer).
  *
  * Why: an ordinary socket allocates a fresh 64 KiB buffer for every read, so a 16 MiB all-reduce
  * at N=2 costs about 260 reads per rank, each with its allocation, page faults and JavaScript
@@ -24,7 +25,7 @@ import { TLSSocket } from 'node:tls';
 interface StreamHandle {
   reading?: boolean;
   readStop(): number;
-  useUserBuffer?: unknown;
+  useUserBuffer(buffer: Uint8Array): void;
 }
 
 /** What Node keeps on a socket (not in its typings). */
@@ -34,22 +35,39 @@ interface SocketInternals {
 }
 
 export interface FixedReadSocket {
-  /** The connection, now reading into the fixed buffer. */
+  /** The connection, now reading where `targets` says. */
   socket: Socket;
   /** Bytes the old socket had read but not delivered: the caller handles them before any read. */
   pending: Buffer[];
+  /**
+   * From now on every read goes into `home` and is dropped, the read already set up included:
+   * after this the socket never writes into a view `targets` gave (whose owner may reuse that
+   * memory once its operation has ended).
+   */
+  detach(): void;
+}
+
+/** Chooses where each read goes. */
+export interface ReadTargets {
+  /**
+   * The destination of the next read, whose length caps it: a fixed buffer, a part of one (to stop
+   * a read at a frame's end), or the final place of the bytes; kept valid until `read` is called.
+   */
+  next(): Uint8Array;
+  /** `n` bytes were read into `into`, the view `next` gave for this read. */
+  read(into: Uint8Array, n: number): void;
 }
 
 /**
- * Hands `old`'s connection to a new socket that reads into `buffer`, calling `onRead` with the
- * bytes of each read (a view of `buffer`, valid only during the call). `old` is destroyed without
- * closing the connection (so `ws` and the HTTP server forget it). Null when that cannot be done;
- * `old` is then untouched.
+ * Hands `old`'s connection to a new socket that reads where `targets` says. `home` (a buffer of
+ * the caller's, not shared with anything) takes the reads once `detach` is called. `old` is
+ * destroyed without closing the connection (so `ws` and the HTTP server forget it). Null when
+ * that cannot be done; `old` is then untouched.
  */
-export function readIntoFixedBuffer(old: Socket, buffer: Buffer, onRead: (bytes: Buffer) => void): FixedReadSocket | null {
+export function readIntoOwnBuffers(old: Socket, home: Buffer, targets: ReadTargets): FixedReadSocket | null {
   const internals = old as unknown as SocketInternals;
   const handle = internals._handle;
-  if (old instanceof TLSSocket || !handle || typeof handle.useUserBuffer !== 'function' || typeof handle.readStop !== 'function') return null;
+  if (old instanceof TLSSocket || !handle || typeof (handle.useUserBuffer as unknown) !== 'function' || typeof handle.readStop !== 'function') return null;
   // A socket with writes in flight would see their completions land on the new socket; one that
   // has read its end of stream would never tell the new socket the peer is gone.
   if (old.destroyed || old.connecting || old.writableLength > 0 || internals._readableState?.ended !== false) return null;
@@ -59,10 +77,23 @@ export function readIntoFixedBuffer(old: Socket, buffer: Buffer, onRead: (bytes:
   // Whatever the old socket read but has not delivered (it was paused since its handshake).
   const pending: Buffer[] = [];
   for (let chunk = old.read() as Buffer | null; chunk !== null; chunk = old.read() as Buffer | null) pending.push(chunk);
+  let detached = false;
+  // Node asks for each read's buffer after the previous read's callback (and once at the start),
+  // and hands the callback the buffer it was given.
+  const onread = {
+    buffer: (): Uint8Array => (detached ? home : targets.next()),
+    callback: (n: number, into: Uint8Array): void => {
+      if (!detached) targets.read(into, n);
+    },
+  };
   // `handle` is how net.Server builds its sockets; the typings leave it out.
-  const options = { handle, onread: { buffer, callback: (n: number): void => onRead(buffer.subarray(0, n)) } };
-  const socket = new Socket(options as SocketConstructorOpts);
+  const socket = new Socket({ handle, onread } as SocketConstructorOpts);
   // With no handle left, destroying only emits `close`: `ws` and the listener drop their records.
   old.destroy();
-  return { socket, pending };
+  const detach = (): void => {
+    detached = true;
+    // The read already set up may target a caller's view: point it at `home`.
+    (socket as unknown as SocketInternals)._handle?.useUserBuffer(home);
+  };
+  return { socket, pending, detach };
 }

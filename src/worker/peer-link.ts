@@ -22,7 +22,7 @@ import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { FrameHeader } from '../shared/codec.js';
 import { RingStreamReader, dataFrameHead, wsCloseFrame, type Route } from '../shared/ring-stream.js';
-import { readIntoFixedBuffer } from './fixed-read.js';
+import { readIntoOwnBuffers, type ReadTargets } from './fixed-read.js';
 
 /** A link's socket once its handshake is done, and which end of it this rank is. */
 export interface RingLink {
@@ -60,15 +60,20 @@ export class PeerLink {
   /** Sending is allowed: at once for the dialler, after `Ready` for the listener. */
   private open: boolean;
   private closed = false;
+  /** Runs input handling unless closed; malformed input and its failures go to onError. */
+  private readonly guard: (fn: () => void) => void;
+  /** Stops reads into placed views (fixed-read.ts), for a socket that reads into a fixed buffer. */
+  private readonly detach: (() => void) | null;
   /** This link's own socket listeners (`ws` keeps its close handler, which does its bookkeeping). */
   private readonly listeners: Record<'data' | 'end' | 'close' | 'error', SocketListener>;
 
   /**
    * `onError` gets malformed input and socket failures (`what` names the peer in messages);
    * `alloc` gives the buffers whole frames are gathered into (see RingStreamReader); with
-   * `readBuffer` the socket reads into it where the connection allows (fixed-read.ts).
+   * `readBuffer` the socket reads into it where the connection allows (fixed-read.ts), and with
+   * `placing` too, payloads the handlers store unchanged are read straight into place.
    */
-  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void, alloc?: (bytes: number) => Buffer, readBuffer?: Buffer | null) {
+  constructor(link: RingLink, readonly what: string, handlers: LinkHandlers, onError: (err: Error) => void, alloc?: (bytes: number) => Buffer, readBuffer?: Buffer | null, placing = false) {
     this.dialler = link.dialler;
     this.open = link.dialler;
     const gone = (): void => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} closed`));
@@ -82,21 +87,23 @@ export class PeerLink {
       },
       closed: gone,
     }, alloc);
+    this.guard = (fn) => {
+      if (this.closed) return;
+      try {
+        fn();
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        onError(err instanceof RingtrainError && err.code !== ErrorCodes.BAD_FRAME ? err : new RingtrainError(ErrorCodes.BAD_FRAME, `bad frame from ${what}: ${msg}`));
+      }
+    };
     this.listeners = {
-      data: (chunk: Buffer) => {
-        if (this.closed) return;
-        try {
-          reader.push(chunk);
-        } catch (err) {
-          const msg = err instanceof Error ? err.message : String(err);
-          onError(err instanceof RingtrainError && err.code !== ErrorCodes.BAD_FRAME ? err : new RingtrainError(ErrorCodes.BAD_FRAME, `bad frame from ${what}: ${msg}`));
-        }
-      },
+      data: (chunk: Buffer) => this.guard(() => reader.push(chunk)),
       end: gone,
       close: gone,
       error: (err: Error) => onError(new RingtrainError(ErrorCodes.RING_FAILED, `${what} failed: ${err.message}`)),
     };
-    const fixed = readBuffer ? readIntoFixedBuffer(link.socket, readBuffer, this.listeners.data) : null;
+    const fixed = readBuffer ? readIntoOwnBuffers(link.socket, readBuffer, this.readTargets(reader, readBuffer, placing)) : null;
+    this.detach = fixed?.detach ?? null;
     this.socket = fixed?.socket ?? link.socket;
     this.fixedReads = fixed !== null;
     for (const [event, fn] of Object.entries(this.listeners)) this.socket.on(event, fn);
@@ -105,6 +112,33 @@ export class PeerLink {
     // socket's first read comes on a later tick, after these).
     if (fixed) for (const chunk of fixed.pending) this.listeners.data(chunk);
     else this.socket.resume();
+  }
+
+  /**
+   * Where each read goes. Without placing: the whole read buffer. With it, every read ends where
+   * the frame part in progress ends (a header, or a payload), and a payload the handlers store
+   * unchanged (an all-gather copy) is read straight into its place: no copy, at the price of one
+   * small read for each frame's headers.
+   */
+  private readTargets(reader: RingStreamReader, buffer: Buffer, placing: boolean): ReadTargets {
+    let direct = false;
+    return {
+      next: () => {
+        direct = false;
+        if (!placing || this.closed) return buffer;
+        const into = reader.directTarget();
+        if (into !== null) {
+          direct = true;
+          return into;
+        }
+        const room = reader.partRoom();
+        return room < buffer.length ? buffer.subarray(0, room) : buffer;
+      },
+      read: (into, n) => {
+        if (direct) this.guard(() => reader.placed(n));
+        else this.listeners.data(buffer.subarray(0, n));
+      },
+    };
   }
 
   /** Sends a `Data` frame with header `h`; `payload` must stay untouched until `done`. */
@@ -137,6 +171,8 @@ export class PeerLink {
   close(terminate = false): void {
     if (this.closed) return;
     this.closed = true;
+    // A polite close keeps reading until the peer's close: never into the caller's buffer again.
+    this.detach?.();
     for (const [event, fn] of Object.entries(this.listeners)) this.socket.off(event, fn);
     this.socket.on('error', () => undefined);
     if (terminate || this.socket.destroyed) {

@@ -159,7 +159,7 @@ export class RingCollective implements Collective {
     const alloc = (bytes: number): Buffer => this.pool.take(bytes);
     const readBuffer = (): Buffer => Buffer.allocUnsafeSlow(Defaults.ringReadBufferBytes);
     const inArena = opts.arena?.allocBytes(Defaults.ringReadBufferBytes) ?? null;
-    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc, inArena ?? readBuffer());
+    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc, inArena ?? readBuffer(), true);
     this.predReads = { fixed: this.pred.fixedReads, inArena: this.pred.fixedReads && inArena !== null };
     // Nothing the successor sends is meaningful on the ring: data only flows forward.
     this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, {
@@ -318,7 +318,11 @@ export class RingCollective implements Collective {
     const buf = op.buf;
     // A float32 buffer in an arena takes pieces wherever they lie in the read buffer (applyBytes).
     const anyAlignment = this.dtype === Dtype.F32 && KernelArena.of(buf) !== null;
-    return { anyAlignment, piece: (bytes, at) => this.applyBytes(buf, h.offset + at, bytes, add) };
+    const piece = (bytes: Buffer, at: number): void => this.applyBytes(buf, h.offset + at, bytes, add);
+    if (add || this.dtype !== Dtype.F32) return { anyAlignment, piece };
+    // An all-gather payload is stored unchanged: the link may read it straight into place.
+    const base = buf.byteOffset + h.offset * 4;
+    return { piece, bytesAt: (from, length) => new Uint8Array(buf.buffer, base + from, length) };
   }
 
   private endRing(h: FrameHeader, route: Route, payload: Buffer | null): void {
