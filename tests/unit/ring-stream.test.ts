@@ -191,4 +191,63 @@ describe('RingStreamReader', () => {
     }
     expect(rejected).toBeGreaterThan(100);
   });
+
+  it('lets a link read stored-unchanged payloads straight into place and every other byte by frame part', () => {
+    // Frames whose seq is 2 are "all-gather" copies (bytesAt); seq 1 are added (piece); one is masked.
+    const dest = new Uint8Array(72_000);
+    const pieces: Buffer[] = [];
+    let viaBytesAt = 0;
+    const r = new RingStreamReader(LIMIT, {
+      route: (h): Route => {
+        if (h.seq === 1) return { anyAlignment: true, piece: (b) => void pieces.push(Buffer.from(b)) };
+        return {
+          piece: () => expect.unreachable('a bytesAt target gets no pieces'),
+          bytesAt: (from, length) => {
+            viaBytesAt++;
+            return dest.subarray(h.offset * 4 + from, h.offset * 4 + from + length);
+          },
+        };
+      },
+      end: () => undefined,
+      ready: () => undefined,
+      closed: () => undefined,
+    });
+    const added = Buffer.from(Float32Array.from({ length: 100 }, (_, i) => i).buffer);
+    // Over 64 KiB, so its WebSocket header has the 64-bit length, as a ring chunk's does.
+    const copyA = Buffer.from(Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) & 0xff));
+    const copyB = Buffer.from(Uint8Array.from({ length: 800 }, (_, i) => (i * 13 + 1) & 0xff));
+    const ringHead = Buffer.alloc(FRAME_HEADER_BYTES);
+    writeFrameHeader(ringHead, header({ seq: 2, offset: 17_500, count: 200 }));
+    const stream = Buffer.concat([
+      dataFrame(header({ seq: 2, count: 17_500 }), copyA, true),
+      dataFrame(header({ seq: 1, count: 100 }), added, true),
+      readyFrame(),
+      masked(Buffer.concat([ringHead, copyB]), [1, 2, 3, 4]),
+    ]);
+    // Read as PeerLink does: straight into place where the reader offers it, else at most the
+    // frame part in progress, and sometimes less (a short read), into a scratch buffer.
+    const rand = mulberry32(7);
+    let p = 0;
+    let direct = 0;
+    while (p < stream.length) {
+      const into = r.directTarget();
+      const room = into ? into.length : r.partRoom();
+      expect(room).toBeGreaterThan(0);
+      const k = Math.min(room, stream.length - p, rand() < 0.3 ? 1 + Math.floor(rand() * room) : room);
+      if (into) {
+        stream.copy(into, 0, p, p + k);
+        r.placed(k);
+        direct += k;
+      } else r.push(Buffer.from(stream.subarray(p, p + k)));
+      p += k;
+    }
+    // The unmasked copy went in place whole; the masked one was unmasked through bytesAt.
+    expect(direct).toBe(70_000);
+    expect(Buffer.from(dest.subarray(0, 70_000)).equals(copyA)).toBe(true);
+    expect(Buffer.from(dest.subarray(70_000, 70_800)).equals(copyB)).toBe(true);
+    expect(viaBytesAt).toBeGreaterThan(1);
+    expect(Buffer.concat(pieces).equals(added)).toBe(true);
+    // Placing bytes the reader did not offer room for is a bad frame, not a silent overrun.
+    expect(code(() => r.placed(1))).toBe('RT_BAD_FRAME');
+  });
 });
