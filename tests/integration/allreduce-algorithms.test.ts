@@ -120,8 +120,10 @@ describe('buffers in a KernelArena (SIMD add of received values)', () => {
 });
 
 describe('ring links reading into the fusion buffer\'s arena (as workers do)', () => {
-  it('sums exactly and agrees bit for bit with plain buffers, for N=2, 3, 5 and lengths off the chunk grid', async () => {
-    for (const n of [2, 3, 5]) {
+  // Default chunks (one per segment here), 64 KiB chunks (many per segment, read straight into
+  // place), and 4 KiB chunks (short WebSocket headers: each header read takes a few payload bytes).
+  it('sums exactly and agrees bit for bit with plain buffers, for N=2, 3, 5, three chunk sizes and lengths off the chunk grid', async () => {
+    for (const [n, chunkBytes] of [[2, undefined], [3, undefined], [5, undefined], [2, 65_536], [3, 4096], [5, 65_536]] as const) {
       const lengths = [1000, 65_537, 1_000_003];
       const servers = await Promise.all(Array.from({ length: n }, () => RingServer.listen('127.0.0.1', 0, log)));
       const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`);
@@ -131,7 +133,7 @@ describe('ring links reading into the fusion buffer\'s arena (as workers do)', (
         servers.map((server, rank) =>
           RingCollective.connect({
             server, generation: 1, rank, worldSize: n, successorUrl: urls[(rank + 1) % n]!, peerUrls: urls,
-            connectTimeoutMs: 10_000, opTimeoutMs: 60_000, log, algorithm: 'ring', ringKey: TEST_RING_KEY, arena: arenas[rank]!,
+            connectTimeoutMs: 10_000, opTimeoutMs: 60_000, log, algorithm: 'ring', ringKey: TEST_RING_KEY, arena: arenas[rank]!, ...(chunkBytes ? { chunkBytes } : {}),
           }),
         ),
       );
