@@ -141,7 +141,10 @@ async function main(): Promise<void> {
     // The run can end between a kill and its recovery; report what happened up to there.
     stopped = err instanceof Error ? err.message : String(err);
   }
-  const code = await Promise.race([coord.exited, sleep(Math.max(0, deadline - Date.now())).then(() => 'deadline')]);
+  // The deadline timer is cleared once the coordinator exits, or it would hold the process open.
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([coord.exited, new Promise<string>((resolve) => (deadlineTimer = setTimeout(() => resolve('deadline'), Math.max(0, deadline - Date.now()))))]);
+  clearTimeout(deadlineTimer);
   const s = summaryOf(coord);
   for (const w of workers) w.child.kill('SIGKILL');
   coord.child.kill('SIGKILL');
