@@ -17,7 +17,7 @@ import { deriveRingKey } from '../dist/shared/auth.js';
 import { Defaults } from '../dist/shared/constants.js';
 import { emit, stdinLines } from './lines.js';
 
-const { values: flags } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, 'raw-ws': { type: 'string' } } });
+const { values: flags } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, 'raw-ws': { type: 'string' }, transport: { type: 'string', default: 'auto' } } });
 const host = flags.host!;
 const log = createLogger('bench', 'warn');
 /**
@@ -72,7 +72,7 @@ async function runRank(server: RingServer, cmd: RunCmd): Promise<RingCollective>
     // A bench that sums wrongly measures nothing: every element must be 1+2+...+N.
     const want = (world * (world + 1)) / 2;
     if (buf[0] !== want || buf[buf.length - 1] !== want) throw new Error(`rank ${rank}: wrong sum ${buf[0]} (want ${want}) at ${bytes} bytes`);
-    if (rank === 0) emit({ event: 'result', bytes, times, cpu });
+    if (rank === 0) emit({ event: 'result', bytes, times, cpu, transport: ring.successorLocal ? 'local' : 'tcp' });
   }
   await ring.allreduceSum(barrier);
   return ring;
@@ -135,8 +135,9 @@ if (mode === 'sink') await rawSink();
 else if (mode === 'source') {
   stdinLines((c) => void rawSource(String(c['url']), Number(c['bytes']), Number(c['iters']), Number(c['chunk'])).then(() => process.exit(0)));
 } else {
-  const server = await RingServer.listen(host, 0, log);
-  emit({ event: 'listening', port: server.port });
+  // --transport tcp: no local (Unix socket) endpoint, so peers on this host dial TCP too.
+  const server = await RingServer.listen(host, 0, log, { tls: null, token: null, insecure: false, local: flags.transport !== 'tcp' });
+  emit({ event: 'listening', port: server.port, url: server.urlFor(host) });
   let ring: RingCollective | null = null;
   stdinLines((c) => {
     // A rank closes its links only once every rank is done: a closed link is a failure to its peer.

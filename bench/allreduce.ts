@@ -7,6 +7,8 @@
  *   --world 2,4,8  --bytes 65536,1048576,16777216,67108864  --iters 10  --warmup 3
  *   --algo auto|ring|rd  --compress none|fp16  --chunk-bytes N  --compare-gloo  --gloo-iters 10
  *   --cpu-prof DIR (V8 profile per rank)  --cpu (add rank 0's CPU time per all-reduce)
+ *   --transport auto|tcp (tcp: ranks reach each other over loopback TCP only, as Gloo does;
+ *   auto, as workers: over Unix sockets, see ring-server.ts)
  *   --plain-buffers (reduce into a plain Float32Array instead of a KernelArena buffer, as workers
  *   use: the JavaScript add loop instead of the SIMD kernel)
  */
@@ -39,6 +41,7 @@ const { values: f } = parseArgs({
     'cpu-prof': { type: 'string' },
     cpu: { type: 'boolean', default: false },
     'plain-buffers': { type: 'boolean', default: false },
+    transport: { type: 'string', default: 'auto' },
   },
 });
 
@@ -56,19 +59,18 @@ const options: Record<string, unknown> = { algorithm: f.algo, compress: f.compre
 if (f['chunk-bytes']) options['chunkBytes'] = Number(f['chunk-bytes']);
 
 /** Runs all sizes for one world size; returns rank 0's median time per size. */
-async function benchWorld(world: number): Promise<Map<number, { t: number; cpu: number }>> {
+async function benchWorld(world: number): Promise<Map<number, { t: number; cpu: number; transport: string }>> {
   // --cpu-prof DIR: each rank writes a V8 CPU profile there (open in Chrome DevTools).
   const prof = f['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', f['cpu-prof']] : [];
-  const children = Array.from({ length: world }, () => new LineChild(process.execPath, [...prof, RANK]));
+  const children = Array.from({ length: world }, () => new LineChild(process.execPath, [...prof, RANK, '--transport', f.transport!]));
   try {
-    const ports = await Promise.all(children.map(async (c) => Number((await c.next(30_000))['port'])));
-    const urls = ports.map((p) => `ws://127.0.0.1:${p}`);
+    const urls = await Promise.all(children.map(async (c) => String((await c.next(30_000))['url'])));
     children.forEach((c, rank) => c.send({ cmd: 'run', rank, world, urls, sizes, iters, warmup, options, cpu: f.cpu, plainBuffers: f['plain-buffers'] }));
-    const out = new Map<number, { t: number; cpu: number }>();
+    const out = new Map<number, { t: number; cpu: number; transport: string }>();
     for (let i = 0; i < sizes.length; i++) {
       const r = await children[0]!.next(TIMEOUT_MS);
       const cpu = r['cpu'] as number[];
-      out.set(Number(r['bytes']), { t: median(r['times'] as number[]), cpu: cpu.length > 0 ? median(cpu) : NaN });
+      out.set(Number(r['bytes']), { t: median(r['times'] as number[]), cpu: cpu.length > 0 ? median(cpu) : NaN, transport: String(r['transport']) });
     }
     await Promise.all(children.map((c) => c.next(TIMEOUT_MS)));
     children.forEach((c) => c.send({ cmd: 'exit' }));
@@ -119,9 +121,10 @@ if (glooWhyNot) emit({ impl: 'gloo', skipped: glooWhyNot });
 for (const world of worlds) {
   const times = await benchWorld(world);
   for (const bytes of sizes) {
-    const { t, cpu } = times.get(bytes)!;
+    const { t, cpu, transport } = times.get(bytes)!;
     const { algbw, busbw } = bandwidth(world, bytes, t / 1000);
-    emit({ impl: 'ringtrain', world, bytes, time_ms: round(t, 3), algbw_GBps: round(algbw), busbw_GBps: round(busbw), ...(f.algo !== 'auto' ? { algo: f.algo } : {}), ...(f.compress !== 'none' ? { compress: f.compress } : {}), ...(f.cpu ? { rank0_cpu_ms: round(cpu, 2) } : {}) });
+    // transport: how rank 0 reaches its successor ("local": Unix socket, "tcp": loopback TCP).
+    emit({ impl: 'ringtrain', world, bytes, transport, time_ms: round(t, 3), algbw_GBps: round(algbw), busbw_GBps: round(busbw), ...(f.algo !== 'auto' ? { algo: f.algo } : {}), ...(f.compress !== 'none' ? { compress: f.compress } : {}), ...(f.cpu ? { rank0_cpu_ms: round(cpu, 2) } : {}) });
     if (f['compare-gloo'] && !glooWhyNot) {
       const g = gloo(world, bytes);
       if (g) emit({ compare: 'ringtrain/gloo', world, bytes, busbw_ratio: round(busbw / g.busbw_GBps, 3) });

@@ -53,10 +53,12 @@ try {
     const ranks = net.namespaces.slice(1);
     const children = ranks.map((ns, i) => new LineChild('ip', ['netns', 'exec', ns, process.execPath, RANK, '--host', ShapedNet.address(i)]));
     try {
-      const ports = await Promise.all(children.map(async (c) => Number((await c.next(30_000))['port'])));
-      const urls = ports.map((p, i) => `ws://${ShapedNet.address(i)}:${p}`);
+      // Each rank advertises its local endpoint too, as workers do: from its own network
+      // namespace no peer can reach it, so every link must fall back to the shaped TCP path.
+      const urls = await Promise.all(children.map(async (c) => String((await c.next(30_000))['url'])));
       children.forEach((c, rank) => c.send({ cmd: 'run', rank, world, urls, sizes: [bytes], iters: Number(f.iters), warmup: Number(f.warmup), options: { algorithm: f.algo, ...(f['chunk-bytes'] ? { chunkBytes: Number(f['chunk-bytes']) } : {}) } }));
       const r = await children[0]!.next(TIMEOUT_MS);
+      if (r['transport'] !== 'tcp') throw new Error(`scaling: rank 0 reached its successor over ${String(r['transport'])}, not the shaped link`);
       await Promise.all(children.map((c) => c.next(TIMEOUT_MS)));
       children.forEach((c) => c.send({ cmd: 'exit' }));
       const t = median(r['times'] as number[]);

@@ -27,10 +27,17 @@ export interface ListenOptions {
   what: string;
   /** Code of the error thrown when the port cannot be bound. */
   bindErrorCode: ErrorCode;
+  /**
+   * Also listen on this Linux abstract Unix socket (no TLS only): peers in the same network
+   * namespace reach the same WebSocket endpoint through it, without TCP (see ring-server.ts).
+   */
+  localName?: string | null;
 }
 
 export interface Listener {
   port: number;
+  /** The abstract Unix socket also listened on, else null. */
+  local: string | null;
   tls: boolean;
   wss: WebSocketServer;
   close(): Promise<void>;
@@ -105,8 +112,10 @@ export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
   front.on('error', (err) => o.log.error({ err: err.message }, `${o.what}: server error`));
   const addr = front.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
+  const local = tls === null && o.localName ? await listenLocal(o.localName, http, o.log, o.what) : null;
   return {
     port,
+    local: local ? o.localName! : null,
     tls: tls !== null,
     wss,
     close: () =>
@@ -114,7 +123,30 @@ export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
         for (const c of wss.clients) c.terminate();
         for (const s of sockets) s.destroy();
         wss.close();
+        local?.close();
         front.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Listens on the abstract Unix socket `name` (Linux only: no file, gone with the process, visible
+ * only inside this network namespace) and hands its connections to `http` like TCP ones. Null
+ * where it cannot be had: the TCP port alone then serves.
+ */
+async function listenLocal(name: string, http: HttpServer, log: Logger, what: string): Promise<NetServer | null> {
+  if (process.platform !== 'linux') return null;
+  const server = createNetServer((sock) => http.emit('connection', sock));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(`\0${name}`, () => resolve());
+    });
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: no local (Unix socket) endpoint; peers on this host use TCP`);
+    return null;
+  }
+  server.removeAllListeners('error');
+  server.on('error', (err) => log.error({ err: err.message }, `${what}: local endpoint error`));
+  return server;
 }

@@ -29,6 +29,8 @@ export interface RingLink {
   socket: Socket;
   /** This rank dialled (it masks, and it sent `Ready`). */
   dialler: boolean;
+  /** The dialler connected over the listener's local (Unix socket) endpoint. */
+  local?: boolean;
 }
 
 /** What a link does with incoming data frames (see RingStreamReader). */

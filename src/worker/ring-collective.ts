@@ -27,7 +27,7 @@
 import type { Collective } from './collective.js';
 import type { RingServer } from './ring-server.js';
 import { PeerLink, type RingLink } from './peer-link.js';
-import { FatalDialError, dialOnce } from './ring-handshake.js';
+import { FatalDialError, dialOnce, localEndpoint } from './ring-handshake.js';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { Dtype, FrameKind, LinkKind, bytesAsF32, type FrameHeader } from '../shared/codec.js';
@@ -81,11 +81,20 @@ async function dialPeer(opts: RingOptions, url: string, link: number): Promise<R
   const deadline = Date.now() + timeoutMs;
   let delay: number = Defaults.connectBackoffMs;
   let lastError = '';
+  // A peer in this network namespace is reached over its Unix socket; anywhere else that socket
+  // does not exist (connecting fails at once) and the dialler falls back to TCP for good.
+  let local = opts.tls ? null : localEndpoint(url);
   while (Date.now() < deadline) {
     try {
-      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link });
+      return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link, local });
     } catch (err) {
       if (err instanceof FatalDialError) throw err.error;
+      const code = (err as { code?: unknown }).code;
+      if (local !== null && (code === 'ECONNREFUSED' || code === 'ENOENT')) {
+        opts.log.debug({ url }, 'ring peer not reachable over its local endpoint; using TCP');
+        local = null;
+        continue;
+      }
       lastError = err instanceof Error ? err.message : String(err);
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
       delay = Math.min(delay * 2, Defaults.connectBackoffMaxMs);
@@ -133,6 +142,8 @@ export class RingCollective implements Collective {
   private readonly mesh = new Map<number, PeerLink>();
   /** How the predecessor link reads: into one fixed buffer (fixed-read.ts), lying in `arena`. */
   readonly predReads: { fixed: boolean; inArena: boolean };
+  /** The successor link runs over the successor's local (Unix socket) endpoint, not TCP. */
+  readonly successorLocal: boolean;
   private seq = 0;
   private busy = false;
   private ring: RingOp | null = null;
@@ -161,6 +172,7 @@ export class RingCollective implements Collective {
     const inArena = opts.arena?.allocBytes(Defaults.ringReadBufferBytes) ?? null;
     this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc, inArena ?? readBuffer(), true);
     this.predReads = { fixed: this.pred.fixedReads, inArena: this.pred.fixedReads && inArena !== null };
+    this.successorLocal = succ.local === true;
     // Nothing the successor sends is meaningful on the ring: data only flows forward.
     this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, {
       route: () => {

@@ -9,7 +9,7 @@
  * After the handshake both ends take the socket from `ws` (takeSocket) and PeerLink speaks the
  * framing itself; the dialler then sends `Ready`, the listener's cue that it may send too.
  */
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { AUTH_BYTES, newNonce, proofMatches, ringAcceptProof, ringHelloProof } from '../shared/auth.js';
 import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, LinkKind, readFrameHeader, writeFrameHeader } from '../shared/codec.js';
@@ -28,6 +28,32 @@ export function takeSocket(ws: WebSocket, socket: Socket): Socket {
   socket.pause();
   ws.on('error', () => undefined);
   return socket;
+}
+
+/** A local endpoint name as RingServer makes them (a URL can carry anything: this is checked). */
+const LOCAL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The ring URL of a listener: scheme, host, port, and its local endpoint (if any) as `?local=`. */
+export function ringUrl(scheme: 'ws' | 'wss', host: string, port: number, local: string | null): string {
+  const base = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return local ? `${base}/?local=${local}` : base;
+}
+
+/**
+ * The local (abstract Unix socket) endpoint a ring URL names, or null: none named, not a
+ * well-formed name, TLS (the Unix socket carries no TLS), or not Linux. Reachable only from the
+ * listener's network namespace; elsewhere connecting fails at once and the dialler uses TCP.
+ */
+export function localEndpoint(url: string): string | null {
+  if (process.platform !== 'linux') return null;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  const name = u.searchParams.get('local');
+  return u.protocol === 'ws:' && name !== null && LOCAL_NAME.test(name) ? name : null;
 }
 
 /** Close reason a listener sends when a hello's credentials are wrong; the dialler stops retrying. */
@@ -91,6 +117,8 @@ export interface DialOptions {
   timeoutMs: number;
   /** LinkKind (absent: the ring). */
   link?: number;
+  /** Connect through this local endpoint (localEndpoint) instead of the URL's TCP address. */
+  local?: string | null;
 }
 
 /** An error after which dialling again cannot help (wrong key, TLS mismatch). */
@@ -112,7 +140,11 @@ export function dialOnce(o: DialOptions): Promise<RingLink> {
   // Worker-to-worker links have no proxies in between, so an all-zero mask costs nothing in
   // safety and saves masking every gradient byte (`ws` skips an all-zero mask).
   const link = o.link ?? LinkKind.Ring;
-  const ws = new WebSocket(o.url, { perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: HANDSHAKE_MAX_BYTES, ...clientTlsOptions(o.tls) });
+  const local = o.local ?? null;
+  const ws = new WebSocket(o.url, {
+    perMessageDeflate: false, generateMask: zeroMask, handshakeTimeout: Math.max(1, o.timeoutMs), maxPayload: HANDSHAKE_MAX_BYTES, ...clientTlsOptions(o.tls),
+    ...(local !== null ? { createConnection: () => netConnect({ path: `\0${local}` }) } : {}),
+  });
   const myNonce = newNonce();
   let stage: 'challenge' | 'accept' = 'challenge';
   let socket: Socket | null = null;
@@ -130,7 +162,7 @@ export function dialOnce(o: DialOptions): Promise<RingLink> {
         // Synchronously, inside the accept's message event, so `ws` parses nothing after it.
         const s = takeSocket(ws, socket);
         s.write(readyFrame());
-        return resolve({ socket: s, dialler: true });
+        return resolve({ socket: s, dialler: true, local: local !== null });
       }
       if (err === null) err = new Error('no socket behind the ring WebSocket');
       ws.on('error', () => undefined);

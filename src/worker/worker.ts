@@ -69,7 +69,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     for (let attempt = 0; ; attempt++) {
       const control = await ControlClient.connect(cfg.coordinator, attempt === 0 ? cfg.connectTimeoutMs : cfg.reconnectTimeoutMs, log, { token: sec.token, tls: sec.tls });
       const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
-      const ringUrl = `${ringServer.scheme}://${advertise.includes(':') ? `[${advertise}]` : advertise}:${ringServer.port}`;
+      const ringUrl = ringServer.urlFor(advertise);
       void control.send({
         type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job,
         appliedSteps: held.replica ? held.replica.step : -1, stateFingerprint: held.replica ? held.fingerprint : null, ...control.helloAuth,

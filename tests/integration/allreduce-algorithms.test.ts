@@ -1,7 +1,8 @@
 /**
  * Every all-reduce path over real sockets on port 0: the ring, recursive doubling and recursive
  * halving-doubling (the small- and mid-message algorithms)
- * and fp16 compression on each, for N = 1, 2, 3, 5, 8 and lengths 1, N-1, 1000 and
+ * and fp16 compression on each, with ranks linked over their local (Unix socket) endpoints as
+ * workers of one host are (the TCP path: collective-contract.test.ts and the fallback test below), for N = 1, 2, 3, 5, 8 and lengths 1, N-1, 1000 and
  * 1,000,003. Ranks run in this process (one RingServer + RingCollective each), which exercises
  * the same sockets and framing as separate worker processes.
  */
@@ -12,6 +13,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import type { AllreduceAlgorithm } from '../../src/shared/doubling-plan.js';
 import { TEST_RING_KEY } from '../helpers/ring.js';
 import { KernelArena } from '../../src/shared/kernel-arena.js';
+import { localEndpoint } from '../../src/worker/ring-handshake.js';
 import { Defaults } from '../../src/shared/constants.js';
 
 const log = createLogger('test', 'silent');
@@ -26,7 +28,7 @@ const open: Group[] = [];
 
 async function group(n: number, algorithm: AllreduceAlgorithm | 'auto', compress: Compression = 'none', chunkBytes?: number): Promise<RingCollective[]> {
   const servers = await Promise.all(Array.from({ length: n }, () => RingServer.listen('127.0.0.1', 0, log)));
-  const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`);
+  const urls = servers.map((s) => s.urlFor('127.0.0.1'));
   const rings = await Promise.all(
     servers.map((server, rank) =>
       RingCollective.connect({
@@ -126,7 +128,7 @@ describe('ring links reading into the fusion buffer\'s arena (as workers do)', (
     for (const [n, chunkBytes] of [[2, undefined], [3, undefined], [5, undefined], [2, 65_536], [3, 4096], [5, 65_536]] as const) {
       const lengths = [1000, 65_537, 1_000_003];
       const servers = await Promise.all(Array.from({ length: n }, () => RingServer.listen('127.0.0.1', 0, log)));
-      const urls = servers.map((s) => `ws://127.0.0.1:${s.port}`);
+      const urls = servers.map((s) => s.urlFor('127.0.0.1'));
       // Each rank's buffers and its predecessor link's read buffer share one arena.
       const arenas = servers.map(() => KernelArena.create([...lengths, ...lengths, Defaults.ringReadBufferBytes / 4])!);
       const rings = await Promise.all(
@@ -138,7 +140,7 @@ describe('ring links reading into the fusion buffer\'s arena (as workers do)', (
         ),
       );
       open.push({ rings, servers });
-      for (const r of rings) expect(r.predReads).toEqual({ fixed: true, inArena: true });
+      for (const r of rings) expect([r.predReads, r.successorLocal]).toEqual([{ fixed: true, inArena: true }, true]);
       for (const len of lengths) {
         const inArena = (inputs: Float32Array[]): Float32Array[] => inputs.map((b, r) => {
           const copy = arenas[r]!.alloc(len)!;
@@ -155,6 +157,42 @@ describe('ring links reading into the fusion buffer\'s arena (as workers do)', (
         expectBitIdentical([...plain, ...reals]);
       }
     }
+  });
+});
+
+describe('local endpoints', () => {
+  it('falls back to TCP when a peer\'s local endpoint cannot be reached, and sums the same', async () => {
+    const n = 3;
+    const servers = await Promise.all(Array.from({ length: n }, () => RingServer.listen('127.0.0.1', 0, log)));
+    // Rank 1's URL names a local endpoint nobody listens on (as from another network namespace).
+    const urls = servers.map((s, r) => (r === 1 ? `ws://127.0.0.1:${s.port}/?local=ringtrain-nobody-listens-here` : s.urlFor('127.0.0.1')));
+    const rings = await Promise.all(
+      servers.map((server, rank) =>
+        RingCollective.connect({
+          server, generation: 1, rank, worldSize: n, successorUrl: urls[(rank + 1) % n]!, peerUrls: urls,
+          connectTimeoutMs: 10_000, opTimeoutMs: 60_000, log, algorithm: 'ring', ringKey: TEST_RING_KEY,
+        }),
+      ),
+    );
+    open.push({ rings, servers });
+    expect(servers.every((s) => s.localName !== null)).toBe(true);
+    expect(rings.map((r) => r.successorLocal)).toEqual([false, true, true]);
+    for (const len of [1000, 1_000_003]) {
+      const inputs = rings.map((_, r) => intInput(r, len));
+      expectExactSum(await allreduce(rings, inputs), inputs);
+    }
+  });
+
+  it('are not offered over TLS, nor when switched off, and a URL\'s local name must be well formed', async () => {
+    const off = await RingServer.listen('127.0.0.1', 0, log, { tls: null, token: null, insecure: false, local: false });
+    expect(off.localName).toBeNull();
+    expect(off.urlFor('127.0.0.1')).toBe(`ws://127.0.0.1:${off.port}`);
+    await off.close();
+    expect(localEndpoint('ws://h:1/?local=ringtrain-abc')).toBe('ringtrain-abc');
+    expect(localEndpoint('wss://h:1/?local=ringtrain-abc')).toBeNull();
+    expect(localEndpoint('ws://h:1/?local=../../x%00y')).toBeNull();
+    expect(localEndpoint('ws://h:1/')).toBeNull();
+    expect(localEndpoint('not a url')).toBeNull();
   });
 });
 

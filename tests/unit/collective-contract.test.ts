@@ -36,6 +36,7 @@ const lengths = (n: number): number[] => [...new Set([1, Math.max(1, n - 1), 100
 
 describe.each([
   { name: 'ring over WebSockets', make: (n: number) => createRing(n) },
+  { name: 'ring over local (Unix socket) endpoints', make: (n: number) => createRing(n, { transport: 'local' }) },
   // Tiny chunks force many pipelined frames per segment through the same code path.
   { name: 'ring with 64-byte chunks', make: (n: number) => createRing(n, { chunkBytes: 64 }) },
   { name: 'in-process group', make: async (n: number): Promise<TestRing> => ({ ranks: createLocalGroup(n), close: async () => undefined }) },
