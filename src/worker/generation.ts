@@ -69,6 +69,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
           connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
           ringKey: deriveRingKey(control.ringSecret, start.ringSalt, gen), tls: ctx.tls,
         });
+    if (ring instanceof RingCollective) log.debug({ successorLocal: ring.successorLocal, predReads: ring.predReads }, 'ring formed');
   } catch (err) {
     const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
     log.warn({ code: e.code, err: e.message }, 'could not form the ring');

@@ -81,9 +81,10 @@ async function dialPeer(opts: RingOptions, url: string, link: number): Promise<R
   const deadline = Date.now() + timeoutMs;
   let delay: number = Defaults.connectBackoffMs;
   let lastError = '';
-  // A peer in this network namespace is reached over its Unix socket; anywhere else that socket
-  // does not exist (connecting fails at once) and the dialler falls back to TCP for good.
-  let local = opts.tls ? null : localEndpoint(url);
+  // A peer in this network namespace is reached over its Unix socket (ws:// URLs only; see
+  // localEndpoint); anywhere else that socket does not exist (connecting fails at once) and the
+  // dialler falls back to TCP for good.
+  let local = localEndpoint(url);
   while (Date.now() < deadline) {
     try {
       return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link, local });
