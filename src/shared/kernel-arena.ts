@@ -38,6 +38,7 @@ function kernelModule(): WebAssembly.Module | null {
 
 const byBuffer = new WeakMap<ArrayBufferLike, KernelArena>();
 
+/** Bytes that n values take in the arena, rounded up to ALIGN as `reserve` rounds them. */
 const padded = (n: number): number => Math.ceil((n * 4) / ALIGN) * ALIGN;
 
 export class KernelArena {
@@ -127,11 +128,8 @@ export class KernelArena {
 
   /** A zeroed, 16-byte aligned buffer of n values; null once the arena is full. */
   alloc(n: number): Float32Array | null {
-    const size = padded(n);
-    if (this.used + size > this.memory.buffer.byteLength) return null;
-    const view = new Float32Array(this.memory.buffer, this.used, n);
-    this.used += size;
-    return view;
+    const at = this.reserve(n * 4);
+    return at === null ? null : new Float32Array(this.memory.buffer, at, n);
   }
 
   /**
@@ -139,11 +137,17 @@ export class KernelArena {
    * received gradients are added from where the read put them); null once the arena is full.
    */
   allocBytes(n: number): Buffer | null {
-    const size = Math.ceil(n / ALIGN) * ALIGN;
+    const at = this.reserve(n);
+    return at === null ? null : Buffer.from(this.memory.buffer, at, n);
+  }
+
+  /** The byte offset of `bytes` more of the memory (rounded up to ALIGN), or null when full. */
+  private reserve(bytes: number): number | null {
+    const size = Math.ceil(bytes / ALIGN) * ALIGN;
     if (this.used + size > this.memory.buffer.byteLength) return null;
-    const view = Buffer.from(this.memory.buffer, this.used, n);
+    const at = this.used;
     this.used += size;
-    return view;
+    return at;
   }
 
   /** The arena that holds every one of `arrays` (each at an aligned offset), else null. */

@@ -34,7 +34,7 @@ interface SocketInternals {
   _readableState?: { ended?: boolean };
 }
 
-export interface FixedReadSocket {
+export interface OwnReadSocket {
   /** The connection, now reading where `targets` says. */
   socket: Socket;
   /** Bytes the old socket had read but not delivered: the caller handles them before any read. */
@@ -64,7 +64,7 @@ export interface ReadTargets {
  * destroyed without closing the connection (so `ws` and the HTTP server forget it). Null when
  * that cannot be done; `old` is then untouched.
  */
-export function readIntoOwnBuffers(old: Socket, home: Buffer, targets: ReadTargets): FixedReadSocket | null {
+export function readIntoOwnBuffers(old: Socket, home: Buffer, targets: ReadTargets): OwnReadSocket | null {
   const internals = old as unknown as SocketInternals;
   const handle = internals._handle;
   if (old instanceof TLSSocket || !handle || typeof (handle.useUserBuffer as unknown) !== 'function' || typeof handle.readStop !== 'function') return null;

@@ -96,8 +96,9 @@ export class RingServer {
       maxPayload: HANDSHAKE_MAX_BYTES,
       admit: () => server.candidates.size < Defaults.maxPendingConnections,
       // Peers of this network namespace (local workers, one host's GPUs) skip TCP: a Unix socket
-      // carries the same bytes for about a third less CPU. Its name is random; the ring
-      // handshake authenticates whoever connects, as on the TCP port.
+      // carries the same bytes for less CPU (a 16 MiB all-reduce at N=8 on a 2-core VM: 15.2 ms
+      // per rank against 18.5 over loopback). Its name is random; the ring handshake
+      // authenticates whoever connects, as on the TCP port.
       localName: opts.local === false ? null : `ringtrain-${randomBytes(12).toString('hex')}`,
       onConnection: (ws, req) => server.onConnection(ws, req.socket as Socket),
     });
