@@ -2,7 +2,7 @@
  * The software Vulkan driver (Mesa lavapipe) the WebGPU tests run on, prepared by
  * tests/setup/prepare-vulkan.sh into .cache/vulkan without touching the system's packages.
  * If it is not there yet, this runs the script once. WebGPU tests must fail loudly, not skip,
- * when no adapter can be had: CI prepares the driver, so its absence is a real failure.
+ * when no adapter can be had: the global setup prepares the driver, so its absence is a real failure.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ export function vulkanEnv(): Record<string, string> {
   if (!existsSync(envFile())) {
     const r = spawnSync('bash', [SCRIPT], { encoding: 'utf8', timeout: 300_000 });
     if (r.status !== 0 || !existsSync(envFile())) {
-      throw new Error(`WebGPU tests need the software Vulkan driver and could not prepare it: run ${SCRIPT} (CI's .ci/run does). ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+      throw new Error(`WebGPU tests need the software Vulkan driver and could not prepare it: run ${SCRIPT} (the test run's global setup, tests/setup/vulkan.ts, does). ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
     }
   }
   const env = parse(readFileSync(envFile(), 'utf8'));

@@ -1,19 +1,19 @@
 /**
- * The live dashboard and /metrics during a real run: a headless Chromium (Debian's, driven by
- * playwright-core) must see a loss curve with at least two points and one row per worker while
+ * The live dashboard and /metrics during a real run: a headless Chromium (from the dev dependency
+ * @sparticuz/chromium, unpacked by tests/setup/chromium.ts; driven by playwright-core) must see a loss curve with at least two points and one row per worker while
  * training is still going, and /metrics must parse as Prometheus text with counters that move.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startLiveRun, type LiveRun } from '../helpers/live-run.js';
 import { summaryOf } from '../helpers/cli.js';
 
 const WORKERS = 3;
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = inject('chromium');
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 interface PromFamily {
@@ -85,7 +85,8 @@ describe('live dashboard and metrics', () => {
   it('shows a live loss curve and one row per worker in headless Chromium', async () => {
     // A fresh profile per run (playwright passes it as --user-data-dir).
     browser = await chromium.launchPersistentContext(userData, {
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM.executablePath,
+      env: { ...process.env, ...CHROMIUM.env } as Record<string, string>,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1000, height: 720 },
