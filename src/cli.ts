@@ -58,6 +58,7 @@ function training(y: Argv): Argv {
     .option('compress', { type: 'string', choices: COMPRESSIONS, default: 'none', describe: 'Gradients on the wire: none (float32) or fp16 (half the bytes; every rank decodes the same bits)' })
     .option('accumulate', { type: 'number', default: 1, describe: 'Sum K micro-batches of --batch-size locally before each all-reduce (one optimizer step per K x batch-size x workers samples)' })
     .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
+    .option('http-host', { type: 'string', default: '127.0.0.1', describe: 'Address the HTTP endpoint binds to; beyond loopback it needs the token (requests then present its HTTP key) or --insecure' })
     .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' });
 }
 
@@ -65,8 +66,8 @@ function training(y: Argv): Argv {
  * Runs `body` with the operations stack (dashboard, metrics, progress, exports) around it. The
  * HTTP flags are validated before any socket opens; the endpoint closes when the run ends.
  */
-async function withOps<T>(argv: Record<string, unknown>, log: Logger, body: (observers: RunObserver[]) => Promise<T>): Promise<T> {
-  const ops = await startOps(opsConfig(argv, process.stderr.isTTY === true), log);
+async function withOps<T>(argv: Record<string, unknown>, cfg: CoordinatorConfig, log: Logger, body: (observers: RunObserver[]) => Promise<T>): Promise<T> {
+  const ops = await startOps(opsConfig(argv, process.stderr.isTTY === true, cfg.security), log);
   try {
     return await body(ops.observers);
   } finally {
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
         async (argv) => {
           const cfg = await resolveTraining(argv);
           const log = createLogger('coordinator', cfg.logLevel);
-          const summary = await withOps(argv, log, async (observers) => {
+          const summary = await withOps(argv, cfg, log, async (observers) => {
             const handle = await launchCoordinator(cfg, { logger: log, observers });
             const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
             process.once('SIGINT', stop);
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
         (y) =>
           security(common(y))
             .option('coordinator', { type: 'string', demandOption: true, describe: 'Coordinator URL, e.g. ws://host:7070' })
-            .option('ring-host', { type: 'string', default: ConfigDefaults.ringHost, describe: 'Address the ring listener binds to' })
+            .option('ring-host', { type: 'string', describe: 'Address the ring listener binds to (default: 127.0.0.1 when --coordinator is loopback, else 0.0.0.0)' })
             .option('ring-port', { type: 'number', default: ConfigDefaults.ringPort, describe: 'Ring listener port (0 = any free port)' })
             .option('advertise', { type: 'string', describe: 'Address ring peers use to reach this worker (default: the ring host, or the address used to reach the coordinator)' })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
             ...argv, minWorkers: argv['minWorkers'] ?? workers, maxWorkers: argv['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : argv['maxWorkers'],
           });
           const log = createLogger('coordinator', cfg.logLevel);
-          const summary = await withOps(argv, log, (observers) =>
+          const summary = await withOps(argv, cfg, log, (observers) =>
             runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
           );
           if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DASHBOARD_HTML } from './dashboard-page.js';
+import { refuseOrLogin } from './http-auth.js';
 import type { RunMetrics } from './metrics.js';
 import type { RunState } from './run-state.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
@@ -42,9 +43,10 @@ async function route(req: IncomingMessage, res: ServerResponse, state: RunState,
   }
 }
 
-/** Starts the HTTP endpoint on host:port (0 = any free port). */
-export async function startHttp(host: string, port: number, state: RunState, metrics: RunMetrics, log: Logger): Promise<HttpEndpoint> {
+/** Starts the HTTP endpoint on host:port (0 = any free port); with `key`, requests need it (http-auth.ts). */
+export async function startHttp(host: string, port: number, state: RunState, metrics: RunMetrics, log: Logger, key: string | null = null): Promise<HttpEndpoint> {
   const server: Server = createServer((req, res) => {
+    if (refuseOrLogin(req, res, key)) return;
     route(req, res, state, metrics).catch((err: unknown) => {
       log.warn({ url: req.url, err: err instanceof Error ? err.message : String(err) }, 'http request failed');
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');

@@ -10,31 +10,42 @@ import { MetricsLog } from './metrics-log.js';
 import { ProgressBar } from './progress.js';
 import type { RunObserver } from './run-events.js';
 import { RunState } from './run-state.js';
+import { httpKey, isLoopbackHost } from '../shared/auth.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { checkExposure } from '../shared/exposure.js';
+import { NO_SECURITY, type SecurityConfig } from '../shared/security-config.js';
 import type { Logger } from '../shared/logger.js';
 
 /** The coordinator's default HTTP port: next to its control port (7070). */
 export const DEFAULT_HTTP_PORT = 7071;
 
 export interface OpsConfig {
-  /** Address the HTTP endpoint binds to (the coordinator's --host). */
+  /** Address the HTTP endpoint binds to (--http-host, default loopback). */
   httpHost: string;
+  /** Key every request must present (beyond loopback with a token); null: none needed. */
+  httpKey: string | null;
   /** Port for the HTTP endpoint; 0 = any free port; null = no HTTP endpoint. */
   httpPort: number | null;
   /** Draw a progress bar (only sensible when stderr is a terminal). */
   progress: boolean;
 }
 
-/** Validates the HTTP flags: `--no-http` or `--http-port -1` turn the endpoint off. */
-export function opsConfig(raw: Record<string, unknown>, isTTY: boolean): OpsConfig {
+/**
+ * Validates the HTTP flags: `--no-http` or `--http-port -1` turn the endpoint off; `--http-host`
+ * beyond loopback needs the token (its requests then need the HTTP key) or `--insecure`.
+ */
+export function opsConfig(raw: Record<string, unknown>, isTTY: boolean, security: SecurityConfig = NO_SECURITY): OpsConfig {
   const v = raw['httpPort'];
   const port = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < -1 || port > 65535) {
     throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-port must be an integer in [-1, 65535] (0 = any free port, -1 = off) (got ${JSON.stringify(v)})`);
   }
-  const host = raw['host'];
+  const host = raw['httpHost'] ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.trim() === '') throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-host must be an address (got ${JSON.stringify(host)})`);
+  checkExposure('--http-host', host, security.token, security.insecure);
   return {
-    httpHost: typeof host === 'string' && host !== '' ? host : '127.0.0.1',
+    httpHost: host,
+    httpKey: security.token !== null && !isLoopbackHost(host) ? httpKey(security.token) : null,
     httpPort: raw['http'] === false || port === -1 ? null : port,
     progress: isTTY && raw['logLevel'] !== 'silent',
   };
@@ -55,15 +66,16 @@ export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   let http: HttpEndpoint | null = null;
   if (cfg.httpPort !== null) {
     try {
-      http = await startHttp(cfg.httpHost, cfg.httpPort, state, metrics, log);
+      http = await startHttp(cfg.httpHost, cfg.httpPort, state, metrics, log, cfg.httpKey);
     } catch (err) {
       // Two coordinators on one host both defaulting to 7071 must not stop a run over a dashboard;
       // a port the user chose is still an error.
       if (cfg.httpPort !== DEFAULT_HTTP_PORT) throw err;
       log.warn({ port: DEFAULT_HTTP_PORT, err: err instanceof Error ? err.message : String(err) }, 'default HTTP port taken; serving on a free port instead');
-      http = await startHttp(cfg.httpHost, 0, state, metrics, log);
+      http = await startHttp(cfg.httpHost, 0, state, metrics, log, cfg.httpKey);
     }
   }
-  if (http) log.info({ url: http.url, metrics: `${http.url}metrics`, status: `${http.url}status` }, 'dashboard');
+  // The key is read-only access to this run's figures; the operator needs it to open the page.
+  if (http) log.info({ url: http.url, metrics: `${http.url}metrics`, status: `${http.url}status`, ...(cfg.httpKey === null ? {} : { login: `${http.url}?key=${cfg.httpKey}` }) }, 'dashboard');
   return { observers, state, http, close: async () => void (await http?.close()) };
 }

@@ -23,6 +23,7 @@ const WELCOME_CONTEXT = 'ringtrain control welcome v1';
 const RING_KEY_CONTEXT = 'ringtrain ring key v1';
 const RING_HELLO_CONTEXT = 'ringtrain ring hello v1';
 const RING_ACCEPT_CONTEXT = 'ringtrain ring accept v1';
+const HTTP_KEY_CONTEXT = 'ringtrain http key v1';
 
 /** A fresh random nonce (or salt). */
 export function newNonce(): Buffer {
@@ -83,6 +84,15 @@ export function ringHelloProof(ringKey: Uint8Array, nonce: Uint8Array, generatio
 /** Proof the listening rank returns over the dialler's nonce, so the dialler knows it reached a peer. */
 export function ringAcceptProof(ringKey: Uint8Array, nonce: Uint8Array, generation: number, rank: number, link = 0): Buffer {
   return hmac(ringKey, RING_ACCEPT_CONTEXT, nonce, u32(generation), u32(rank), ...linkParts(link));
+}
+
+/**
+ * The key HTTP clients present to a coordinator's HTTP endpoint beyond loopback (hex). Derived,
+ * so the plain-text HTTP request never carries the token itself: whoever reads the key off the
+ * wire can read the dashboard, not join the run.
+ */
+export function httpKey(token: string): string {
+  return hmac(token, HTTP_KEY_CONTEXT).toString('hex');
 }
 
 /** Loopback addresses: binding there exposes a port to this machine only. */

@@ -5,6 +5,7 @@
 import { Defaults } from './constants.js';
 import { ErrorCodes, RingtrainError } from './errors.js';
 import { COMPRESSION_NAMES, NON_FINITE_POLICIES, type NonFinitePolicy } from './protocol.js';
+import { isLoopbackHost } from './auth.js';
 import { securityConfig, type SecurityConfig } from './security-config.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -175,9 +176,11 @@ export function gpuList(value: unknown): number[] {
 
 /** Validates worker settings. */
 export function workerConfig(raw: Raw): WorkerConfig {
-  const ringHost = text(raw, 'ringHost', 'ring-host');
+  const coordinator = coordinatorUrl(raw['coordinator']);
+  // A worker of a loopback coordinator is on that machine: its ring stays there unless told otherwise.
+  const ringHost = raw['ringHost'] === undefined ? (isLoopbackHost(new URL(coordinator).hostname) ? '127.0.0.1' : ConfigDefaults.ringHost) : text(raw, 'ringHost', 'ring-host');
   return {
-    coordinator: coordinatorUrl(raw['coordinator']),
+    coordinator,
     ringHost,
     ringPort: intIn(raw, 'ringPort', 'ring-port', 0, 65535),
     advertise: optText(raw, 'advertise', 'advertise'),

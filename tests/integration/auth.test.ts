@@ -124,7 +124,8 @@ describe('authentication and edge validation during a live run', () => {
     const pub = await runCli(['coordinator', '--host', '0.0.0.0', '--port', '0', '--job', 'regression-mlp'], { env: { RINGTRAIN_TOKEN: '' } });
     expect(pub.code).toBe(2);
     expect(pub.stderr).toContain('RT_BAD_CONFIG: --host 0.0.0.0 is reachable from other machines but no token is set');
-    const worker = await runCli(['worker', '--coordinator', 'ws://127.0.0.1:1'], { env: { RINGTRAIN_TOKEN: '' } });
+    // A coordinator on another machine: the ring listener's default is all interfaces.
+    const worker = await runCli(['worker', '--coordinator', 'ws://10.78.0.250:1'], { env: { RINGTRAIN_TOKEN: '' } });
     expect(worker.code).toBe(2);
     expect(worker.stderr).toContain('RT_BAD_CONFIG: --ring-host 0.0.0.0 is reachable');
     const dir = mkdtempSync(join(tmpdir(), 'rt-insecure-'));
