@@ -9,6 +9,7 @@ import { DataService } from './data-service.js';
 import { Run, type CommSummary } from './run.js';
 import { configFingerprint, loadCheckpoint } from './checkpoint.js';
 import { saveJson, saveModel } from './output.js';
+import { checkOutputWritable, checkResumeDir } from './path-checks.js';
 import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
@@ -97,6 +98,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     epsilon: trainParams.epsilon, shapes: evaluator.params.map((p) => p.shape),
   });
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
+  if (cfg.resume) await checkResumeDir(cfg.resume);
+  await checkOutputWritable(output);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
