@@ -1,16 +1,18 @@
 /**
- * The deployment files are checked against the code they drive: Kubernetes manifests pass the
+ * The deployment files' shape, checked against the code they drive: Kubernetes manifests pass the
  * Kubernetes JSON schemas (kubernetes-models, offline), every flag and RINGTRAIN_* variable they
- * use exists in the CLI's own --help, ports agree end to end, the compose file parses, and the
- * README's docker/kubectl/sbatch commands name files, images and flags that exist.
+ * use exists in the CLI's own --help, ports agree end to end, no token value is committed, and the
+ * README's docker/kubectl/sbatch commands name files, images and flags that exist. Whether the
+ * recipes start and train is shown by running them: tests/integration/deploy-recipes.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { Secret, Service } from 'kubernetes-models/v1';
+import { Job } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
 import { CLI } from '../helpers/cli.js';
 
 const ROOT = process.cwd();
@@ -58,11 +60,14 @@ const manifests: Obj[] = readdirSync(join(DEPLOY, 'k8s'))
     }),
   );
 const byKind = (kind: string): Obj[] => manifests.filter((m) => m['kind'] === kind);
+const jobOf = (component: string): Obj => byKind('Job').find((j) => j['metadata']['labels']['app.kubernetes.io/component'] === component)!;
+const workerJob = (): Obj => jobOf('worker');
 
 describe('Kubernetes manifests', () => {
   it('pass Kubernetes schema validation', () => {
-    const models: Record<string, new (o: Obj) => { validate(): void }> = { Deployment, StatefulSet, Service, Secret };
-    expect(manifests.map((m) => m['kind']).sort()).toEqual(['Deployment', 'Secret', 'Service', 'Service', 'StatefulSet']);
+    const models: Record<string, new (o: Obj) => { validate(): void }> = { Job, Service, PersistentVolumeClaim, NetworkPolicy };
+    // No Secret: the user creates it, so no token value is ever in git.
+    expect(manifests.map((m) => m['kind']).sort()).toEqual(['Job', 'Job', 'NetworkPolicy', 'PersistentVolumeClaim', 'Service']);
     for (const m of manifests) {
       const Model = models[m['kind']];
       expect(Model, `no schema for ${m['kind']}`).toBeDefined();
@@ -71,14 +76,14 @@ describe('Kubernetes manifests', () => {
   });
 
   it('a broken manifest fails the same validation (the check is real)', () => {
-    const bad = structuredClone(byKind('StatefulSet')[0]!);
+    const bad = structuredClone(workerJob());
     bad['spec']['template']['spec']['containers'][0]['ports'][0]['containerPort'] = 'ring';
-    expect(() => new StatefulSet(bad).validate()).toThrow(/containerPort/);
+    expect(() => new Job(bad).validate()).toThrow(/containerPort/);
   });
 
   it('use only flags and RINGTRAIN_* variables the CLI has, with consistent ports', () => {
-    const coord = byKind('Deployment')[0]!['spec']['template']['spec']['containers'][0] as Obj;
-    const worker = byKind('StatefulSet')[0]!['spec']['template']['spec']['containers'][0] as Obj;
+    const coord = jobOf('coordinator')['spec']['template']['spec']['containers'][0] as Obj;
+    const worker = workerJob()['spec']['template']['spec']['containers'][0] as Obj;
     for (const c of [coord, worker]) {
       const [command, ...args] = c['args'] as string[];
       expectFlagsExist(command!, args);
@@ -98,6 +103,14 @@ describe('Kubernetes manifests', () => {
     expect((worker['env'] as Obj[]).find((e) => e['name'] === 'POD_IP')?.['valueFrom']['fieldRef']['fieldPath']).toBe('status.podIP');
     expect(String(worker['ports'][0]['containerPort'])).toBe(flagValue(worker['args'], '--ring-port'));
     expect(worker['resources']['limits']['nvidia.com/gpu']).toBe(1);
+    // A finished run stays finished; the token only from the user's Secret; workers = min-workers.
+    expect(jobOf('coordinator')['spec']['backoffLimit']).toBe(0);
+    expect(jobOf('coordinator')['spec']['template']['spec']['restartPolicy']).toBe('Never');
+    for (const c of [coord, worker]) expect((c['env'] as Obj[]).find((e) => e['name'] === 'RINGTRAIN_TOKEN')?.['valueFrom']['secretKeyRef']).toEqual({ name: 'ringtrain-token', key: 'token' });
+    expect(String(workerJob()['spec']['completions'])).toBe((coord['env'] as Obj[]).find((e) => e['name'] === 'RINGTRAIN_MIN_WORKERS')!['value']);
+    // The NetworkPolicy admits only worker pods, to the control and ring ports.
+    const policy = byKind('NetworkPolicy')[0]!['spec'] as Obj;
+    expect(policy['ingress']).toEqual([{ from: [{ podSelector: { matchLabels: workerJob()['spec']['template']['metadata']['labels'] } }], ports: [{ protocol: 'TCP', port: 7070 }, { protocol: 'TCP', port: 7072 }] }]);
   });
 });
 
@@ -112,7 +125,12 @@ describe('compose, SLURM and Dockerfiles', () => {
       for (const name of Object.keys(s['environment'] ?? {})) expectEnvExists(command!, name);
     }
     const coordArgs = services['coordinator']['command'] as string[];
-    expect(services['coordinator']['ports']).toContain(`${flagValue(coordArgs, '--http-port')}:${flagValue(coordArgs, '--http-port')}`);
+    // Published on the Docker host's loopback only.
+    expect(services['coordinator']['ports']).toContain(`127.0.0.1:${flagValue(coordArgs, '--http-port')}:${flagValue(coordArgs, '--http-port')}`);
+    // The token as a Compose secret from a file that git ignores, never a value in the file.
+    expect(compose['secrets']).toEqual({ 'ringtrain-token': { file: './ringtrain-token' } });
+    expect(readFileSync(join(ROOT, '.gitignore'), 'utf8')).toMatch(/^deploy\/ringtrain-token$/m);
+    for (const s of Object.values(services) as Obj[]) expect(flagValue(s['command'], '--token-file')).toBe('/run/secrets/ringtrain-token');
     expect(flagValue(services['worker']['command'], '--coordinator')).toBe(`ws://coordinator:${flagValue(coordArgs, '--port')}`);
   });
 
@@ -120,9 +138,9 @@ describe('compose, SLURM and Dockerfiles', () => {
     const text = readFileSync(join(DEPLOY, 'slurm', 'ringtrain.sbatch'), 'utf8');
     expect(text).toMatch(/^#SBATCH --gpus-per-task=1$/m);
     const joined = text.replace(/\\\n\s*/g, ' ');
-    const coord = joined.match(/\$RINGTRAIN coordinator ([^&>\n]*)/)![1]!.split(/\s+/);
+    const coord = joined.match(/\$RT_COMMAND coordinator ([^&>\n]*)/)![1]!.split(/\s+/);
     expectFlagsExist('coordinator', coord);
-    const srun = joined.match(/^srun (.*)\$RINGTRAIN worker ([^&\n]*)/m)!;
+    const srun = joined.match(/^srun (.*)\$RT_COMMAND worker ([^&\n]*)/m)!;
     expect(srun[1]).toContain('--gpus-per-task=1');
     expectFlagsExist('worker', srun[2]!.split(/\s+/));
     execFileSync('bash', ['-n', join(DEPLOY, 'slurm', 'ringtrain.sbatch')]);
@@ -145,11 +163,11 @@ describe('compose, SLURM and Dockerfiles', () => {
     }
     expect([...images].sort()).toEqual(['ringtrain:cpu', 'ringtrain:cuda']);
     // Images the manifests and compose use are ones the README builds.
-    for (const m of [...byKind('Deployment'), ...byKind('StatefulSet')]) expect(images).toContain(m['spec']['template']['spec']['containers'][0]['image']);
+    for (const m of byKind('Job')) expect(images).toContain(m['spec']['template']['spec']['containers'][0]['image']);
     const runs = lines.filter((l) => l.startsWith('docker run '));
     expect(runs.length).toBeGreaterThanOrEqual(2);
     for (const r of runs) {
-      const args = r.split(/\s+/);
+      const args = r.split(/\s+/).map((a) => a.replace(/^"|"$/g, ''));
       const i = args.findIndex((a) => images.has(a));
       expect(i, r).toBeGreaterThan(0);
       expectFlagsExist(args[i + 1]!, args.slice(i + 2));
