@@ -13,7 +13,7 @@ import { startLiveRun, type LiveRun } from '../helpers/live-run.js';
 import { summaryOf } from '../helpers/cli.js';
 
 const WORKERS = 3;
-const CHROMIUM = inject('chromium');
+const BROWSER = inject('chromium');
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 interface PromFamily {
@@ -83,10 +83,11 @@ describe('live dashboard and metrics', () => {
   });
 
   it('shows a live loss curve and one row per worker in headless Chromium', async () => {
+    if ('error' in BROWSER) throw new Error(`no browser for the dashboard test: ${BROWSER.error}`);
     // A fresh profile per run (playwright passes it as --user-data-dir).
     browser = await chromium.launchPersistentContext(userData, {
-      executablePath: CHROMIUM.executablePath,
-      env: { ...process.env, ...CHROMIUM.env } as Record<string, string>,
+      executablePath: BROWSER.executablePath,
+      env: { ...process.env, ...BROWSER.env } as Record<string, string>,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1000, height: 720 },

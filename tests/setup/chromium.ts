@@ -23,7 +23,8 @@ export interface ChromiumInstall {
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    chromium: ChromiumInstall;
+    /** The browser, or why it could not be prepared (the dashboard test fails with it). */
+    chromium: ChromiumInstall | { error: string };
   }
 }
 
@@ -82,7 +83,14 @@ export async function prepareChromium(): Promise<ChromiumInstall> {
   return install;
 }
 
-/** Vitest global setup: unpacks the browser once per run and hands its path to the tests. */
+/**
+ * Vitest global setup: unpacks the browser once per run and hands its path to the tests. A failure
+ * is handed on instead of thrown, so the browser test fails with it and every other test runs.
+ */
 export default async function setup(project: TestProject): Promise<void> {
-  project.provide('chromium', await prepareChromium());
+  try {
+    project.provide('chromium', await prepareChromium());
+  } catch (err) {
+    project.provide('chromium', { error: err instanceof Error ? err.message : String(err) });
+  }
 }
