@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpKey } from '../../src/shared/auth.js';
 import { CLI } from '../helpers/cli.js';
 import { NetnsHosts } from '../helpers/netns-hosts.js';
 import { composeFile, dockerRun, imageUid, k8sManifests, k8sProcs, place, readmeImages, shellWords, type RecipeProc } from '../helpers/recipes.js';
@@ -48,22 +49,42 @@ interface Ended {
   stderr: string;
 }
 
-/** Runs the processes to their end (coordinator first); kills all on timeout. */
-async function runAll(procs: RecipeProc[], timeoutMs = 90_000): Promise<Ended[]> {
-  const started = procs.map((p) => {
+/**
+ * Runs the processes to their end; kills all on timeout. With `whileWaiting`, the first process
+ * (the coordinator) starts alone and the hook runs once it logged its dashboard, while it waits
+ * for workers; then the others start.
+ */
+async function runAll(procs: RecipeProc[], whileWaiting?: () => Promise<void>, timeoutMs = 90_000): Promise<Ended[]> {
+  const start = (p: RecipeProc) => {
     const home = folder(`home-${p.name}`, p.uid);
     const child = hosts.spawn(p.host, [process.execPath, CLI, ...p.args], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, ...p.env }, cwd: home, uid: p.uid });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout!.resume();
-    return { p, child, ended: new Promise<Ended>((resolve) => child.on('close', (code) => resolve({ name: p.name, code, stderr }))) };
-  });
+    const dashboard = new Promise<void>((resolve) => child.stderr!.on('data', () => /"msg":"dashboard"/.test(stderr) && resolve()));
+    return { p, child, dashboard, ended: new Promise<Ended>((resolve) => child.on('close', (code) => resolve({ name: p.name, code, stderr }))) };
+  };
+  const started: ReturnType<typeof start>[] = [];
   const timer = setTimeout(() => started.forEach((s) => s.child.kill('SIGKILL')), timeoutMs);
   try {
+    if (whileWaiting) {
+      const first = start(procs[0]!);
+      started.push(first);
+      await Promise.race([first.dashboard, first.ended]);
+      await whileWaiting();
+    }
+    started.push(...procs.slice(started.length).map(start));
     return await Promise.all(started.map((s) => s.ended));
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** HTTP statuses of GETs from inside host i's namespace (as a probe or a scraper there would). */
+function statusesFrom(i: number, requests: { url: string; headers?: Record<string, string> }[]): number[] {
+  const script = `Promise.all(${JSON.stringify(requests)}.map((r) => fetch(r.url, { headers: r.headers, redirect: 'manual' }).then((x) => x.status, () => 0))).then((s) => console.log(JSON.stringify(s)))`;
+  const r = spawnSync('ip', ['netns', 'exec', hosts.netns(i), process.execPath, '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  return JSON.parse(r.stdout || '[]') as number[];
 }
 
 function expectCleanRun(ended: Ended[], summaryFile: string, workers: number): Record<string, unknown> {
@@ -103,7 +124,17 @@ describe('deploy recipes, run as processes in network namespaces', () => {
     );
     expect(procs.map((p) => p.uid)).toEqual(procs.map(() => 1000));
     const output = procs[0]!.args[procs[0]!.args.indexOf('--output') + 1]!;
-    expectCleanRun(await runAll(procs), join(output, 'summary.json'), procs.length - 1);
+    // The readiness probe (from another host, as the kubelet's) passes without a key; the figures need it.
+    const container = coordinatorJob['spec']['template']['spec']['containers'][0];
+    const probe = container['readinessProbe']['httpGet'];
+    const httpPort = container['ports'].find((p: any) => p['name'] === probe['port'])['containerPort'];
+    const base = `http://${hosts.address(0)}:${httpPort}`;
+    let statuses: number[] = [];
+    const ended = await runAll(procs, async () => {
+      statuses = statusesFrom(1, [{ url: `${base}${probe['path']}` }, { url: `${base}/status` }, { url: `${base}/metrics`, headers: { authorization: `Bearer ${httpKey(TOKEN)}` } }]);
+    });
+    expect(statuses).toEqual([200, 401, 200]);
+    expectCleanRun(ended, join(output, 'summary.json'), procs.length - 1);
   });
 
   it('compose: coordinator and scaled workers, token as a Compose secret, output on the volume', async () => {
