@@ -1,6 +1,6 @@
 /**
- * Checks of the run's folders before any socket opens: a run that cannot write its output must
- * fail at start with RT_BAD_CONFIG, not after training began with an EACCES or ENOTDIR at its
+ * Checks of the run's folders before the coordinator listens for workers: a run that cannot write
+ * its output must fail at start with RT_BAD_CONFIG, not after training began with an EACCES or ENOTDIR at its
  * first checkpoint, and `--resume` must name a run's output folder.
  */
 import { constants } from 'node:fs';
