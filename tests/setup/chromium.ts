@@ -5,10 +5,10 @@
  * .cache/chromium/VERSION (into a temporary folder renamed into place, so parallel runs never see
  * half a browser) and tells the tests where the binary is. Vitest runs this as a global setup.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createBrotliDecompress } from 'node:zlib';
@@ -42,15 +42,17 @@ function packageDir(): { bin: string; version: string } {
   return { bin: join(dir, 'bin'), version };
 }
 
+/**
+ * Unpacks a .tar.br into `into`: decompressed to a file first, since tar may exit before reading
+ * an archive's trailing padding and a pipe into it would then fail.
+ */
 async function untarBrotli(file: string, into: string): Promise<void> {
   mkdirSync(into, { recursive: true });
-  const tar = spawn('tar', ['-x', '-C', into], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let err = '';
-  tar.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
-  await pipeline(createReadStream(file), createBrotliDecompress(), tar.stdin);
-  const code = await exited;
-  if (code !== 0) throw new Error(`tar -x of ${file} failed (${code}): ${err.trim()}`);
+  const tarFile = join(into, `.${basename(file, '.br')}`);
+  await pipeline(createReadStream(file), createBrotliDecompress(), createWriteStream(tarFile));
+  const r = spawnSync('tar', ['-x', '--no-same-owner', '-f', tarFile, '-C', into], { encoding: 'utf8', timeout: 60_000 });
+  rmSync(tarFile, { force: true });
+  if (r.status !== 0) throw new Error(`tar -x of ${file} failed (${r.status ?? r.error?.message}): ${(r.stderr ?? '').trim()}`);
 }
 
 function installOf(dir: string): ChromiumInstall {
