@@ -82,41 +82,53 @@ function expandK8s(value: string, env: Record<string, string>): string {
   return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, name: string) => env[name] ?? all);
 }
 
-/**
- * The pods of the manifests' Jobs as processes. `secrets` holds the Secrets the user created
- * (name -> key -> value); `podHost(job, index)` places each pod; `at` maps Service names and
- * volume mount points (by volume name: `volume:NAME`) to local ones.
- */
-export function k8sProcs(manifests: Obj[], secrets: Record<string, Record<string, string>>, podHost: (job: string, index: number) => number, at: (podIp: string) => Placement & { volumes: Record<string, string> }, hostAddress: (i: number) => string): RecipeProc[] {
+/** Where the pods of a set of manifests run, and what stands in for the cluster's objects. */
+export interface K8sPlacement {
+  /** Secrets the user created: name -> key -> value. */
+  secrets: Record<string, Record<string, string>>;
+  /** Service names -> addresses. */
+  services: Record<string, string>;
+  /** Volume names (as the pod spec names them) -> local folders. */
+  volumes: Record<string, string>;
+  /** The host pod `index` of Job `job` runs on. */
+  podHost(job: string, index: number): number;
+  /** Address of host i (the pod IP). */
+  address(i: number): string;
+}
+
+/** One env entry's value, from a literal, a Secret or the downward API's pod IP. */
+function envValue(e: Obj, where: string, pod: { ip: string }, at: K8sPlacement): string {
+  if (typeof e['value'] === 'string') return e['value'];
+  const ref = e['valueFrom']?.['secretKeyRef'] as Obj | undefined;
+  if (ref) {
+    const v = at.secrets[ref['name']]?.[ref['key']];
+    if (v === undefined) throw new Error(`${where}: Secret ${ref['name']} (key ${ref['key']}) does not exist`);
+    return v;
+  }
+  if (e['valueFrom']?.['fieldRef']?.['fieldPath'] === 'status.podIP') return pod.ip;
+  throw new Error(`${where}: env ${e['name']} has a source this test does not know`);
+}
+
+/** The pods of the manifests' Jobs (`completions` each) as processes. */
+export function k8sProcs(manifests: Obj[], at: K8sPlacement): RecipeProc[] {
   const procs: RecipeProc[] = [];
   for (const job of manifests.filter((m) => m['kind'] === 'Job')) {
     const name = job['metadata']['name'] as string;
-    const pods = (job['spec']['completions'] as number | undefined) ?? 1;
     const spec = job['spec']['template']['spec'] as Obj;
-    for (let index = 0; index < pods; index++) {
-      const host = podHost(name, index);
-      const placement = at(hostAddress(host));
-      const paths = { ...placement.paths };
+    for (let index = 0; index < ((job['spec']['completions'] as number | undefined) ?? 1); index++) {
+      const host = at.podHost(name, index);
       for (const c of spec['containers'] as Obj[]) {
+        const paths: Record<string, string> = {};
         for (const vm of (c['volumeMounts'] ?? []) as Obj[]) {
-          const local = placement.volumes[vm['name']];
+          const local = at.volumes[vm['name']];
           if (local === undefined) throw new Error(`${name}: no local folder for volume ${vm['name']}`);
           paths[vm['mountPath']] = local;
         }
-        const env: Record<string, string> = {};
-        for (const e of (c['env'] ?? []) as Obj[]) {
-          if (typeof e['value'] === 'string') env[e['name']] = e['value'];
-          else if (e['valueFrom']?.['secretKeyRef']) {
-            const ref = e['valueFrom']['secretKeyRef'] as Obj;
-            const v = secrets[ref['name']]?.[ref['key']];
-            if (v === undefined) throw new Error(`${name}: Secret ${ref['name']} (key ${ref['key']}) does not exist`);
-            env[e['name']] = v;
-          } else if (e['valueFrom']?.['fieldRef']?.['fieldPath'] === 'status.podIP') env[e['name']] = hostAddress(host);
-          else throw new Error(`${name}: env ${e['name']} has a source this test does not know`);
-        }
-        const args = ((c['args'] ?? []) as string[]).map((a) => place(expandK8s(a, env), { hosts: placement.hosts, paths }));
+        const placement = { hosts: at.services, paths };
+        const env = Object.fromEntries(((c['env'] ?? []) as Obj[]).map((e) => [e['name'] as string, envValue(e, name, { ip: at.address(host) }, at)]));
+        const args = ((c['args'] ?? []) as string[]).map((a) => place(expandK8s(a, env), placement));
         const uid = (c['securityContext']?.['runAsUser'] ?? spec['securityContext']?.['runAsUser'] ?? null) as number | null;
-        procs.push({ name: `${name}-${index}`, host, args, env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, place(v, { hosts: placement.hosts, paths })])), uid });
+        procs.push({ name: `${name}-${index}`, host, args, env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, place(v, placement)])), uid });
       }
     }
   }

@@ -115,13 +115,13 @@ describe('deploy recipes, run as processes in network namespaces', () => {
     const pvc = coordinatorJob['spec']['template']['spec']['volumes'].find((v: any) => v['persistentVolumeClaim'])['name'] as string;
     const runs = folder('k8s-runs', 1000);
     // The coordinator pod on host 0, worker pod i on host 1 + i.
-    const procs = k8sProcs(
-      manifests,
-      { 'ringtrain-token': { token: TOKEN } },
-      (job, i) => (job === coordinatorJob['metadata']['name'] ? 0 : 1 + i),
-      () => ({ hosts: { [service['metadata']['name']]: hosts.address(0) }, paths: {}, volumes: { [pvc]: runs } }),
-      (i) => hosts.address(i),
-    );
+    const procs = k8sProcs(manifests, {
+      secrets: { 'ringtrain-token': { token: TOKEN } },
+      services: { [service['metadata']['name']]: hosts.address(0) },
+      volumes: { [pvc]: runs },
+      podHost: (job, i) => (job === coordinatorJob['metadata']['name'] ? 0 : 1 + i),
+      address: (i) => hosts.address(i),
+    });
     expect(procs.map((p) => p.uid)).toEqual(procs.map(() => 1000));
     const output = procs[0]!.args[procs[0]!.args.indexOf('--output') + 1]!;
     // The readiness probe (from another host, as the kubelet's) passes without a key; the figures need it.
