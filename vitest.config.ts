@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    globalSetup: ['tests/setup/tensorflow.ts'],
     // Integration tests start real processes; two files at a time suits a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
