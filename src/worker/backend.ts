@@ -99,11 +99,22 @@ export async function activate(name: EngineName, requested: BackendName, opts: E
   } catch (err) {
     return { why: `tfjs could not initialise the ${name} backend (${message(err)})` };
   }
-  if (name === 'tensorflow' && (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true) {
-    const visible = process.env['CUDA_VISIBLE_DEVICES'];
-    device = `CUDA GPU${visible === undefined ? '' : ` (CUDA_VISIBLE_DEVICES=${visible})`}`;
-  }
+  if (name === 'tensorflow') device = tensorflowDevice(opts.gpu);
   return { detail, device };
+}
+
+/**
+ * The device the tensorflow engine computes on: tfjs-node takes the first GPU TensorFlow lists
+ * (the one CUDA_VISIBLE_DEVICES leaves), else the host CPU; a GPU asked for but not found (a CPU
+ * build, no driver) is said, since TensorFlow itself falls back to the CPU silently.
+ */
+function tensorflowDevice(gpu: number | null): string {
+  const visible = process.env['CUDA_VISIBLE_DEVICES'];
+  if ((tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true) return `CUDA GPU${visible === undefined ? '' : ` (CUDA_VISIBLE_DEVICES=${visible})`}`;
+  if (gpu === null) return 'CPU';
+  const found = installedEngine();
+  const build = 'why' in found ? '' : found.record.cuda ? 'CUDA build: no usable GPU or driver' : 'a CPU build';
+  return `CPU (--gpu ${gpu} asked for CUDA device ${gpu}; ${build})`;
 }
 
 /** Engines whose kernel registry holds `kernel` (cpu always ships every training kernel). */

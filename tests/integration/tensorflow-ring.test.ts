@@ -56,6 +56,14 @@ describe('tensorflow engine in runs', () => {
     expect(s['testAccuracy']).toBeGreaterThan(0.5);
   });
 
+  it('local --gpus gives each tensorflow worker its own device index, and each reports what it computes on', async () => {
+    const r = await runCli(['local', '--gpus', '0,1', '--backend', 'tensorflow', '--job', 'regression-mlp', '--epochs', '1', '--json', '--log-level', 'warn', '--output', out('gpus')]);
+    const s = summaryOf(r);
+    expect(s['engines']).toEqual(['tensorflow', 'tensorflow']);
+    // This machine's build is the CPU one: each worker says which CUDA device it was given and why it computes on the CPU.
+    expect([...(s['devices'] as string[])].sort()).toEqual([0, 1].map((g) => `CPU (--gpu ${g} asked for CUDA device ${g}; a CPU build)`));
+  });
+
   it('tensorflow + wasm + cpu workers hold bit-identical weights after every step', async () => {
     const cfg = coordinatorConfig({
       ...ConfigDefaults, host: '127.0.0.1', port: 0, minWorkers: 3, job: 'mnist-mlp', epochs: 1, batchSize: 256, lr: 1e-3, seed: 11,
