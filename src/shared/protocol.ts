@@ -385,7 +385,8 @@ export function parseMessage(raw: unknown): Message {
         fingerprint: parseFingerprint(obj(raw, 'fingerprint')),
         ...(has(raw, 'localData') ? { localData: bool(raw, 'localData') } : {}),
         ...(has(raw, 'device') ? { device: str(raw, 'device', 256) } : {}),
-        ...(has(raw, 'threads') ? { threads: raw['threads'] === null ? null : int(raw, 'threads', 1, 4096) } : {}),
+        // null (the engine's own thread count) reads as absent, which the coordinator reports as null.
+        ...(has(raw, 'threads') ? { threads: int(raw, 'threads', 1, 4096) } : {}),
       };
     case 'step-done': {
       const checksum = strOrNull(raw, 'checksum');

@@ -32,6 +32,9 @@ function installCommand(y: Argv): Argv {
       });
       if (argv['json']) process.stdout.write(`${JSON.stringify({ event: 'engine-installed', ...r })}\n`);
       else process.stdout.write(`tensorflow engine ready: TensorFlow ${r.tfVersion} (${r.cuda ? 'CUDA' : 'CPU'} build) from ${r.wheel}${r.cached ? ', from the cache' : ', built now'}\n`);
+      if (r.cuda && r.cudaSearchPath?.length === 0) {
+        process.stderr.write(`warning: this CUDA build's libraries do not search ../nvidia/*/lib; start workers with LD_LIBRARY_PATH naming the CUDA 12 and cuDNN libraries (the cache entry's deps/nvidia/*/lib holds them)\n`);
+      }
     },
   );
 }

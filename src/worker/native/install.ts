@@ -11,9 +11,10 @@ import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { readElfDynamic } from './elf.js';
 import { ErrorCodes, RingtrainError } from '../../shared/errors.js';
 import { bindingHeaders, bindingImports, buildBinding, missingSymbols, REQUIRED_SYMBOLS } from './build.js';
-import { findBinding, MARKER, type EngineRecord } from './locate.js';
+import { findBinding, MARKER, TFJS_NODE, TFJS_NODE_VERSION, tfjsNodeDir, type EngineRecord } from './locate.js';
 import { checkToolchain, type Toolchain } from './prereqs.js';
 import type { Phases } from './phases.js';
 import { extractWheel, inspectWheel, platformMismatch, thisHost, WHEEL_LIBS } from './wheel.js';
@@ -131,9 +132,12 @@ async function build(tools: Toolchain, wheel: string, cudaWheels: string[], hash
     const unresolved = await missingSymbols(WHEEL_LIBS.map((l) => join(pkg, 'deps', 'lib', basename(l))), await bindingImports(join(pkg, binding)));
     if (unresolved.length) fail(`the built binding calls C functions the wheel does not export: ${unresolved.join(', ')}`);
     const tags = await inspectWheel(tools.python3, wheel);
+    // TensorFlow's CUDA libraries find the nvidia-* wheels' libraries through their own RUNPATH
+    // ($ORIGIN/../nvidia/NAME/lib, as in site-packages); recorded, so a build without it is said.
+    const cudaSearchPath = tags.cuda ? (await Promise.all(WHEEL_LIBS.map(async (l) => (await readElfDynamic(join(pkg, 'deps', 'lib', basename(l)))).runpath))).flat().filter((p) => p.includes('nvidia')) : [];
     const record: EngineRecord = {
       wheel: basename(wheel), sha256: hash, package: tags.name, version: tags.version, cuda: tags.cuda,
-      cudaWheels: cudaWheels.map((w) => basename(w)), tfVersion: '', binding, builtAt: new Date().toISOString(),
+      cudaWheels: cudaWheels.map((w) => basename(w)), ...(tags.cuda ? { cudaSearchPath } : {}), tfVersion: '', binding, builtAt: new Date().toISOString(),
     };
     // Only what runs stays in the cache: the binding and the libraries (headers were for the build).
     const staged = join(work, 'entry');
@@ -153,20 +157,21 @@ async function build(tools: Toolchain, wheel: string, cudaWheels: string[], hash
 /** Installs the native TensorFlow engine; see the file comment. */
 export async function installTensorflow(opts: InstallOptions): Promise<InstallResult> {
   const { phases } = opts;
-  const tools = await phases.run('checking prerequisites', () => checkToolchain({ pip: opts.pip !== null }));
+  const tfjsNode = tfjsNodeDir();
+  if (tfjsNode === null) fail(`${TFJS_NODE} is not installed: run npm install --ignore-scripts ${TFJS_NODE}@${TFJS_NODE_VERSION} (ringtrain lists it as an optional dependency)`);
   await mkdir(opts.cacheDir, { recursive: true });
   const pins = await readPins(opts.cacheDir);
   const pinned = opts.pip !== null && /^[A-Za-z0-9_.-]+==[^*,;]+$/.test(opts.pip) ? opts.pip : null;
   const finish = async (entry: string, record: EngineRecord, cached: boolean): Promise<InstallResult> => {
-    await phases.run('linking the engine into tfjs-node', () => link(entry, record, tools.tfjsNode));
-    const s = await phases.run('loading the engine once', () => smoke(tools.tfjsNode));
+    await phases.run('linking the engine into tfjs-node', () => link(entry, record, tfjsNode));
+    const s = await phases.run('loading the engine once', () => smoke(tfjsNode));
     const done = { ...record, tfVersion: s.tfVersion };
     if (done.tfVersion !== record.tfVersion) {
       await writeFile(join(entry, 'engine.json'), `${JSON.stringify(done, null, 2)}\n`);
-      await writeFile(join(tools.tfjsNode, MARKER), `${JSON.stringify(done, null, 2)}\n`);
+      await writeFile(join(tfjsNode, MARKER), `${JSON.stringify(done, null, 2)}\n`);
     }
     if (pinned) await writeFile(join(opts.cacheDir, 'pins.json'), `${JSON.stringify({ ...pins, [pinned]: record.sha256 }, null, 2)}\n`);
-    return { ...done, cached, tfjsNode: tools.tfjsNode };
+    return { ...done, cached, tfjsNode };
   };
   if (pinned && !opts.force && pins[pinned]) {
     const entry = join(opts.cacheDir, pins[pinned]!.slice(0, 16));
@@ -174,6 +179,8 @@ export async function installTensorflow(opts: InstallOptions): Promise<InstallRe
     if (record && findBinding(entry) !== null) return finish(entry, record, true);
   }
 
+  // Relinking a cached build needs none of the build tools; anything else needs them all.
+  const tools = await phases.run('checking prerequisites', () => checkToolchain({ pip: opts.pip !== null }));
   const downloads = await mkdtemp(join(opts.cacheDir, 'download-'));
   try {
     let wheel: string;

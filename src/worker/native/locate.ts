@@ -37,6 +37,8 @@ export interface EngineRecord {
   cuda: boolean;
   /** The CUDA wheels whose libraries sit in deps/nvidia (empty for the CPU build). */
   cudaWheels: string[];
+  /** RUNPATH entries of the libraries that lead to the nvidia-* wheels' libraries (CUDA builds). */
+  cudaSearchPath?: string[];
   /** TF_Version() as the built binding reports it. */
   tfVersion: string;
   /** Path of the binding relative to the tfjs-node package, e.g. lib/napi-v8/tfjs_binding.node. */
