@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# GPU check for a real device: reports the GPU and its WebGPU (Vulkan) adapter, times mnist-cnn
-# (and mnist-mlp) training steps on the GPU engine, and the same steps on the CPU engines, printing
-# JSON lines (ms/step, GFLOP/s) and a final summary line.
+# GPU check for a real device: reports the GPU, its WebGPU (Vulkan) adapter and every engine
+# (`ringtrain engines --json`), times mnist-cnn (and mnist-mlp) training steps on the GPU engines
+# (webgpu, and the native tensorflow engine when it is installed), and the same steps on the CPU
+# engines, printing JSON lines (ms/step, GFLOP/s) and a final summary line.
+#
+# The native tensorflow engine cannot travel in the kit (its libraries are ~850 MB, or several GB
+# with CUDA): on a GPU machine with network and a full checkout, install it there first
+# (`npm ci && npx ringtrain engines install-tensorflow --pip tensorflow==2.21.0`); this script
+# then runs from that checkout instead of the kit and times tensorflow next to webgpu.
 #
 # A GPU machine may have no network and no Node.js, so everything the check needs travels with
 # the source tree in one gitignored folder, bench/.gpu-kit (well under 64 MiB):
@@ -62,11 +68,17 @@ while (($#)); do
     *) say "unknown option $1"; exit 2 ;;
   esac
 done
-[[ -f "$KIT/app.tar.xz" ]] || { say "no kit: run 'bench/gpu-check.sh --prepare' on a machine with the repo installed, and carry bench/.gpu-kit"; exit 2; }
-
 RUN="${TMPDIR:-/tmp}/ringtrain-gpu-check"
 rm -rf "$RUN"; mkdir -p "$RUN"
-xz -dc "$KIT/app.tar.xz" | tar -C "$RUN" -xf -
+# The kit, when there is one, also brings the Vulkan loader and a node binary.
+[[ -f "$KIT/app.tar.xz" ]] && xz -dc "$KIT/app.tar.xz" | tar -C "$RUN" -xf -
+if [[ -f "$ROOT/dist/cli.js" && -f "$ROOT/node_modules/@tensorflow/tfjs-node/ringtrain-engine.json" ]]; then
+  APP="$ROOT"; say "using this checkout: the native tensorflow engine is installed here"
+elif [[ -d "$RUN/app" ]]; then
+  APP="$RUN/app"
+else
+  say "no kit: run 'bench/gpu-check.sh --prepare' on a machine with the repo installed, and carry bench/.gpu-kit"; exit 2
+fi
 NODE="$(command -v node || true)"
 if [[ -z "$NODE" ]] || ! "$NODE" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
   xz -dc "$KIT/node.xz" >"$RUN/node"; chmod +x "$RUN/node"; NODE="$RUN/node"
@@ -91,25 +103,34 @@ if command -v nvidia-smi >/dev/null; then
     while IFS=, read -r i name drv mem; do printf '{"event":"device","index":%s,"name":"%s","driver":"%s","memory":"%s"}\n' "$i" "${name# }" "${drv# }" "${mem# }"; done
 fi
 "$NODE" --input-type=module -e "
-  const { create } = await import('$RUN/app/node_modules/webgpu/index.js');
+  const { create } = await import('$APP/node_modules/webgpu/index.js');
   let list = [];
   try { await create(['adapter=\u0001none']).requestAdapter(); } catch (e) { list = [...String(e.message).matchAll(/backend: '([^']*)', name: '([^']*)'/g)].map((m) => ({ backend: m[1], name: m[2] })); }
   console.log(JSON.stringify({ event: 'webgpu-adapters', adapters: list }));
   process.exit(0);" 2>/dev/null || echo '{"event":"webgpu-adapters","error":"Dawn could not list adapters"}'
 
-B="$RUN/app/bench/engines.mjs"
+# Every engine, available or why not, with its device (the tensorflow line names its CUDA device).
+ENGINES="$("$NODE" "$APP/dist/cli.js" engines --json --gpu "$GPU" 2>/dev/null || echo '{"event":"engines","error":"ringtrain engines failed"}')"
+echo "$ENGINES"
+GPU_BACKENDS=webgpu
+if "$NODE" -e 'const l = JSON.parse(process.argv[1]); process.exit(l.engines?.some((e) => e.engine === "tensorflow" && e.available) ? 0 : 1)' "$ENGINES"; then GPU_BACKENDS=webgpu,tensorflow; fi
+
+B="$APP/bench/engines.mjs"
 OUT="$RUN/results.jsonl"
 {
   "$NODE" "$B" --jobs mnist-mlp --backends auto --steps 2 --batch-size 32 --timeout-s 120
-  "$NODE" "$B" --jobs mnist-cnn,mnist-mlp --backends webgpu --gpu "$GPU" --steps "$STEPS" --batch-size "$BATCH" --timeout-s 240
+  "$NODE" "$B" --jobs mnist-cnn,mnist-mlp --backends "$GPU_BACKENDS" --gpu "$GPU" --steps "$STEPS" --batch-size "$BATCH" --timeout-s 240
   "$NODE" "$B" --jobs mnist-cnn,mnist-mlp --backends wasm,cpu --steps "$CPU_STEPS" --batch-size "$BATCH" --timeout-s 240
 } 2>/dev/null | tee "$OUT"
 "$NODE" -e "
   const rows = require('fs').readFileSync('$OUT', 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.msPerStep !== undefined);
   const summary = { event: 'gpu-check', batchSize: $BATCH, table: rows.map((r) => ({ job: r.job, engine: r.engine, steps: r.steps, msPerStep: r.msPerStep, gflops: r.gflops })) };
   for (const job of ['mnist-cnn', 'mnist-mlp']) {
-    const gpu = rows.find((r) => r.job === job && r.engine === 'webgpu' && r.batchSize === $BATCH);
-    const cpus = rows.filter((r) => r.job === job && r.engine !== 'webgpu' && r.batchSize === $BATCH);
-    if (gpu && cpus.length) summary[job + 'SpeedupVsBestCpu'] = +(Math.min(...cpus.map((r) => r.msPerStep)) / gpu.msPerStep).toFixed(1);
+    const cpus = rows.filter((r) => r.job === job && (r.engine === 'wasm' || r.engine === 'cpu') && r.batchSize === $BATCH);
+    for (const engine of ['webgpu', 'tensorflow']) {
+      const gpu = rows.find((r) => r.job === job && r.engine === engine && r.batchSize === $BATCH);
+      const key = engine === 'webgpu' ? job + 'SpeedupVsBestCpu' : job + 'TensorflowSpeedupVsBestJsEngine';
+      if (gpu && cpus.length) summary[key] = +(Math.min(...cpus.map((r) => r.msPerStep)) / gpu.msPerStep).toFixed(1);
+    }
   }
   console.log(JSON.stringify(summary));"

@@ -18,6 +18,8 @@ import { loadJob } from './jobs/registry.js';
 import { launchCoordinator } from './coordinator/coordinator.js';
 import { runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
+import { enginesCommand } from './worker/native/command.js';
+import { localThreads } from './coordinator/local.js';
 
 function common(y: Argv): Argv {
   return y
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
             .option('advertise', { type: 'string', describe: 'Address ring peers use to reach this worker (default: the ring host, or the address used to reach the coordinator)' })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
             .option('gpu', { type: 'number', describe: 'Device index on a machine with several GPUs (CUDA device for tensorflow, adapter for webgpu)' })
+            .option('threads', { type: 'number', describe: "Intra-op threads of the tensorflow engine (default: TensorFlow's own, all cores)" })
             .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
             .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Batches: auto (load the job's data here; receive only indices when it matches the coordinator's) or stream (always receive the rows)" })
             .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
             .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Workers' batches: auto (each loads the job's data and receives only indices when it matches) or stream (always the rows)" })
             .option('min-workers', { type: 'number', describe: 'Workers needed to train (default: --workers); with fewer the run waits, then fails' })
             .option('max-restarts', { type: 'number', default: 0, describe: 'Respawn a worker process that dies, up to this many times in total (it rejoins at the next step boundary)' })
+            .option('threads', { type: 'number', describe: "Each worker's tensorflow intra-op threads (default: this machine's cores / --workers, at least 1)" })
             .default('port', 0)
             .default('http-port', 0),
         async (argv) => {
@@ -164,13 +168,15 @@ async function main(): Promise<void> {
           const cfg = await resolveTraining({
             ...argv, minWorkers: argv['minWorkers'] ?? workers, maxWorkers: argv['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : argv['maxWorkers'],
           });
+          const threads = localThreads(argv['threads'], workers);
           const log = createLogger('coordinator', cfg.logLevel);
           const summary = await withOps(argv, cfg, log, (observers) =>
-            runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
+            runLocal(cfg, { workers, gpus, maxRestarts, threads, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
           );
           if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
         },
       )
+      .command(enginesCommand)
       .command(
         'eval',
         "Evaluate a saved model (model.json + weights) on a job's test split",
@@ -190,7 +196,7 @@ async function main(): Promise<void> {
           else process.stdout.write(`${r.job} test split (${r.samples} samples): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
         },
       )
-      .demandCommand(1, 'name a command: coordinator, worker, local or eval')
+      .demandCommand(1, 'name a command: coordinator, worker, local, engines or eval')
       .strict()
       .help()
       .alias('help', 'h')

@@ -49,6 +49,9 @@ export interface RunSummary {
   committedStepsLost: number;
   resumedFromStep: number | null;
   engines: string[];
+  /** Per rank: the device its engine computes on, and its intra-op threads (null: the engine's default). */
+  devices: string[];
+  threads: (number | null)[];
   /** Mean per-step timings (ms) of the slowest rank: waitMs near 0 shows prefetch keeps up. */
   stepTimings: StepTimings;
   /** Steps whose update every rank skipped because the all-reduced loss or gradient was not finite. */
@@ -137,7 +140,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
       samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
-      engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
+      engines: out.engines, devices: out.devices, threads: out.threads, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');

@@ -5,6 +5,7 @@
  * run fails at once with the child's exit status instead of waiting for a timeout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchCoordinator, type RunSummary } from './coordinator.js';
@@ -19,6 +20,8 @@ export interface LocalOptions {
   workers: number;
   /** One device index per worker (`--gpus`), or null to leave device choice to the engines. */
   gpus?: number[] | null;
+  /** Intra-op threads each worker's tensorflow engine gets (`--threads`; see localThreads). */
+  threads?: number;
   /** Respawns allowed in total for worker processes that die (like torchrun --max-restarts). */
   maxRestarts: number;
   backend: BackendName;
@@ -27,6 +30,17 @@ export interface LocalOptions {
   data?: DataMode;
   /** Run observers (progress, metrics, dashboard, exports) handed to the coordinator. */
   observers?: readonly RunObserver[];
+}
+
+/**
+ * Each worker's share of the cores (like torchrun's OMP_NUM_THREADS): N workers whose engines each
+ * start a pool as wide as the machine oversubscribe it N times over, and on a shared host the
+ * thread switching costs more than the parallelism gains. `--threads` overrides.
+ */
+export function localThreads(flag: unknown, workers: number, cores = availableParallelism()): number {
+  if (flag === undefined) return Math.max(1, Math.floor(cores / workers));
+  if (typeof flag !== 'number' || !Number.isInteger(flag) || flag < 1 || flag > 1024) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--threads must be an integer in [1, 1024] (got ${String(flag)})`);
+  return flag;
 }
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -42,7 +56,7 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   process.once('SIGTERM', onSignal);
   const args = [
     CLI, 'worker', '--coordinator', `${handle.scheme}://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
-    '--backend', opts.backend, '--log-level', opts.workerLogLevel, '--data', opts.data ?? 'auto',
+    '--backend', opts.backend, ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]), '--log-level', opts.workerLogLevel, '--data', opts.data ?? 'auto',
     // A job module path is passed to the children on their command line, never over the network.
     ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
     ...childTlsArgs(cfg.security),
@@ -68,6 +82,7 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
       }
     });
   };
+  if (opts.threads !== undefined) log.info({ threads: opts.threads, workers: opts.workers, cores: availableParallelism() }, 'tensorflow intra-op threads per worker');
   for (let i = 0; i < opts.workers; i++) spawnWorker(i);
   try {
     return await handle.result;

@@ -57,6 +57,9 @@ export interface RunOutcome {
   lastCommit: CommittedStep | null;
   epochs: EpochMetrics[];
   engines: string[];
+  /** Per rank: the device it computes on, and its engine's intra-op threads (null: engine default). */
+  devices: string[];
+  threads: (number | null)[];
   workers: number;
   generations: number;
   committedStepsLost: number;
@@ -114,6 +117,8 @@ export class Run {
   private nonFiniteSkips = 0;
   private lastCommit: CommittedStep | null = null;
   private engines: string[] = [];
+  private devices: string[] = [];
+  private threads: (number | null)[] = [];
   /** Per rank of this generation: it holds our training split, so its batches carry indices only. */
   private localData: boolean[] = [];
   private generationsFormed = 0;
@@ -237,7 +242,7 @@ export class Run {
     }
     const finalState = this.finalState ?? this.best;
     return {
-      finalState, lastCommit: this.lastCommit, epochs: this.epochs, engines: this.engines, workers: this.members.length,
+      finalState, lastCommit: this.lastCommit, epochs: this.epochs, engines: this.engines, devices: this.devices, threads: this.threads, workers: this.members.length,
       generations: this.generationsFormed, committedStepsLost: this.committedStepsLost, resumedFromStep,
       samplesTrained: this.samplesTrained, trainSeconds: this.trainMs / 1000,
       stepTimings: this.meanTimings(), accounting: this.accounting, nonFiniteSkips: this.nonFiniteSkips,
@@ -315,6 +320,8 @@ export class Run {
     this.generationsFormed += 1;
     const N = this.members.length;
     this.engines = this.members.map(() => '');
+    this.devices = this.members.map(() => '');
+    this.threads = this.members.map(() => null);
     this.localData = this.members.map(() => false);
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
     // Fresh per generation: ranks derive the generation's ring key from it and the token.
@@ -340,9 +347,11 @@ export class Run {
       if (msg.type === 'ring-ready' && msg.generation === this.generation) {
         ready.add(rank);
         this.engines[rank] = msg.engine;
+        this.devices[rank] = msg.device ?? '';
+        this.threads[rank] = msg.threads ?? null;
         fingerprints[rank] = msg.fingerprint;
         this.localData[rank] = msg.localData === true;
-        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
+        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason, device: msg.device, threads: msg.threads, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
       } else if (msg.type === 'ring-failed' && msg.generation === this.generation) {
         return `rank ${rank} could not form the ring: ${msg.message}`;
       }

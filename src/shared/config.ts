@@ -68,6 +68,8 @@ export interface WorkerConfig {
   backend: BackendName;
   /** Device index on a machine with several GPUs (`--gpu I`), or null for the engine's default. */
   gpu: number | null;
+  /** Intra-op threads of the tensorflow engine (`--threads`), or null for TensorFlow's default. */
+  threads: number | null;
   job: string | null;
   /** Batches from local data when it matches the coordinator's (auto), or always streamed. */
   data: DataMode;
@@ -186,6 +188,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     advertise: optText(raw, 'advertise', 'advertise'),
     backend: oneOf(raw, 'backend', 'backend', BACKENDS),
     gpu: raw['gpu'] === undefined || raw['gpu'] === null || raw['gpu'] === '' ? null : intIn(raw, 'gpu', 'gpu', 0, MAX_GPU),
+    threads: raw['threads'] === undefined || raw['threads'] === null || raw['threads'] === '' ? null : intIn(raw, 'threads', 'threads', 1, 1024),
     job: optText(raw, 'job', 'job'),
     data: raw['data'] === undefined ? ConfigDefaults.data : oneOf(raw, 'data', 'data', DATA_MODES),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),

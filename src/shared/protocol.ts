@@ -102,6 +102,9 @@ export interface RingReadyMsg {
   /** The engine this rank computes with, and why it was chosen. */
   engine: string;
   engineReason: string;
+  /** What it computes on (CPU, a CUDA GPU, a WebGPU adapter) and its intra-op threads (null: engine default). Absent from older workers. */
+  device?: string;
+  threads?: number | null;
   /** The model this rank built; the coordinator refuses to start unless every rank's matches. */
   fingerprint: ModelFingerprint;
   /**
@@ -381,6 +384,9 @@ export function parseMessage(raw: unknown): Message {
         type, generation: int(raw, 'generation'), engine: str(raw, 'engine', 64), engineReason: str(raw, 'engineReason'),
         fingerprint: parseFingerprint(obj(raw, 'fingerprint')),
         ...(has(raw, 'localData') ? { localData: bool(raw, 'localData') } : {}),
+        ...(has(raw, 'device') ? { device: str(raw, 'device', 256) } : {}),
+        // null (the engine's own thread count) reads as absent, which the coordinator reports as null.
+        ...(has(raw, 'threads') ? { threads: int(raw, 'threads', 1, 4096) } : {}),
       };
     case 'step-done': {
       const checksum = strOrNull(raw, 'checksum');

@@ -10,6 +10,7 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Tfjs } from '../jobs/job.js';
 import { installWebGpu } from './webgpu.js';
+import { INSTALL_HINT, installedEngine } from './native/locate.js';
 
 export type EngineName = Exclude<BackendName, 'auto'>;
 
@@ -18,11 +19,17 @@ export interface Engine {
   /** Why this engine was chosen (logged and reported to the coordinator). */
   reason: string;
   tf: Tfjs;
+  /** What the engine computes on (CPU, a CUDA device, a WebGPU adapter), reported to the coordinator. */
+  device: string;
+  /** Intra-op threads of the tensorflow engine (`--threads`); null: the engine's own choice. */
+  threads: number | null;
 }
 
-/** Which device this worker computes on, when the machine has several (`--gpu I`). */
+/** Which device this worker computes on, when the machine has several (`--gpu I`), and its threads. */
 export interface EngineOptions {
   gpu: number | null;
+  /** TensorFlow intra-op threads (`--threads N`); null leaves TensorFlow's default (all cores). */
+  threads?: number | null;
 }
 
 /** Preference order for `auto`: native TensorFlow, then WebGPU, then wasm, then pure JS. */
@@ -42,21 +49,28 @@ async function tryImport(specifier: string): Promise<string | null> {
   }
 }
 
-/** Registers and activates one engine: `{ why }` when it is unavailable, else a detail for the log. */
-async function activate(name: EngineName, requested: BackendName, opts: EngineOptions): Promise<{ why: string } | { detail: string }> {
+/** Registers and activates one engine: `{ why }` when it is unavailable, else a detail for the log and its device. */
+export async function activate(name: EngineName, requested: BackendName, opts: EngineOptions): Promise<{ why: string } | { detail: string; device: string }> {
   let detail = '';
+  let device = 'CPU';
   switch (name) {
     case 'tensorflow': {
-      // libtensorflow reads CUDA_VISIBLE_DEVICES when it initialises, i.e. at this import.
+      const found = installedEngine();
+      if ('why' in found) return found;
+      // libtensorflow reads these when it creates its context, i.e. at the import below.
       if (opts.gpu !== null) process.env['CUDA_VISIBLE_DEVICES'] = String(opts.gpu);
-      const gpu = await tryImport('@tensorflow/tfjs-node-gpu');
-      if (gpu !== null) {
-        const cpu = await tryImport('@tensorflow/tfjs-node');
-        if (cpu !== null) return { why: 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (see README: Engines)' };
-        detail = '@tensorflow/tfjs-node (CPU build)';
-      } else {
-        detail = `@tensorflow/tfjs-node-gpu${opts.gpu === null ? '' : `, CUDA device ${opts.gpu}`}`;
+      // A CUDA build otherwise maps nearly all of a GPU's memory at start, which leaves nothing
+      // for a second process on it (the coordinator evaluates on GPU 0 next to worker 0).
+      if (found.record.cuda) process.env['TF_FORCE_GPU_ALLOW_GROWTH'] ??= 'true';
+      if (opts.threads) {
+        // tfjs runs one op at a time (eager), so the inter-op pool has nothing to run in parallel.
+        process.env['TF_NUM_INTRAOP_THREADS'] = String(opts.threads);
+        process.env['TF_NUM_INTEROP_THREADS'] = '1';
       }
+      process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
+      const err = await tryImport('@tensorflow/tfjs-node');
+      if (err !== null) return { why: `@tensorflow/tfjs-node failed to load (${err}); run ${INSTALL_HINT} again` };
+      detail = `TensorFlow ${found.record.tfVersion} from ${found.record.wheel}`;
       break;
     }
     case 'webgpu': {
@@ -64,6 +78,7 @@ async function activate(name: EngineName, requested: BackendName, opts: EngineOp
       const found = await installWebGpu({ gpu: opts.gpu, allowFallback: requested === 'webgpu' });
       if ('why' in found) return found;
       const a = found.adapter;
+      device = `WebGPU adapter ${a.name}`;
       detail = `adapter ${a.name} (${a.backend}, ${a.vendor} ${a.architecture}${a.fallback ? ', software fallback' : ''}): ${a.description}`;
       const err = await tryImport('@tensorflow/tfjs-backend-webgpu');
       if (err !== null) return { why: `@tensorflow/tfjs-backend-webgpu failed to load (${err})` };
@@ -84,7 +99,22 @@ async function activate(name: EngineName, requested: BackendName, opts: EngineOp
   } catch (err) {
     return { why: `tfjs could not initialise the ${name} backend (${message(err)})` };
   }
-  return { detail };
+  if (name === 'tensorflow') device = tensorflowDevice(opts.gpu);
+  return { detail, device };
+}
+
+/**
+ * The device the tensorflow engine computes on: tfjs-node takes the first GPU TensorFlow lists
+ * (the one CUDA_VISIBLE_DEVICES leaves), else the host CPU; a GPU asked for but not found (a CPU
+ * build, no driver) is said, since TensorFlow itself falls back to the CPU silently.
+ */
+function tensorflowDevice(gpu: number | null): string {
+  const visible = process.env['CUDA_VISIBLE_DEVICES'];
+  if ((tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true) return `CUDA GPU${visible === undefined ? '' : ` (CUDA_VISIBLE_DEVICES=${visible})`}`;
+  if (gpu === null) return 'CPU';
+  const found = installedEngine();
+  const build = 'why' in found ? '' : found.record.cuda ? 'CUDA build: no usable GPU or driver' : 'a CPU build';
+  return `CPU (--gpu ${gpu} asked for CUDA device ${gpu}; ${build})`;
 }
 
 /** Engines whose kernel registry holds `kernel` (cpu always ships every training kernel). */
@@ -130,8 +160,10 @@ export async function selectEngine(requested: BackendName, log: Logger, probe?: 
     }
     const why = requested === 'auto' ? (skipped.length ? `auto: first usable engine (skipped ${skipped.join('; ')})` : 'auto: first usable engine') : 'requested with --backend';
     const reason = got.detail ? `${why}; ${got.detail}` : why;
-    log.info({ engine: name, reason }, 'engine selected');
-    return { name, reason, tf };
+    // Only the tensorflow engine takes a thread count; wasm and cpu run on one thread in Node.
+    const threads = name === 'tensorflow' ? opts.threads ?? null : name === 'webgpu' ? null : 1;
+    log.info({ engine: name, reason, device: got.device, threads: threads ?? 'engine default' }, 'engine selected');
+    return { name, reason, tf, device: got.device, threads };
   }
   throw new RingtrainError(ErrorCodes.BACKEND_UNAVAILABLE, `no engine could run this job: ${skipped.join('; ')}`);
 }

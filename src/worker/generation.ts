@@ -31,7 +31,7 @@ export interface GenerationContext {
   control: ControlClient;
   ringServer: RingServer;
   /** The engine and model; started after the ring is formed (see runGeneration). */
-  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string } }>;
+  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device?: string; threads?: number | null } }>;
   log: Logger;
   /** Trust anchors for wss:// ring links. */
   tls: TlsMaterial | null;
@@ -86,7 +86,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     const [c, split] = await Promise.all([ctx.compute(), ctx.localData()]);
     trainer = c.trainer;
     local = split;
-    void control.send({ type: 'ring-ready', generation: gen, engine: c.engine.name, engineReason: c.engine.reason, fingerprint: modelFingerprint(trainer), localData: local !== null });
+    void control.send({ type: 'ring-ready', generation: gen, engine: c.engine.name, engineReason: c.engine.reason, device: c.engine.device, threads: c.engine.threads, fingerprint: modelFingerprint(trainer), localData: local !== null });
   } catch (err) {
     await ring.close();
     throw err;

@@ -60,7 +60,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
   const prepare = async (start: StartMsg): Promise<Compute> => {
     if (held.compute) return held.compute;
     const job = await resolveJob(start.job, cfg.job);
-    const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe(), { gpu: cfg.gpu });
+    const engine = await selectEngine(cfg.backend, log, async (tf) => Trainer.create(tf, job, 0).probe(), { gpu: cfg.gpu, threads: cfg.threads });
     held.compute = { engine, trainer: Trainer.create(engine.tf, job, start.params.seed) };
     return held.compute;
   };

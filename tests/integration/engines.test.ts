@@ -7,24 +7,36 @@ import { describe, expect, it } from 'vitest';
 import { NO_VULKAN, runEngine } from '../helpers/engines.js';
 import { runCli } from '../helpers/cli.js';
 import { vulkanEnv } from '../helpers/vulkan.js';
+import { requireTensorflow } from '../helpers/tensorflow.js';
+
+/** The native engine (installed by tests/setup/tensorflow.ts) hidden, to reach the engines after it. */
+const NO_TF = { RINGTRAIN_NO_TENSORFLOW: '1' };
 
 describe('engine selection', () => {
-  it('auto skips the missing tensorflow engine and an absent WebGPU adapter, then uses wasm', async () => {
-    const run = await runEngine('mnist-mlp', 'auto', { env: NO_VULKAN });
+  it('auto takes the native tensorflow engine first', async () => {
+    const tfVersion = requireTensorflow();
+    const run = await runEngine('mnist-cnn', 'auto', { env: NO_VULKAN });
+    expect(run.error, run.error).toBeUndefined();
+    expect(run.engine).toBe('tensorflow');
+    expect(run.reason).toMatch(new RegExp(`^auto: first usable engine; TensorFlow ${tfVersion.replace(/\./g, '\\.')} from tensorflow_cpu-`));
+  });
+
+  it('auto skips an unavailable tensorflow engine and an absent WebGPU adapter, then uses wasm', async () => {
+    const run = await runEngine('mnist-mlp', 'auto', { env: { ...NO_VULKAN, ...NO_TF } });
     expect(run.error, run.error).toBeUndefined();
     expect(run.engine).toBe('wasm');
-    expect(run.reason).toMatch(/tensorflow: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed/);
+    expect(run.reason).toMatch(/tensorflow: turned off by RINGTRAIN_NO_TENSORFLOW=1/);
     expect(run.reason).toMatch(/webgpu: Dawn found no WebGPU adapter/);
   });
 
   it('auto refuses a software WebGPU adapter', async () => {
-    const run = await runEngine('mnist-mlp', 'auto', { env: vulkanEnv() });
+    const run = await runEngine('mnist-mlp', 'auto', { env: { ...vulkanEnv(), ...NO_TF } });
     expect(run.engine).toBe('wasm');
     expect(run.reason).toMatch(/webgpu: the only WebGPU adapter is a software one/);
   });
 
   it('auto skips wasm for a job that needs a kernel wasm lacks, and says which', async () => {
-    const run = await runEngine('mnist-cnn', 'auto', { env: NO_VULKAN });
+    const run = await runEngine('mnist-cnn', 'auto', { env: { ...NO_VULKAN, ...NO_TF } });
     expect(run.engine).toBe('cpu');
     expect(run.reason).toMatch(/wasm: the wasm engine lacks kernel Conv2DBackpropFilter/);
   });
@@ -35,10 +47,10 @@ describe('engine selection', () => {
   });
 
   it.each([
-    ['tensorflow', /--backend tensorflow is unavailable: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed/],
+    ['tensorflow', /--backend tensorflow is unavailable: turned off by RINGTRAIN_NO_TENSORFLOW=1/],
     ['webgpu', /--backend webgpu is unavailable: Dawn found no WebGPU adapter/],
   ])('an explicit unavailable engine (%s) is a clear error', async (backend, message) => {
-    const run = await runEngine('mnist-mlp', backend, { env: NO_VULKAN });
+    const run = await runEngine('mnist-mlp', backend, { env: { ...NO_VULKAN, ...NO_TF } });
     expect(run.error).toMatch(/^RT_BACKEND_UNAVAILABLE: /);
     expect(run.error).toMatch(message);
   });

@@ -176,7 +176,8 @@ describe('compose, SLURM and Dockerfiles', () => {
       const file = l.split(/\s+/).find((a) => a.startsWith('deploy/'))!;
       expect(existsSync(join(ROOT, file)), l).toBe(true);
     }
-    const gpu = readFileSync(join(DEPLOY, 'Dockerfile.cuda'), 'utf8').match(/npm install (@tensorflow\/tfjs-node-gpu@[\d.]+)/)![1]!;
-    expect(README).toContain(gpu);
+    // The CUDA image installs the same TensorFlow wheel the README tells GPU hosts to install.
+    const gpu = readFileSync(join(DEPLOY, 'Dockerfile.cuda'), 'utf8').match(/engines install-tensorflow --pip (tensorflow==[\d.]+)/)![1]!;
+    expect(README).toContain(`npx ringtrain engines install-tensorflow --pip ${gpu}`);
   });
 });

@@ -83,6 +83,12 @@ describe('control messages', () => {
     expect(decodeMessage(packr.pack(ready))).not.toHaveProperty('localData');
     expect(decodeMessage(packr.pack({ ...ready, localData: true }))).toMatchObject({ localData: true });
     expect(code(() => decodeMessage(packr.pack({ ...ready, localData: 'yes' })))).toBe('RT_BAD_MESSAGE');
+    // The device and threads a rank reports are optional too, and checked when present.
+    expect(decodeMessage(packr.pack(ready))).not.toHaveProperty('device');
+    expect(decodeMessage(packr.pack({ ...ready, device: 'CPU', threads: 4 }))).toMatchObject({ device: 'CPU', threads: 4 });
+    expect(decodeMessage(packr.pack({ ...ready, device: 'CPU', threads: null }))).not.toHaveProperty('threads');
+    expect(code(() => decodeMessage(packr.pack({ ...ready, threads: 0 })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...ready, device: 'x'.repeat(300) })))).toBe('RT_BAD_MESSAGE');
   });
 
   it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {
