@@ -79,7 +79,7 @@ function trainerStepper(tf: Tfjs, job: Job, seed: number, batchSize: number, rea
 }
 
 /** What a tfjs user's own loop does per step, without (bare) and with (adam) the update. */
-function tfjsSteppers(tf: Tfjs, job: Job, seed: number): { bare: (b: { x: Float32Array; y: Float32Array; n: number }) => Promise<void>; adam: (b: { x: Float32Array; y: Float32Array; n: number }) => void; dispose: () => void } {
+function tfjsSteppers(tf: Tfjs, job: Job, seed: number): { bare: (b: { x: Float32Array; y: Float32Array; n: number }) => Promise<void>; adam: (b: { x: Float32Array; y: Float32Array; n: number }) => Promise<void>; dispose: () => void } {
   const bareModel = Trainer.create(tf, job, seed);
   const adamModel = Trainer.create(tf, job, seed);
   const vars = (m: TF.LayersModel): TF.Variable[] => m.trainableWeights.map((w) => w.read() as TF.Variable);
@@ -96,11 +96,14 @@ function tfjsSteppers(tf: Tfjs, job: Job, seed: number): { bare: (b: { x: Float3
       await value.data();
       tf.dispose([xs, ys, value, ...Object.values(grads)]);
     },
-    adam: (b) => {
-      tf.tidy(() => {
+    // The loss read asynchronously: webgpu in Node has no synchronous read.
+    adam: async (b) => {
+      const loss = tf.tidy(() => {
         const [xs, ys] = inputs(b);
-        opt.minimize(() => tf.mean(job.loss(tf, ys, adamModel.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, true, adamVars)?.dataSync();
+        return opt.minimize(() => tf.mean(job.loss(tf, ys, adamModel.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, true, adamVars)!;
       });
+      await loss.data();
+      loss.dispose();
     },
     dispose: () => {
       opt.dispose();
@@ -153,18 +156,25 @@ async function main(): Promise<void> {
   }
   const losses: number[] = [];
   const stepMs: number[] = [];
+  let cpu = process.cpuUsage();
   for (let s = 0; s < steps; s++) {
     const t0 = performance.now();
     losses.push(await run.step(batch(s)));
     stepMs.push(performance.now() - t0);
+    // CPU time from the second step on (the first compiles kernels).
+    if (s === 0) cpu = process.cpuUsage();
   }
+  const used = process.cpuUsage(cpu);
+  // CPU time of this process (every engine thread included, a software GPU adapter's too) per
+  // step: on a shared machine it moves much less with others' load than wall time does.
+  const cpuMsPerStep = steps > 1 ? (used.user + used.system) / 1000 / (steps - 1) : NaN;
   // The first step includes kernel compilation and allocation; the rest are the steady state.
   const msPerStep = median(stepMs.length > 1 ? stepMs.slice(1) : stepMs);
   const flopsPerStep = 3 * forwardFlops(run.trainer.model) * batchSize;
   const out: Record<string, unknown> = {
     bench: 'engines', job: job.name, engine: engine.name, reason: engine.reason, batchSize, steps, params: run.trainer.paramCount,
     readBack: run.trainer.plan.readBack, fixedShapes: run.trainer.plan.fixedShapes,
-    msPerStep: round(msPerStep, 2), gflops: round(flopsPerStep / (msPerStep * 1e6), 3), engineStartMs: round(engineStartMs, 0),
+    msPerStep: round(msPerStep, 2), cpuMsPerStep: round(cpuMsPerStep, 2), gflops: round(flopsPerStep / (msPerStep * 1e6), 3), engineStartMs: round(engineStartMs, 0),
     losses: losses.map((l) => round(l, 5)), stepMs: stepMs.map((m) => round(m, 1)), checksum: checksum(run.params),
   };
   if (f['dump-weights']) out['weights'] = Buffer.from(run.params.buffer, run.params.byteOffset, run.params.byteLength).toString('base64');
@@ -186,25 +196,35 @@ async function compare(tf: Tfjs, engine: string, job: Job, seed: number, batchSi
   for (const [rb, t] of trainers) variants[`trainer_${rb}_ms`] = (s) => t.step(batch(s));
   const plain = tfjsSteppers(tf, job, seed);
   variants['tfjs_grad_ms'] = (s) => plain.bare(batch(s));
-  variants['tfjs_adam_ms'] = async (s) => plain.adam(batch(s));
+  variants['tfjs_adam_ms'] = (s) => plain.adam(batch(s));
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  const cpuMs: Record<string, number> = Object.fromEntries(Object.keys(variants).map((k) => [k, 0]));
   for (let s = 0; s <= steps; s++) {
     for (const [k, fn] of Object.entries(variants)) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await fn(s);
-      if (s > 0) times[k]!.push(performance.now() - t0);
+      if (s > 0) {
+        times[k]!.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        cpuMs[k]! += (c.user + c.system) / 1000;
+      }
     }
   }
   for (const [, t] of trainers) t.trainer.dispose();
   plain.dispose();
-  return Object.fromEntries(Object.entries(times).map(([k, t]) => [k, round(median(t), 3)]));
+  return {
+    ...Object.fromEntries(Object.entries(times).map(([k, t]) => [k, round(median(t), 3)])),
+    ...Object.fromEntries(Object.entries(cpuMs).map(([k, c]) => [k.replace(/_ms$/, '_cpu_ms'), round(c / Math.max(1, steps), 3)])),
+  };
 }
 
 try {
   await main();
 } catch (err) {
   // One line naming the failure (e.g. a kernel the engine lacks), then a non-zero exit.
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; stack?: string };
+  process.stderr.write(`${e.stack ?? String(err)}\n`);
   const { values } = parseArgs({ options: { jobs: { type: 'string' }, backends: { type: 'string' } }, strict: false });
   process.stdout.write(`${JSON.stringify({ bench: 'engines', job: values.jobs, engine: values.backends, error: `${e.code ?? 'error'}: ${e.message ?? String(err)}` })}\n`, () => process.exit(1));
 }

@@ -94,7 +94,7 @@ for (const c of cases) {
 for (const r of ok) {
   const c = r.compare;
   if (!c) continue;
-  const chosen = Object.entries(c).filter(([k]) => k.startsWith('trainer_'));
+  const chosen = Object.entries(c).filter(([k]) => k.startsWith('trainer_') && k.endsWith('_ms') && !k.endsWith('_cpu_ms'));
   const best = chosen.reduce((a, b) => (b[1] < a[1] ? b : a));
   emit({
     bench: 'engines-overhead', job: r.job, batchSize: r.batchSize, engine: r.engine, ...c,
