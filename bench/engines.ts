@@ -6,8 +6,10 @@
  * (dist-bench/engine-steps.js): tfjs holds one active engine per process, and a crash or hang of
  * one engine (a driver, say) must not take the others with it.
  *
- *   --engines tensorflow,webgpu,wasm,cpu  --cases mnist-mlp:32,mnist-mlp:256,mnist-cnn:64,wide-mlp:32
- *   --steps 30  --cpu-steps 5  --timeout-s 300  --flag NAME=VALUE (passed to every child)
+ *   --engines tensorflow,webgpu,wasm,cpu
+ *   --cases mnist-mlp:32,mnist-mlp:256,mnist-cnn:64,wide-mlp:32:8   (job:batch[:steps])
+ *   --steps 30  --cpu-steps 4  --timeout-s 300  --flag NAME=VALUE (passed to every child)
+ * The side-by-side step variants run at batch 32 of mnist-mlp, on every engine but cpu.
  *
  * webgpu runs on whatever adapter Dawn finds; on a machine without a GPU, prepare the software one
  * first (tests/setup/prepare-vulkan.sh, then `set -a; . .cache/vulkan/vulkan.env; set +a`).
@@ -21,9 +23,9 @@ import { emit, round } from './lines.js';
 const { values: f } = parseArgs({
   options: {
     engines: { type: 'string', default: 'tensorflow,webgpu,wasm,cpu' },
-    cases: { type: 'string', default: 'mnist-mlp:32,mnist-mlp:256,mnist-cnn:64,wide-mlp:32' },
+    cases: { type: 'string', default: 'mnist-mlp:32,mnist-mlp:256,mnist-cnn:64,wide-mlp:32:8' },
     steps: { type: 'string', default: '30' },
-    'cpu-steps': { type: 'string', default: '5' },
+    'cpu-steps': { type: 'string', default: '4' },
     'timeout-s': { type: 'string', default: '300' },
     flag: { type: 'string', multiple: true, default: [] },
   },
@@ -62,15 +64,15 @@ function runChild(job: string, engine: string, batchSize: number, steps: number,
 
 const engines = f.engines!.split(',');
 const cases = f.cases!.split(',').map((c) => {
-  const [job, b] = c.split(':');
-  return { job: job!, batchSize: Number(b ?? 32) };
+  const [job, b, n] = c.split(':');
+  return { job: job!, batchSize: Number(b ?? 32), steps: n === undefined ? null : Number(n) };
 });
 const results: Line[] = [];
 for (const c of cases) {
   for (const engine of engines) {
-    const steps = Number(engine === 'cpu' ? f['cpu-steps'] : f.steps);
+    const steps = Math.min(c.steps ?? Infinity, Number(engine === 'cpu' ? f['cpu-steps'] : f.steps));
     // The side-by-side step variants (read-back choices, bare tfjs) at batch 32 of the small MLP.
-    const compare = c.batchSize === 32 && (c.job === 'mnist-mlp' || c.job === 'wide-mlp') && engine !== 'cpu';
+    const compare = c.batchSize === 32 && c.job === 'mnist-mlp' && engine !== 'cpu';
     const line = await runChild(c.job, engine, c.batchSize, steps, compare);
     // The losses and per-step list stay in the per-case line but not in the summary.
     const { losses: _l, stepMs: _s, checksum: _c, reason: _r, ...keep } = line as Line & Record<string, unknown>;
