@@ -24,13 +24,13 @@ say() { echo "gpu-check: $*" >&2; }
 prepare() {
   cd "$ROOT"
   command -v xz >/dev/null || { say "--prepare needs xz"; exit 1; }
-  say "building"; npm run build >/dev/null
+  say "building"; npm run -s build:bench >/dev/null
   # The Vulkan loader (libvulkan.so.1) may be missing on the GPU machine; take it from the
   # packages tests/setup/prepare-vulkan.sh already fetched (without touching this system).
   bash "$ROOT/tests/setup/prepare-vulkan.sh"
   local stage; stage="$(mktemp -d)"; trap 'rm -rf "$stage"' RETURN
-  mkdir -p "$stage/app/bench" "$stage/lib"
-  cp -r dist "$stage/app/dist"; cp bench/engines.mjs "$stage/app/bench/"; cp package.json "$stage/app/"
+  mkdir -p "$stage/lib"
+  cp -r dist "$stage/app/dist"; cp -r dist-bench "$stage/app/dist-bench"; cp package.json "$stage/app/"
   find "$ROOT/.cache/vulkan/root" -name 'libvulkan.so.1*' -exec cp -P {} "$stage/lib/" \;
   # Production dependencies only, trimmed to what Node loads: tfjs packages keep their Node
   # bundles and wasm binaries (their other dist files serve browsers and bundlers).
@@ -115,12 +115,14 @@ echo "$ENGINES"
 GPU_BACKENDS=webgpu
 if "$NODE" -e 'const l = JSON.parse(process.argv[1]); process.exit(l.engines?.some((e) => e.engine === "tensorflow" && e.available) ? 0 : 1)' "$ENGINES"; then GPU_BACKENDS=webgpu,tensorflow; fi
 
-B="$APP/bench/engines.mjs"
+B="$APP/dist-bench/engine-steps.js"
 OUT="$RUN/results.jsonl"
+# One (job, engine) per process, each under a time limit (a hung driver must not stop the check).
+one() { timeout "$1" "$NODE" "$B" --child --jobs "$2" --backends "$3" "${@:4}" || true; }
 {
-  "$NODE" "$B" --jobs mnist-mlp --backends auto --steps 2 --batch-size 32 --timeout-s 120
-  "$NODE" "$B" --jobs mnist-cnn,mnist-mlp --backends "$GPU_BACKENDS" --gpu "$GPU" --steps "$STEPS" --batch-size "$BATCH" --timeout-s 240
-  "$NODE" "$B" --jobs mnist-cnn,mnist-mlp --backends wasm,cpu --steps "$CPU_STEPS" --batch-size "$BATCH" --timeout-s 240
+  one 120 mnist-mlp auto --steps 2 --batch-size 32
+  for job in mnist-cnn mnist-mlp; do for e in ${GPU_BACKENDS//,/ }; do one 240 "$job" "$e" --gpu "$GPU" --steps "$STEPS" --batch-size "$BATCH"; done; done
+  for job in mnist-cnn mnist-mlp; do for e in wasm cpu; do one 240 "$job" "$e" --steps "$CPU_STEPS" --batch-size "$BATCH"; done; done
 } 2>/dev/null | tee "$OUT"
 "$NODE" -e "
   const rows = require('fs').readFileSync('$OUT', 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.msPerStep !== undefined);

@@ -40,6 +40,11 @@ export interface RunSummary {
   replicaChecksums: string[];
   samplesPerSec: number;
   wallSeconds: number;
+  /**
+   * Seconds from the command (this coordinator process's start) to the first committed training
+   * step: start-up of the coordinator, workers, ring and engines (null when no step was taken).
+   */
+  firstStepSeconds: number | null;
   /** Samples trained in each epoch (equals the training-set size when nothing is lost or repeated). */
   samplesPerEpoch: number[];
   duplicateSamples: number;
@@ -138,7 +143,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       event: 'summary', job: job.name, workers: out.workers, epochs: cfg.epochs, steps: out.finalState.step,
       finalLoss: last?.trainLoss ?? NaN, testLoss: last?.testLoss ?? NaN, testAccuracy: last?.testAccuracy ?? null, replicaChecksums,
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
-      samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
+      firstStepSeconds: out.firstStepSeconds, samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
       engines: out.engines, devices: out.devices, threads: out.threads, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
     };

@@ -66,6 +66,8 @@ export interface RunOutcome {
   resumedFromStep: number | null;
   samplesTrained: number;
   trainSeconds: number;
+  /** Seconds from this process's start to the first step it committed (null: none committed). */
+  firstStepSeconds: number | null;
   stepTimings: StepTimings;
   accounting: SampleAccounting;
   nonFiniteSkips: number;
@@ -125,6 +127,8 @@ export class Run {
   private committedStepsLost = 0;
   private samplesTrained = 0;
   private trainMs = 0;
+  /** performance.now() (ms since this process started) when the first step was committed. */
+  private firstCommitAt: number | null = null;
   private readonly timingSums: StepTimings = { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 };
   private timedSteps = 0;
   /** Slowest rank's all-reduce time per step, summed: in flight at all, and after compute only. */
@@ -245,6 +249,7 @@ export class Run {
       finalState, lastCommit: this.lastCommit, epochs: this.epochs, engines: this.engines, devices: this.devices, threads: this.threads, workers: this.members.length,
       generations: this.generationsFormed, committedStepsLost: this.committedStepsLost, resumedFromStep,
       samplesTrained: this.samplesTrained, trainSeconds: this.trainMs / 1000,
+      firstStepSeconds: this.firstCommitAt === null ? null : this.firstCommitAt / 1000,
       stepTimings: this.meanTimings(), accounting: this.accounting, nonFiniteSkips: this.nonFiniteSkips,
       comm: { allreduceMs: this.commMs, exposedMs: this.exposedMs, hiddenPct: this.commMs > 0 ? (100 * Math.max(0, this.commMs - this.exposedMs)) / this.commMs : 0 },
     };
@@ -420,6 +425,7 @@ export class Run {
         const p = this.planned.get(commit.step)!;
         this.lastCommit = commit;
         this.committed += 1;
+        this.firstCommitAt ??= performance.now();
         lastProgress = Date.now();
         this.account(commit.step);
         if (commit.skipped) {

@@ -4,7 +4,7 @@
  * cannot run is an error. A probe (one tiny forward/backward pass of the job's model) turns a
  * kernel the engine lacks into a start-up error instead of a mid-run crash.
  */
-import * as tf from '@tensorflow/tfjs';
+import { requireModule, tf } from './tfjs.js';
 import type { BackendName } from '../shared/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -42,7 +42,7 @@ function message(err: unknown): string {
 /** Dynamic import that tolerates the module not being installed (optional engines). */
 async function tryImport(specifier: string): Promise<string | null> {
   try {
-    await import(specifier);
+    requireModule(specifier);
     return null;
   } catch (err) {
     return message(err);

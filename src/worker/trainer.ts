@@ -1,7 +1,8 @@
 /**
  * The tfjs side of a replica: builds the job's model, loads flat weights into it, and computes the
  * summed gradient of a batch into a flat fusion buffer. Optimisation happens outside tfjs (adam.ts)
- * so that the engine only ever computes gradients.
+ * so that the engine only ever computes gradients. How a step talks to the engine (reads, fixed
+ * shapes) follows the engine's StepPlan (step-plan.ts).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Job, Tfjs } from '../jobs/job.js';
@@ -9,31 +10,8 @@ import { inputSize } from '../jobs/job.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { withSeededMathRandom } from '../shared/rng.js';
 import { addInto } from '../shared/flat.js';
-
-/** The parts of the wasm engine's internals that reading a tensor in place needs. */
-interface WasmInternals {
-  dataIdMap?: { get(id: object): { memoryOffset?: number | null; dtype?: string } | undefined };
-  wasm?: { HEAPF32?: Float32Array };
-}
-
-/**
- * On the wasm engine a float32 tensor's values sit in the engine's heap: returns a view of them,
- * to be copied out at once (before any other engine call, which could grow and so detach the heap).
- * This saves the per-variable allocation and copy that data() makes every step. Null on any other
- * engine, or when the internals are not as expected: the caller then reads through data().
- * Only ever read: weights still go in through tensors (writing new weights into a variable's heap
- * memory was tried and gave stale evaluations, commit 18127f3).
- */
-function wasmHeapView(tf: Tfjs, t: TF.Tensor): Float32Array | null {
-  if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return null;
-  const b = tf.backend() as unknown as WasmInternals;
-  const e = b.dataIdMap?.get(t.dataId);
-  const heap = b.wasm?.HEAPF32;
-  if (!e || !heap || e.dtype !== 'float32' || typeof e.memoryOffset !== 'number' || e.memoryOffset % 4 !== 0) return null;
-  const start = e.memoryOffset / 4;
-  if (start + t.size > heap.length) return null;
-  return heap.subarray(start, start + t.size);
-}
+import { stepPlan, type ReadBack, type StepPlan } from './step-plan.js';
+import { wasmHeapView } from './wasm-heap.js';
 
 export interface ParamInfo {
   name: string;
@@ -43,12 +21,34 @@ export interface ParamInfo {
   offset: number;
 }
 
+/** Choices of the engine's StepPlan to override. */
+export interface PlanOverride {
+  readBack?: ReadBack;
+  fixedShapes?: boolean;
+}
+
 export class Trainer {
   readonly paramCount: number;
   readonly params: readonly ParamInfo[];
+  readonly plan: StepPlan;
   private readonly vars: TF.Variable[];
+  /** Scratch rows for padded passes and the loss weights of each padded shape (fixedShapes). */
+  private padX = new Float32Array(0);
+  private padY = new Float32Array(0);
+  private readonly weights = new Map<string, TF.Tensor>();
 
-  constructor(readonly tf: Tfjs, readonly job: Job, readonly model: TF.LayersModel) {
+  /** `opts` overrides the engine's plan (benchmarks and tests compare the choices). */
+  constructor(readonly tf: Tfjs, readonly job: Job, readonly model: TF.LayersModel, opts: PlanOverride = {}) {
+    const plan = stepPlan(tf.getBackend());
+    this.plan = { ...plan, readBack: opts.readBack ?? plan.readBack, fixedShapes: opts.fixedShapes ?? plan.fixedShapes };
+    for (const [flag, value] of Object.entries(this.plan.flags)) {
+      // A tuning flag the installed engine version does not register is left at its default.
+      try {
+        tf.env().set(flag, value);
+      } catch {
+        /* unregistered flag */
+      }
+    }
     this.vars = model.trainableWeights.map((w) => w.read() as TF.Variable);
     if (this.vars.length === 0) {
       throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${job.name}: the model has no trainable weights (give its first layer an inputShape so it is built at creation)`);
@@ -63,8 +63,8 @@ export class Trainer {
   }
 
   /** Builds the job's model with initialisers drawn from `seed`, so every run starts alike. */
-  static create(tf: Tfjs, job: Job, seed: number): Trainer {
-    return new Trainer(tf, job, withSeededMathRandom(seed, () => job.createModel(tf)));
+  static create(tf: Tfjs, job: Job, seed: number, opts: PlanOverride = {}): Trainer {
+    return new Trainer(tf, job, withSeededMathRandom(seed, () => job.createModel(tf)), opts);
   }
 
   /** Copies the model's current weights into one flat buffer (rank order of trainableWeights). */
@@ -103,7 +103,8 @@ export class Trainer {
    * `microBatch` splits the samples into passes of at most that many, whose gradients are summed
    * here (gradient accumulation: the sum of per-part summed-loss gradients is the big batch's,
    * up to float rounding). `onVar(i)` fires as soon as variable i's final gradient is in `out`, so
-   * the caller can start reducing buckets while later variables are still being read back.
+   * the caller can start reducing buckets while later variables are still being read back (with
+   * a single read-back they all fire together once it is in).
    */
   async computeGradients(x: Float32Array, y: Float32Array, count: number, out: Float32Array, opts: { microBatch?: number; onVar?: (i: number) => void } = {}): Promise<number> {
     const onVar = opts.onVar ?? ((): void => undefined);
@@ -113,23 +114,29 @@ export class Trainer {
       return 0;
     }
     const micro = Math.max(1, Math.min(count, opts.microBatch ?? count));
+    // Under fixedShapes a short pass is padded to the full micro-batch.
+    const rows = Math.max(micro, Math.floor(opts.microBatch ?? 0));
     const xw = x.length / count;
     const yw = y.length / count;
     let loss = 0;
     for (let first = 0; first < count; first += micro) {
       const n = Math.min(micro, count - first);
       const last = first + n >= count;
-      loss += await this.pass(x.subarray(first * xw, (first + n) * xw), y.subarray(first * yw, (first + n) * yw), n, out, first > 0, last ? onVar : null);
+      loss += await this.pass(x.subarray(first * xw, (first + n) * xw), y.subarray(first * yw, (first + n) * yw), n, rows, out, first > 0, last ? onVar : null);
     }
     return loss;
   }
 
   /** One forward/backward pass; writes (or adds) its gradients into `out`, returns its loss sum. */
-  private async pass(x: Float32Array, y: Float32Array, count: number, out: Float32Array, accumulate: boolean, onVar: ((i: number) => void) | null): Promise<number> {
+  private async pass(x: Float32Array, y: Float32Array, count: number, rows: number, out: Float32Array, accumulate: boolean, onVar: ((i: number) => void) | null): Promise<number> {
     const tf = this.tf;
-    const xs = tf.tensor(x, [count, ...this.job.inputShape], 'float32');
-    const ys = tf.tensor(y, [count, this.job.outputSize], 'float32');
-    const { value, grads } = tf.variableGrads(() => tf.sum(this.job.loss(tf, ys, this.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, this.vars);
+    const padded = this.plan.fixedShapes ? this.pad(x, y, count, rows) : { x, y, rows: count, weight: null };
+    const xs = tf.tensor(padded.x, [padded.rows, ...this.job.inputShape], 'float32');
+    const ys = tf.tensor(padded.y, [padded.rows, this.job.outputSize], 'float32');
+    const { value, grads } = tf.variableGrads(() => {
+      const perSample = this.job.loss(tf, ys, this.model.apply(xs, { training: true }) as TF.Tensor);
+      return tf.sum(padded.weight ? tf.mul(perSample, padded.weight) : perSample) as TF.Scalar;
+    }, this.vars);
     try {
       const place = (i: number, d: Float32Array): void => {
         const p = this.params[i]!;
@@ -137,22 +144,68 @@ export class Trainer {
         else out.set(d, p.offset);
         onVar?.(i);
       };
+      const list = this.vars.map((v) => grads[v.name]!);
+      if (this.plan.readBack === 'one') {
+        // Every gradient and the loss in one engine buffer, read back once.
+        const all = tf.tidy(() => tf.concat([...list.map((g) => tf.reshape(g, [-1])), tf.reshape(value, [1])]));
+        try {
+          const d = (await all.data()) as Float32Array;
+          if (accumulate) addInto(out, 0, d.subarray(0, this.paramCount));
+          else out.set(d.subarray(0, this.paramCount));
+          this.vars.forEach((_, i) => onVar?.(i));
+          return d[this.paramCount]!;
+        } finally {
+          all.dispose();
+        }
+      }
       // wasm computes synchronously and keeps values in its heap: copy them straight from there,
       // each view used the moment it is taken.
       let first = 0;
-      for (; first < this.vars.length; first++) {
-        const d = wasmHeapView(tf, grads[this.vars[first]!.name]!);
-        if (!d) break;
-        place(first, d);
+      if (this.plan.readBack === 'heap') {
+        for (; first < list.length; first++) {
+          const d = wasmHeapView(tf, list[first]!);
+          if (!d) break;
+          place(first, d);
+        }
+        if (first === list.length) return value.dataSync()[0]!;
       }
-      if (first === this.vars.length) return value.dataSync()[0]!;
       // Read the rest back concurrently: on asynchronous engines the downloads overlap, and each
       // variable is handed on (onVar) the moment its values are in place.
-      await Promise.all(this.vars.slice(first).map(async (v, k) => place(first + k, (await grads[v.name]!.data()) as Float32Array)));
+      await Promise.all(list.slice(first).map(async (g, k) => place(first + k, (await g.data()) as Float32Array)));
       return (await value.data())[0]!;
     } finally {
       tf.dispose([xs, ys, value, ...Object.values(grads)]);
     }
+  }
+
+  /**
+   * A pass of `count` samples as `rows` rows: the samples, then copies of them weighted 0 in the
+   * loss, so their gradient contribution is exactly 0 (copies rather than zeros keep every row's
+   * loss finite whatever the job's loss does with an all-zero row). Full passes get the same
+   * all-ones weight so that every pass runs the same ops on the same shapes.
+   */
+  private pad(x: Float32Array, y: Float32Array, count: number, rows: number): { x: Float32Array; y: Float32Array; rows: number; weight: TF.Tensor } {
+    const xw = x.length / count;
+    const yw = y.length / count;
+    const weightKey = `${count}/${rows}`;
+    let weight = this.weights.get(weightKey);
+    if (!weight) {
+      const w = new Float32Array(rows);
+      w.fill(1, 0, count);
+      weight = this.tf.keep(this.tf.tensor1d(w, 'float32'));
+      // The full pass's weight is kept for the run; a short pass's is kept until the next one.
+      for (const [k, t] of this.weights) if (k !== `${rows}/${rows}`) (t.dispose(), this.weights.delete(k));
+      this.weights.set(weightKey, weight);
+    }
+    if (count === rows) return { x, y, rows, weight };
+    if (this.padX.length !== rows * xw) this.padX = new Float32Array(rows * xw);
+    if (this.padY.length !== rows * yw) this.padY = new Float32Array(rows * yw);
+    for (let r = 0; r < rows; r += count) {
+      const n = Math.min(count, rows - r);
+      this.padX.set(x.subarray(0, n * xw), r * xw);
+      this.padY.set(y.subarray(0, n * yw), r * yw);
+    }
+    return { x: this.padX, y: this.padY, rows, weight };
   }
 
   /** Runs one tiny forward and backward pass, so a kernel missing from the engine fails at start. */
@@ -162,6 +215,8 @@ export class Trainer {
   }
 
   dispose(): void {
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
     this.model.dispose();
   }
 }

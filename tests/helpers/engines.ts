@@ -1,8 +1,9 @@
-/** Runs bench/engines.mjs (one job on one engine, no ring) as a child process and parses its line. */
+/** Runs bench/engine-steps.ts (one job on one engine, no ring) as a child process and parses its line. */
 import { fileURLToPath } from 'node:url';
 import { runNode } from './cli.js';
 
-const RUNNER = fileURLToPath(new URL('../../bench/engines.mjs', import.meta.url));
+// Built by `npm run pretest` (tsc -p bench/tsconfig.json).
+const RUNNER = fileURLToPath(new URL('../../dist-bench/engine-steps.js', import.meta.url));
 
 export interface EngineLine {
   engine: string;

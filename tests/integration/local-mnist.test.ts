@@ -24,6 +24,9 @@ describe('ringtrain local (mnist-mlp, 4 workers)', () => {
     expect(s['finalLoss']).toBeLessThan(1);
     expect(typeof s['samplesPerSec']).toBe('number');
     expect(typeof s['wallSeconds']).toBe('number');
+    // The first step came after start-up and before the end of the run.
+    expect(s['firstStepSeconds']).toBeGreaterThan(0);
+    expect(s['firstStepSeconds']).toBeLessThan(s['wallSeconds'] as number);
     // The trained model and the summary are on disk.
     expect(existsSync(join(out, 'model.json'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))).toEqual(s);
