@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import { selectEngine } from './backend.js';
 import { Trainer } from './trainer.js';
-import { adamStep, ADAM_DEFAULTS } from './adam.js';
+import { resolveOptimizer } from '../shared/optim/index.js';
 import { Replica, initialState } from './replica.js';
 import { allocator, KernelArena } from '../shared/kernel-arena.js';
 import { inputSize, type Job } from '../jobs/job.js';
@@ -77,8 +77,8 @@ export async function runEngineSteps(opts: EngineRunOptions, log: Logger): Promi
     // The buffers a worker trains with (generation.ts): Adam runs as SIMD in place.
     const P = trainer.paramCount;
     const alloc = allocator(KernelArena.create([P, P, P, P]));
-    const { params, adam } = Replica.fromState(initialState(trainer.getWeights()), alloc);
-    const hyper = { ...ADAM_DEFAULTS, lr: opts.lr ?? job.defaults?.lr ?? 1e-3 };
+    const optimizer = resolveOptimizer({ lr: opts.lr ?? job.defaults?.lr ?? 1e-3 });
+    const { params, optim } = Replica.fromState(initialState(trainer.getWeights(), optimizer), alloc);
     const grads = alloc(P);
     const losses: number[] = [];
     const stepMs: number[] = [];
@@ -90,7 +90,7 @@ export async function runEngineSteps(opts: EngineRunOptions, log: Logger): Promi
       const t0 = performance.now();
       const lossSum = await trainer.computeGradients(x, y, n, grads);
       divideInPlace(grads, n);
-      adamStep(params, grads, adam, hyper);
+      optimizer.step(params, grads, optim, s);
       trainer.setWeights(params);
       stepMs.push(performance.now() - t0);
       losses.push(lossSum / n);

@@ -8,16 +8,17 @@
 ;; adam's arguments: byte offsets of params, grads, m, v (each 16-byte aligned) in the imported memory;
 ;; n values (a multiple of 4: the caller does the tail); then the per-step scalars, already
 ;; rounded to float32: the gradient divisor, beta1, 1-beta1, beta2, 1-beta2, lr, the two bias
-;; corrections 1/(1-beta^t), epsilon.
+;; corrections 1/(1-beta^t), epsilon, and the decay factor on the weights (1 for Adam; AdamW's
+;; 1 - lr * weightDecay: a product with exactly 1 changes no value, so Adam's bits do not depend on it).
 (module
   (import "env" "memory" (memory 1))
   (func (export "adam")
     (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
     (param $div f32) (param $b1 f32) (param $a1 f32) (param $b2 f32) (param $a2 f32)
-    (param $lr f32) (param $c1 f32) (param $c2 f32) (param $eps f32)
+    (param $lr f32) (param $c1 f32) (param $c2 f32) (param $eps f32) (param $decay f32)
     (local $o i32) (local $end i32)
     (local $DIV v128) (local $B1 v128) (local $A1 v128) (local $B2 v128) (local $A2 v128)
-    (local $LR v128) (local $C1 v128) (local $C2 v128) (local $EPS v128)
+    (local $LR v128) (local $C1 v128) (local $C2 v128) (local $EPS v128) (local $DECAY v128)
     (local $gg v128) (local $mi v128) (local $vi v128)
     (local.set $DIV (f32x4.splat (local.get $div)))
     (local.set $B1 (f32x4.splat (local.get $b1)))
@@ -28,6 +29,7 @@
     (local.set $C1 (f32x4.splat (local.get $c1)))
     (local.set $C2 (f32x4.splat (local.get $c2)))
     (local.set $EPS (f32x4.splat (local.get $eps)))
+    (local.set $DECAY (f32x4.splat (local.get $decay)))
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
     (local.set $o (i32.const 0))
     (block $done
@@ -45,10 +47,10 @@
           (f32x4.mul (local.get $B2) (v128.load (i32.add (local.get $v) (local.get $o))))
           (f32x4.mul (f32x4.mul (local.get $A2) (local.get $gg)) (local.get $gg))))
         (v128.store (i32.add (local.get $v) (local.get $o)) (local.get $vi))
-        ;; p = p - (lr * (m * c1)) / (sqrt(v * c2) + eps)
+        ;; p = p * decay - (lr * (m * c1)) / (sqrt(v * c2) + eps)
         (v128.store (i32.add (local.get $p) (local.get $o))
           (f32x4.sub
-            (v128.load (i32.add (local.get $p) (local.get $o)))
+            (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $o))) (local.get $DECAY))
             (f32x4.div
               (f32x4.mul (local.get $LR) (f32x4.mul (local.get $mi) (local.get $C1)))
               (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vi) (local.get $C2))) (local.get $EPS)))))
