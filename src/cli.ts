@@ -100,18 +100,20 @@ async function resolveTraining(argv: Record<string, unknown>): Promise<Coordinat
 }
 
 /**
- * The job's optimizer defaults under the flags given. Its optimizer-specific values (weight decay,
- * momentum, nesterov) belong to its optimizer, so they apply only when the flags choose no other.
+ * The job's optimizer defaults under the flags given. Its values come in two groups that belong
+ * to one choice each: weight decay, momentum and nesterov to its optimizer; warm-up and the
+ * schedule's own keys to its schedule. A group applies only when the flags choose no other
+ * optimizer (schedule); clipping applies on its own.
  */
 function withJobOptimizer(argv: Record<string, unknown>, d: JobDefaults): Record<string, unknown> {
-  const jobOptimizer = d.optimizer ?? 'adam';
-  const sameOptimizer = argv['optimizer'] === undefined || argv['optimizer'] === jobOptimizer;
+  const keep = (choice: 'optimizer' | 'lrSchedule', fallback: string): boolean => argv[choice] === undefined || argv[choice] === (d[choice] ?? fallback);
+  const groups: Record<string, boolean> = {
+    optimizer: keep('optimizer', 'adam'), weightDecay: keep('optimizer', 'adam'), momentum: keep('optimizer', 'adam'), nesterov: keep('optimizer', 'adam'),
+    lrSchedule: keep('lrSchedule', 'constant'), warmupSteps: keep('lrSchedule', 'constant'), lrDecaySteps: keep('lrSchedule', 'constant'),
+    lrStepSize: keep('lrSchedule', 'constant'), lrGamma: keep('lrSchedule', 'constant'), clipNorm: true,
+  };
   const out: Record<string, unknown> = {};
-  for (const k of OPTIMIZER_KEYS) {
-    if (k === 'lr') continue;
-    const own = k === 'optimizer' || k === 'weightDecay' || k === 'momentum' || k === 'nesterov';
-    out[k] = argv[k] ?? (own && !sameOptimizer ? undefined : d[k]);
-  }
+  for (const k of OPTIMIZER_KEYS) if (k !== 'lr') out[k] = argv[k] ?? (groups[k] ? d[k] : undefined);
   return out;
 }
 

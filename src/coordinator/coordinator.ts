@@ -57,6 +57,10 @@ export interface RunSummary {
    * waited for after compute, and the share hidden behind compute (gradient buckets).
    */
   comm: CommSummary;
+  /** The update rule: optimizer, its normalised configuration (schedule included), clipping bound (0: none). */
+  optimizer: { name: string; config: Readonly<Record<string, number | boolean | string>>; clipNorm: number };
+  /** Learning rate of the last step applied (the schedule's). */
+  finalLr: number;
   output: string;
 }
 
@@ -142,7 +146,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
       samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
-      engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
+      engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm,
+      optimizer: { ...trainParams.optimizer, clipNorm: trainParams.clipNorm }, finalLr: optimizer.lrAt(Math.max(0, out.finalState.step - 1)), output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');

@@ -46,8 +46,9 @@ export interface Job {
 
 /**
  * A job's own hyper-parameters, each overridden by the flag of the same name. The optimizer keys
- * are the flags' (--weight-decay is `weightDecay`); `weightDecay`, `momentum` and `nesterov`
- * belong to the job's `optimizer` and are dropped when the command line picks another one.
+ * are the flags' (--weight-decay is `weightDecay`). `weightDecay`, `momentum` and `nesterov`
+ * belong to the job's `optimizer`, and `warmupSteps`, `lrDecaySteps`, `lrStepSize`, `lrGamma` to
+ * its `lrSchedule`: each group is dropped when the command line picks another optimizer (schedule).
  */
 export interface JobDefaults {
   epochs?: number;
