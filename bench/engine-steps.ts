@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
 import { selectEngine } from '../dist/worker/backend.js';
 import { Trainer } from '../dist/worker/trainer.js';
-import { adamStep, ADAM_DEFAULTS } from '../dist/worker/adam.js';
+import { resolveOptimizer } from '../dist/shared/optim/index.js';
 import { Replica, initialState } from '../dist/worker/replica.js';
 import { allocator, KernelArena } from '../dist/shared/kernel-arena.js';
 import { inputSize, type Job, type Tfjs } from '../dist/jobs/job.js';
@@ -63,15 +63,16 @@ function trainerStepper(tf: Tfjs, job: Job, seed: number, batchSize: number, rea
   const trainer = Trainer.create(tf, job, seed, readBack ? { readBack } : {});
   const P = trainer.paramCount;
   const alloc = allocator(KernelArena.create([P, P, P, P]));
-  const { params, adam } = Replica.fromState(initialState(trainer.getWeights()), alloc);
-  const hyper = { ...ADAM_DEFAULTS, lr: job.defaults?.lr ?? 1e-3 };
+  const optimizer = resolveOptimizer({ lr: job.defaults?.lr ?? 1e-3 });
+  const { params, optim } = Replica.fromState(initialState(trainer.getWeights(), optimizer), alloc);
   const grads = alloc(P);
+  let stepIndex = 0;
   return {
     trainer, params,
     step: async ({ x, y, n }) => {
       const lossSum = await trainer.computeGradients(x, y, n, grads, { microBatch: batchSize });
       // Adam divides the summed gradient by the sample count in its own sweep, as in a worker.
-      adamStep(params, grads, adam, hyper, n);
+      optimizer.step(params, grads, optim, stepIndex++, n);
       trainer.setWeights(params);
       return lossSum / n;
     },

@@ -9,12 +9,14 @@ import { hideBin } from 'yargs/helpers';
 import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type DataMode, type LogLevel } from './shared/config.js';
 import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
 import { NON_FINITE_POLICIES } from './shared/protocol.js';
+import { LR_SCHEDULES, OPTIMIZER_KEYS, OPTIMIZER_NAMES } from './shared/optim/index.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { readConfigFile } from './shared/config-file.js';
 import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
 import { loadJob } from './jobs/registry.js';
+import type { JobDefaults } from './jobs/job.js';
 import { launchCoordinator } from './coordinator/coordinator.js';
 import { runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
@@ -45,7 +47,17 @@ function training(y: Argv): Argv {
     .option('job', { type: 'string', default: ConfigDefaults.job, describe: 'Built-in job (mnist-mlp, mnist-cnn, regression-mlp) or a path to a job module (./my-job.js)' })
     .option('epochs', { type: 'number', describe: "Epochs to train (default: the job's own, else 1)" })
     .option('batch-size', { type: 'number', describe: "Per-worker batch size; the global batch is this times the worker count (default: the job's, else 32)" })
-    .option('lr', { type: 'number', describe: "Adam learning rate (default: the job's, else 0.001)" })
+    .option('lr', { type: 'number', describe: "Base learning rate (default: the job's, else 0.001)" })
+    .option('optimizer', { type: 'string', choices: OPTIMIZER_NAMES, describe: "Update rule: adam (tf.train.adam), adamw (torch.optim.AdamW), sgd (torch.optim.SGD) (default: the job's, else adam)" })
+    .option('weight-decay', { type: 'number', describe: 'adamw: decoupled weight decay (default 0.01); sgd: L2 penalty added to the gradient (default 0)' })
+    .option('momentum', { type: 'number', describe: 'sgd: momentum in [0, 1) (default 0)' })
+    .option('nesterov', { type: 'boolean', describe: 'sgd: Nesterov momentum (needs --momentum > 0)' })
+    .option('lr-schedule', { type: 'string', choices: LR_SCHEDULES, describe: 'Learning rate per step: constant, warmup (linear warm-up, then constant), cosine (to 0 at --lr-decay-steps) or step (x --lr-gamma every --lr-step-size steps); all but constant start with --warmup-steps of linear warm-up' })
+    .option('warmup-steps', { type: 'number', describe: 'Steps of linear warm-up from lr/W to lr (default 0)' })
+    .option('lr-decay-steps', { type: 'number', describe: "cosine: the step at which the rate reaches 0, warm-up included (default: the run's planned steps at --min-workers)" })
+    .option('lr-step-size', { type: 'number', describe: 'step: steps between two multiplications by --lr-gamma (default 1)' })
+    .option('lr-gamma', { type: 'number', describe: 'step: factor applied every --lr-step-size steps (default 0.1)' })
+    .option('clip-norm', { type: 'number', describe: "Clip the averaged gradient to this global L2 norm before the update (0 or absent: no clipping)" })
     .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: 'Seed for initial weights, data split and sampling order' })
     .option('output', { type: 'string', describe: 'Directory for the trained model and summary (default: runs/<job>-<time>)' })
     .option('checksum-every', { type: 'number', default: ConfigDefaults.checksumEvery, describe: 'Compare replica weight checksums every K steps (and at the end)' })
@@ -83,10 +95,29 @@ async function resolveTraining(argv: Record<string, unknown>): Promise<Coordinat
   const d = job.defaults ?? {};
   return coordinatorConfig({
     ...argv,
+    ...withJobOptimizer(argv, d),
     epochs: argv['epochs'] ?? d.epochs ?? ConfigDefaults.epochs,
     batchSize: argv['batchSize'] ?? d.batchSize ?? ConfigDefaults.batchSize,
     lr: argv['lr'] ?? d.lr ?? ConfigDefaults.lr,
   });
+}
+
+/**
+ * The job's optimizer defaults under the flags given. Its values come in two groups that belong
+ * to one choice each: weight decay, momentum and nesterov to its optimizer; warm-up and the
+ * schedule's own keys to its schedule. A group applies only when the flags choose no other
+ * optimizer (schedule); clipping applies on its own.
+ */
+function withJobOptimizer(argv: Record<string, unknown>, d: JobDefaults): Record<string, unknown> {
+  const keep = (choice: 'optimizer' | 'lrSchedule', fallback: string): boolean => argv[choice] === undefined || argv[choice] === (d[choice] ?? fallback);
+  const groups: Record<string, boolean> = {
+    optimizer: keep('optimizer', 'adam'), weightDecay: keep('optimizer', 'adam'), momentum: keep('optimizer', 'adam'), nesterov: keep('optimizer', 'adam'),
+    lrSchedule: keep('lrSchedule', 'constant'), warmupSteps: keep('lrSchedule', 'constant'), lrDecaySteps: keep('lrSchedule', 'constant'),
+    lrStepSize: keep('lrSchedule', 'constant'), lrGamma: keep('lrSchedule', 'constant'), clipNorm: true,
+  };
+  const out: Record<string, unknown> = {};
+  for (const k of OPTIMIZER_KEYS) if (k !== 'lr') out[k] = argv[k] ?? (groups[k] ? d[k] : undefined);
+  return out;
 }
 
 async function main(): Promise<void> {

@@ -12,7 +12,7 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { parseTrainState, type TrainState } from '../shared/protocol.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
-const FORMAT = 1;
+const FORMAT = 2;
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
 export interface EpochMetrics {
@@ -33,8 +33,11 @@ export interface Checkpoint {
   samplesPerEpoch: number[];
 }
 
-/** What must match for a checkpoint to be resumed: job, data seed, hyper-parameters, model shapes. */
-export function configFingerprint(parts: { job: string; seed: number; batchSize: number; lr: number; beta1: number; beta2: number; epsilon: number; shapes: number[][] }): string {
+/**
+ * What must match for a checkpoint to be resumed: job, data seed, samples per step, the optimizer
+ * with its whole configuration (schedule included) and clipping, model shapes.
+ */
+export function configFingerprint(parts: { job: string; seed: number; batchSize: number; optimizer: { name: string; config: Readonly<Record<string, unknown>> }; clipNorm: number; shapes: number[][] }): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
 }
 
@@ -91,7 +94,7 @@ export async function loadCheckpoint(dir: string, fingerprint: string): Promise<
   if (o['format'] !== FORMAT) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} has format ${String(o['format'])}, this ringtrain reads ${FORMAT}`);
   const fp = field(o, 'fingerprint', isStr, file);
   if (fp !== fingerprint) {
-    throw new RingtrainError(ErrorCodes.CHECKPOINT_MISMATCH, `checkpoint ${file} was written for a different job configuration (fingerprint ${fp}, this run ${fingerprint}); resume with the same --job, --seed, --batch-size and --lr`);
+    throw new RingtrainError(ErrorCodes.CHECKPOINT_MISMATCH, `checkpoint ${file} was written for a different job configuration (fingerprint ${fp}, this run ${fingerprint}); resume with the same --job, --seed, --batch-size, --lr, --optimizer and its flags (--weight-decay, --momentum, --lr-schedule, --clip-norm, ...)`);
   }
   let state: TrainState;
   try {

@@ -13,7 +13,7 @@ import { checkOutputWritable, checkResumeDir } from './path-checks.js';
 import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
-import { ADAM_DEFAULTS } from '../worker/adam.js';
+import { clipNormOf, resolveOptimizer } from '../shared/optim/index.js';
 import { initialState } from '../worker/replica.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
@@ -66,6 +66,10 @@ export interface RunSummary {
    * waited for after compute, and the share hidden behind compute (gradient buckets).
    */
   comm: CommSummary;
+  /** The update rule: optimizer, its normalised configuration (schedule included), clipping bound (0: none). */
+  optimizer: { name: string; config: Readonly<Record<string, number | boolean | string>>; clipNorm: number };
+  /** Learning rate of the last step applied (the schedule's). */
+  finalLr: number;
   output: string;
 }
 
@@ -95,20 +99,27 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
   warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
+  // A cosine schedule without --lr-decay-steps decays over the steps the run plans at
+  // --min-workers (more workers take fewer, larger steps and end before the rate reaches 0).
+  const plannedSteps = cfg.epochs * Math.ceil(data.train.size / (samplesPerRankStep(cfg) * cfg.minWorkers));
+  const optimizer = resolveOptimizer({ ...cfg.optim, lr: cfg.lr }, plannedSteps);
   const trainParams: TrainParams = {
-    epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
-    stepTimeoutMs: cfg.stepTimeoutMs, onNonfinite: cfg.onNonfinite, ...ADAM_DEFAULTS,
+    epochs: cfg.epochs, batchSize: cfg.batchSize, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
+    stepTimeoutMs: cfg.stepTimeoutMs, onNonfinite: cfg.onNonfinite,
+    optimizer: { name: optimizer.name, config: optimizer.getConfig() }, clipNorm: clipNormOf(cfg.optim?.['clipNorm']),
     compress: cfg.compress ?? 'none', accumulate: cfg.accumulate ?? 1,
   };
   const fingerprint = configFingerprint({
     // Samples per rank and step: --accumulate K with batch B is the same optimisation as batch K·B.
-    job: job.name, seed: cfg.seed, batchSize: samplesPerRankStep(cfg), lr: cfg.lr, beta1: trainParams.beta1, beta2: trainParams.beta2,
-    epsilon: trainParams.epsilon, shapes: evaluator.params.map((p) => p.shape),
+    job: job.name, seed: cfg.seed, batchSize: samplesPerRankStep(cfg), optimizer: trainParams.optimizer, clipNorm: trainParams.clipNorm,
+    shapes: evaluator.params.map((p) => p.shape),
   });
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
   if (cfg.resume) await checkResumeDir(cfg.resume);
   await checkOutputWritable(output);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
+  const problem = resume && optimizer.checkState(resume.state.optim, evaluator.paramCount, resume.state.step);
+  if (problem) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint in ${cfg.resume} cannot be resumed: ${problem}`);
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
@@ -120,7 +131,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       evaluator.setWeights(params);
       return saveModel(engine.tf, evaluator.model, dir);
     },
-    initial: initialState(evaluator.getWeights()),
+    initial: initialState(evaluator.getWeights(), optimizer),
+    lrAt: (step) => optimizer.lrAt(step),
     modelFingerprint: modelFingerprint(evaluator),
     evaluate: (params) => {
       evaluator.setWeights(params);
@@ -145,7 +157,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
       firstStepSeconds: out.firstStepSeconds, samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
-      engines: out.engines, devices: out.devices, threads: out.threads, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
+      engines: out.engines, devices: out.devices, threads: out.threads, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm,
+      optimizer: { ...trainParams.optimizer, clipNorm: trainParams.clipNorm }, finalLr: optimizer.lrAt(Math.max(0, out.finalState.step - 1)), output,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');

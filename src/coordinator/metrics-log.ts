@@ -27,7 +27,7 @@ export class MetricsLog implements RunObserver {
 
   onStep(e: StepEvent): void {
     const t = e.timings;
-    this.write({ event: 'step', step: e.step, epoch: e.epoch + 1, loss: e.loss, samples: e.samples, stepMs: t.waitMs + t.computeMs + t.allreduceMs + t.updateMs, computeMs: t.computeMs, allreduceMs: t.allreduceMs, t: Date.now() });
+    this.write({ event: 'step', step: e.step, epoch: e.epoch + 1, loss: e.loss, samples: e.samples, lr: e.lr, stepMs: t.waitMs + t.computeMs + t.allreduceMs + t.updateMs, computeMs: t.computeMs, allreduceMs: t.allreduceMs, t: Date.now() });
   }
 
   onEpoch(e: EpochEvent): void {

@@ -23,6 +23,7 @@ export class RunMetrics implements RunObserver {
   private readonly nonFinite: Counter;
   private readonly evalLoss: Gauge<'split'>;
   private readonly evalAccuracy: Gauge<'split'>;
+  private readonly learningRate: Gauge;
   private generationsSeen = 0;
 
   constructor(state: RunState) {
@@ -37,6 +38,7 @@ export class RunMetrics implements RunObserver {
     this.nonFinite = new Counter({ name: 'ringtrain_nonfinite_skips_total', help: 'Steps skipped because the averaged gradient was not finite', registers });
     this.evalLoss = new Gauge({ name: 'ringtrain_eval_loss', help: 'Mean loss at the last epoch end, per split', labelNames: ['split'], registers });
     this.evalAccuracy = new Gauge({ name: 'ringtrain_eval_accuracy', help: 'Accuracy at the last epoch end, per split (classifiers only)', labelNames: ['split'], registers });
+    this.learningRate = new Gauge({ name: 'ringtrain_learning_rate', help: 'Learning rate of the last committed step (the schedule\'s)', registers });
     const live = (name: string, help: string, read: () => number | null): void => {
       new Gauge({ name, help, registers, collect() { const v = read(); if (v !== null) this.set(v); } });
     };
@@ -57,6 +59,7 @@ export class RunMetrics implements RunObserver {
     this.allreduceSeconds.observe(t.allreduceMs / 1000);
     this.steps.inc();
     this.samples.inc(e.samples);
+    this.learningRate.set(e.lr);
   }
 
   onEpoch(e: EpochEvent): void {

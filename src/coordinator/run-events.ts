@@ -33,6 +33,8 @@ export interface StepEvent {
   /** Global mean training loss of the step. */
   loss: number;
   samples: number;
+  /** Learning rate the step applied (the schedule's, identical on every rank). */
+  lr: number;
   /** Slowest rank's timings: the step waits for it. */
   timings: StepTimings;
   /** Every rank's timings, indexed by rank. */

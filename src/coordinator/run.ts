@@ -45,6 +45,8 @@ export interface RunSetup {
   /** Where the run starts: a checkpoint, or the seeded initial state. */
   resume: Checkpoint | null;
   initial: TrainState;
+  /** The learning rate of a step (the optimizer's schedule), for step events. */
+  lrAt(step: number): number;
   /** The coordinator's own build of the model: every rank's must match it. */
   modelFingerprint: ModelFingerprint;
   evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
@@ -442,7 +444,7 @@ export class Run {
         this.commMs += commit.timings.commMs ?? commit.timings.allreduceMs;
         this.exposedMs += commit.timings.allreduceMs;
         this.log.debug({ step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, ...commit.timings }, 'step committed');
-        await this.s.events.emit('onStep', { step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, timings: commit.timings, rankTimings: commit.rankTimings });
+        await this.s.events.emit('onStep', { step: commit.step, epoch: p.epoch, loss: commit.loss, samples: commit.samples, lr: this.s.lrAt(commit.step), timings: commit.timings, rankTimings: commit.rankTimings });
       }
       // States are handled in step order, once their step is committed.
       for (const step of [...needState].sort((a, b) => a - b)) {

@@ -41,7 +41,29 @@ export interface Job {
   /** Report classification accuracy (argmax of prediction vs. argmax of target). */
   accuracy?: boolean;
   /** Hyper-parameters used when the command line gives none. */
-  defaults?: { epochs?: number; batchSize?: number; lr?: number };
+  defaults?: JobDefaults;
+}
+
+/**
+ * A job's own hyper-parameters, each overridden by the flag of the same name. The optimizer keys
+ * are the flags' (--weight-decay is `weightDecay`). `weightDecay`, `momentum` and `nesterov`
+ * belong to the job's `optimizer`, and `warmupSteps`, `lrDecaySteps`, `lrStepSize`, `lrGamma` to
+ * its `lrSchedule`: each group is dropped when the command line picks another optimizer (schedule).
+ */
+export interface JobDefaults {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  optimizer?: 'adam' | 'adamw' | 'sgd';
+  weightDecay?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  lrSchedule?: 'constant' | 'warmup' | 'cosine' | 'step';
+  warmupSteps?: number;
+  lrDecaySteps?: number;
+  lrStepSize?: number;
+  lrGamma?: number;
+  clipNorm?: number;
 }
 
 /** Number of scalars in one input sample. */

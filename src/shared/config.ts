@@ -7,6 +7,7 @@ import { ErrorCodes, RingtrainError } from './errors.js';
 import { COMPRESSION_NAMES, NON_FINITE_POLICIES, type NonFinitePolicy } from './protocol.js';
 import { isLoopbackHost } from './auth.js';
 import { securityConfig, type SecurityConfig } from './security-config.js';
+import { OPTIMIZER_KEYS, clipNormOf, optimizerConfig, optimizerName } from './optim/index.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -48,7 +49,29 @@ export interface CoordinatorConfig {
   compress?: Compression;
   /** Micro-batches of --batch-size summed per all-reduce (absent: 1). */
   accumulate?: number;
+  /**
+   * The optimizer flags that were given (--optimizer, --weight-decay, --lr-schedule, --clip-norm,
+   * ...; keys as shared/optim OPTIMIZER_KEYS), already checked; absent: Adam at --lr, constant.
+   * The coordinator resolves them with the run's planned step count (shared/optim resolveOptimizer).
+   */
+  optim?: OptimFlags;
   security: SecurityConfig;
+}
+
+/** Optimizer settings by key (`weightDecay` for --weight-decay), as given. */
+export type OptimFlags = Readonly<Record<string, unknown>>;
+
+/**
+ * The optimizer flags present in `raw`, checked now (before any socket opens) as the run will
+ * use them; a cosine schedule's step count is the run's to fill in, so any count passes here.
+ */
+export function optimFlags(raw: Raw): OptimFlags {
+  const picked: Record<string, unknown> = {};
+  for (const k of OPTIMIZER_KEYS) if (k !== 'lr' && raw[k] !== undefined && raw[k] !== null && raw[k] !== '') picked[k] = raw[k];
+  const name = optimizerName(picked);
+  optimizerConfig(name, { ...picked, lr: raw['lr'] }, 1e12);
+  clipNormOf(picked['clipNorm']);
+  return picked;
 }
 
 /**
@@ -139,6 +162,7 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
     compress: raw['compress'] === undefined ? 'none' : oneOf(raw, 'compress', 'compress', COMPRESSIONS),
     accumulate: raw['accumulate'] === undefined ? 1 : intIn(raw, 'accumulate', 'accumulate', 1, 1024),
+    optim: optimFlags(raw),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);

@@ -105,8 +105,6 @@ export const Defaults = {
 
 /**
  * Bumped whenever a message changes shape, or ranks of two versions would compute different bits
- * from the same messages; checked at hello. 5: Adam in float32 (kernels/flat.wat) where 4 used
- * double precision, so a 4 and a 5 in one ring would drift apart. 6: ring frames of up to 4 MiB,
- * which a 5 refuses as oversized mid-step.
+ * from the same messages; checked at hello (git log tells what each bump changed).
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;

@@ -8,10 +8,16 @@ import { FLAT_WASM } from './kernels/flat-wasm.js';
 
 /** The kernels' signatures (kernels/flat.wat): byte offsets, a count of values, then float32 scalars. */
 interface FlatKernels {
-  adam(p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number): void;
+  adam(p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number, decay: number): void;
   /** 1 when all n values are finite, else 0. */
   finite(a: number, n: number): number;
   add(d: number, s: number, n: number): void;
+  /** torch.optim.SGD without momentum; wdOn 1 adds the weight-decay term. */
+  sgd(p: number, g: number, n: number, div: number, lr: number, wd: number, wdOn: number): void;
+  /** torch.optim.SGD with the momentum buffer at b; nesterov 1 for Nesterov's variant. */
+  sgdm(p: number, g: number, b: number, n: number, div: number, lr: number, wd: number, wdOn: number, mu: number, nesterov: number): void;
+  /** Sum of squares of g / div in float64, four lane sums combined as (s0 + s1) + (s2 + s3). */
+  sumsq(g: number, n: number, div: number): number;
 }
 
 const ALIGN = 16;

@@ -6,14 +6,20 @@
 import { ErrorCodes, RingtrainError, isErrorCode, type ErrorCode } from './errors.js';
 import { AUTH_BYTES } from './auth.js';
 
+/**
+ * A configuration as flat named values. The optim layer (shared/optim) gives them meaning; here
+ * they are only data, so the wire format knows no optimizer.
+ */
+export type ConfigValues = Readonly<Record<string, number | boolean | string>>;
+
 /** Hyper-parameters every rank must share; sent by the coordinator at start. */
 export interface TrainParams {
   epochs: number;
   batchSize: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
+  /** The update rule every rank rebuilds (shared/optim `fromConfig`), schedule included. */
+  optimizer: { name: string; config: ConfigValues };
+  /** Bound on the all-reduced gradient's global norm; 0: no clipping. */
+  clipNorm: number;
   seed: number;
   checksumEvery: number;
   stepTimeoutMs: number;
@@ -46,9 +52,21 @@ export interface ModelFingerprint {
 }
 
 /**
- * Everything a replica's future depends on: weights, Adam moments, how many updates were applied
- * and where the sampler stands. Survivors adopt the most advanced one when membership changes;
- * checkpoints hold one.
+ * An optimizer's state as data (shared/optim's OptimState has this shape): its name and
+ * configuration, named per-parameter slots (Adam's m and v, SGD's momentum) and named scalars
+ * (Adam's t and beta powers), as torch.optim's state_dict holds them.
+ */
+export interface OptimStateData {
+  optimizer: string;
+  config: ConfigValues;
+  slots: Record<string, Float32Array>;
+  scalars: Record<string, number>;
+}
+
+/**
+ * Everything a replica's future depends on: weights, optimizer state, how many updates were
+ * applied and where the sampler stands. Survivors adopt the most advanced one when membership
+ * changes; checkpoints hold one.
  */
 export interface TrainState {
   /** Updates applied so far; also the index of the next step. */
@@ -57,11 +75,7 @@ export interface TrainState {
   epoch: number;
   cursor: number;
   params: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
-  adamT: number;
-  beta1Pow: number;
-  beta2Pow: number;
+  optim: OptimStateData;
 }
 
 export interface StepTimings {
@@ -302,10 +316,8 @@ function parseTrainParams(o: Obj): TrainParams {
   return {
     epochs: int(o, 'epochs', 1),
     batchSize: int(o, 'batchSize', 1),
-    lr: num(o, 'lr'),
-    beta1: num(o, 'beta1'),
-    beta2: num(o, 'beta2'),
-    epsilon: num(o, 'epsilon'),
+    optimizer: parseOptimizerRef(obj(o, 'optimizer')),
+    clipNorm: num(o, 'clipNorm'),
     seed: int(o, 'seed', 0, 2 ** 32 - 1),
     checksumEvery: int(o, 'checksumEvery', 1),
     stepTimeoutMs: int(o, 'stepTimeoutMs', 1),
@@ -315,14 +327,41 @@ function parseTrainParams(o: Obj): TrainParams {
   };
 }
 
+/** Most named values a configuration, slot set or scalar set may hold. */
+const MAX_NAMED = 32;
+
+/** A flat object of named values of one kind; bounded so a hostile one costs little to check. */
+function named<T>(o: Obj, k: string, value: (v: unknown) => T | undefined, what: string): Record<string, T> {
+  const v = obj(o, k);
+  const entries = Object.entries(v);
+  if (entries.length > MAX_NAMED) bad(`field ${k} must hold at most ${MAX_NAMED} entries`);
+  const out: Record<string, T> = {};
+  for (const [name, x] of entries) {
+    const ok = value(x);
+    if (name.length > 64 || ok === undefined) bad(`field ${k}.${name.slice(0, 64)} must be ${what}`);
+    out[name] = ok;
+  }
+  return out;
+}
+const configValue = (x: unknown): number | boolean | string | undefined =>
+  (typeof x === 'number' && Number.isFinite(x)) || typeof x === 'boolean' || (typeof x === 'string' && x.length <= 64) ? x : undefined;
+
+function parseOptimizerRef(o: Obj): TrainParams['optimizer'] {
+  return { name: str(o, 'name', 64), config: named(o, 'config', configValue, 'a finite number, boolean or short string') };
+}
+
+/** The state's shape only; whether it suits the run's optimizer is shared/optim `checkState`'s to say. */
 function parseState(o: Obj): TrainState {
   const params = f32(o, 'params');
-  const m = f32(o, 'm');
-  const v = f32(o, 'v');
-  if (m.length !== params.length || v.length !== params.length) bad('state moments must match the parameter count');
+  const optim = obj(o, 'optim');
+  const slots = named(optim, 'slots', (x) => (x instanceof Float32Array ? x : undefined), 'a Float32Array');
+  if (Object.values(slots).some((a) => a.length !== params.length)) bad('optimizer slots must match the parameter count');
   return {
-    step: int(o, 'step'), epoch: int(o, 'epoch'), cursor: int(o, 'cursor'), params, m, v,
-    adamT: int(o, 'adamT'), beta1Pow: num(o, 'beta1Pow'), beta2Pow: num(o, 'beta2Pow'),
+    step: int(o, 'step'), epoch: int(o, 'epoch'), cursor: int(o, 'cursor'), params,
+    optim: {
+      optimizer: str(optim, 'optimizer', 64), config: named(optim, 'config', configValue, 'a finite number, boolean or short string'),
+      slots, scalars: named(optim, 'scalars', (x) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined), 'a finite number'),
+    },
   };
 }
 

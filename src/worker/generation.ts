@@ -9,7 +9,7 @@ import type { ControlClient } from './control-client.js';
 import type { RingServer } from './ring-server.js';
 import type { Trainer } from './trainer.js';
 import { Replica } from './replica.js';
-import { adamStep, ADAM_DEFAULTS } from './adam.js';
+import { clipGlobalNorm, fromConfig, type Optimizer } from '../shared/optim/index.js';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
@@ -49,12 +49,16 @@ export function reportState(control: ControlClient, generation: number, replica:
 export async function runGeneration(ctx: GenerationContext, start: StartMsg): Promise<GenerationEnd> {
   const { control, log } = ctx;
   const gen = start.generation;
-  // Weights, Adam's moments and the fusion buffer in one WebAssembly memory, where the update
-  // runs as SIMD in place (adam.ts); plain arrays where that cannot be had.
+  // The run's update rule, rebuilt from the start message; the state must be that rule's.
   const P = start.state.params.length;
+  const optimizer = fromConfig(start.params.optimizer.name, start.params.optimizer.config, ErrorCodes.BAD_MESSAGE);
+  const problem = optimizer.checkState(start.state.optim, P, start.state.step);
+  if (problem) throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `the coordinator's state cannot be adopted: ${problem}`);
+  // Weights, the optimizer's slots and the fusion buffer in one WebAssembly memory, where the
+  // update runs as SIMD in place (shared/optim); plain arrays where that cannot be had.
   // The ring's predecessor link reads into the same memory, so gradients are added from where
   // they arrive (ring-collective.ts).
-  const arena = KernelArena.create([P, P, P, P + 2, Defaults.ringReadBufferBytes / 4]);
+  const arena = KernelArena.create([P, ...optimizer.slotNames.map(() => P), P + 2, Defaults.ringReadBufferBytes / 4]);
   const alloc = allocator(arena);
   const replica = Replica.fromState(start.state, alloc);
   ctx.setReplica(replica);
@@ -101,7 +105,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     }
   };
   try {
-    return await trainLoop(ctx, trainer, start, replica, ring, { alloc, local, isAborted: () => aborted });
+    return await trainLoop(ctx, trainer, start, replica, ring, { alloc, optimizer, local, isAborted: () => aborted });
   } finally {
     control.onMessage = null;
     await ring.close().catch(() => undefined);
@@ -112,17 +116,18 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
 interface LoopParts {
   /** Where the fusion buffer comes from: the replica's KernelArena when there is one. */
   alloc: (n: number) => Float32Array;
+  /** The run's update rule (its state is the replica's). */
+  optimizer: Optimizer;
   /** This worker's copy of the training split, when batches arrive as indices. */
   local: LocalSplit | null;
   /** True once an immediate pause has closed the ring under a running step. */
   isAborted: () => boolean;
 }
 
-async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, { alloc, local, isAborted }: LoopParts): Promise<GenerationEnd> {
+async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, { alloc, optimizer, local, isAborted }: LoopParts): Promise<GenerationEnd> {
   const { control, log } = ctx;
   const gen = start.generation;
   const p = start.params;
-  const hyper = { ...ADAM_DEFAULTS, lr: p.lr, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon };
   const P = trainer.paramCount;
   // Fusion buffer: all gradients, then the loss sum and the sample count, so one all-reduce also
   // gives every rank the global loss and the exact global divisor.
@@ -226,8 +231,10 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     // Decided on the reduced buffer, identical on every rank, so all ranks skip (or abort) alike.
     const skipped = skipNonFinite(fusion, p.onNonfinite, step);
     if (!skipped) {
-      // Adam divides the summed gradient by the global sample count in its own sweep.
-      adamStep(replica.params, grads, replica.adam, hyper, samples);
+      // The optimizer divides the summed gradient by the global sample count in its own sweep;
+      // clipping (on the reduced buffer, so every rank clips alike) hands it the clipped mean.
+      const divisor = p.clipNorm > 0 ? clipGlobalNorm(grads, samples, p.clipNorm).divisor : samples;
+      optimizer.step(replica.params, grads, replica.optim, step, divisor);
       trainer.setWeights(replica.params);
     }
     replica.step += 1;

@@ -9,6 +9,7 @@ import { encodeMessage, Dtype, FrameKind } from '../../src/shared/codec.js';
 import type { Message } from '../../src/shared/protocol.js';
 import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
 import { ringFrame } from './peer.js';
+import { freshState } from './train-state.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
@@ -70,7 +71,7 @@ export class Fuzz {
       { type: 'hello', protocol: PROTOCOL_VERSION, ringUrl: 'ws://127.0.0.1:1', backend: 'cpu', host: 'fuzz', pid: 1, job: null, appliedSteps: this.int(5) - 1, stateFingerprint: null, proof: this.bytes(32), nonce: this.bytes(32) },
       { type: 'ring-ready', generation: 1, engine: 'cpu', engineReason: 'fuzz', fingerprint: { paramCount: 1, weights: [{ name: 'w', shape: [1], dtype: 'float32' }] } },
       { type: 'step-done', generation: 1, step: this.int(100), loss: 1, samples: 64, checksum: null, timings: t, skipped: false },
-      { type: 'state', generation: 1, state: { step: this.int(50), epoch: 0, cursor: 64, params: new Float32Array(601), m: new Float32Array(601), v: new Float32Array(601), adamT: 1, beta1Pow: 0.9, beta2Pow: 0.999 } },
+      { type: 'state', generation: 1, state: { ...freshState(601, this.int(50)), cursor: 64 } },
       { type: 'ring-failed', generation: 1, step: this.int(50), code: 'RT_RING_FAILED', message: 'fuzz' },
       { type: 'error', code: 'RT_INTERNAL', message: 'fuzz' },
       { type: 'go', generation: 1 },

@@ -7,7 +7,9 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCheckpoint } from '../../src/coordinator/checkpoint.js';
+import { Packr } from 'msgpackr';
+import { readFileSync } from 'node:fs';
+import { CHECKPOINT_FILE, loadCheckpoint } from '../../src/coordinator/checkpoint.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { savedWeights as weights } from '../helpers/weights.js';
 import { maxAbsDiff } from '../../src/shared/flat.js';
@@ -69,5 +71,36 @@ describe('checkpoints', () => {
     const other = await runCli(['local', ...common, '--epochs', '2', '--lr', '0.01', '--resume', join(root, 'part')]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/ringtrain: error RT_CHECKPOINT_MISMATCH: checkpoint .* was written for a different job configuration/);
+  });
+
+  it('a checkpoint written under AdamW with warm-up, cosine and clipping resumes bit-identically; another optimizer is refused', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'rt-resume-adamw-'));
+    // An explicit decay length: the default follows --epochs, which differs between the two runs.
+    const base = ['--job', 'regression-mlp', '--workers', '2', '--seed', '5', '--json', '--log-level', 'warn',
+      '--lr', '0.003', '--lr-schedule', 'cosine', '--warmup-steps', '10', '--lr-decay-steps', '100', '--clip-norm', '0.5'];
+    const common = [...base, '--optimizer', 'adamw', '--weight-decay', '0.05'];
+    const [whole, part] = await Promise.all([
+      runCli(['local', ...common, '--epochs', '2', '--output', join(root, 'whole')]),
+      runCli(['local', ...common, '--epochs', '1', '--output', join(root, 'part')]),
+    ]);
+    const sWhole = summaryOf(whole);
+    expect(summaryOf(part)['steps']).toBe(50);
+    const ck = new Packr({ useRecords: false, moreTypes: true }).unpack(readFileSync(join(root, 'part', CHECKPOINT_FILE))) as { state: { optim: { optimizer: string; slots: object; scalars: Record<string, number> } } };
+    expect(ck.state.optim.optimizer).toBe('adamw');
+    expect(Object.keys(ck.state.optim.slots).sort()).toEqual(['m', 'v']);
+    expect(ck.state.optim.scalars['t']).toBe(50);
+    const resumed = summaryOf(await runCli(['local', ...common, '--epochs', '2', '--resume', join(root, 'part')]));
+    expect(resumed['resumedFromStep']).toBe(50);
+    expect(resumed['steps']).toBe(100);
+    expect(resumed['replicaChecksums']).toEqual(sWhole['replicaChecksums']);
+    const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(bytes(weights(join(root, 'part'))).equals(bytes(weights(join(root, 'whole'))))).toBe(true);
+
+    const sgd = await runCli(['local', ...base, '--optimizer', 'sgd', '--momentum', '0.9', '--epochs', '2', '--resume', join(root, 'part')]);
+    expect(sgd.code).toBe(2);
+    expect(sgd.stderr).toMatch(/ringtrain: error RT_CHECKPOINT_MISMATCH: .*--optimizer/);
+    const otherDecay = await runCli(['local', ...base, '--optimizer', 'adamw', '--weight-decay', '0.01', '--epochs', '2', '--resume', join(root, 'part')]);
+    expect(otherDecay.code).toBe(2);
+    expect(otherDecay.stderr).toMatch(/RT_CHECKPOINT_MISMATCH/);
   });
 });

@@ -13,6 +13,7 @@ import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
 import { decodeMessage, encodeMessage } from '../../src/shared/codec.js';
 import { newNonce } from '../../src/shared/auth.js';
 import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
+import { adamParams, freshState } from '../helpers/train-state.js';
 import { datasetFingerprint } from '../../src/shared/dataset.js';
 import { makeMnistData } from '../../src/jobs/mnist-mlp.js';
 import type { Message } from '../../src/shared/protocol.js';
@@ -63,8 +64,8 @@ async function indexingCoordinator(indices: Uint32Array): Promise<{ url: string;
   await new Promise((r) => wss.once('listening', r));
   const received: Message[] = [];
   const P = 784 * 128 + 128 + 128 * 10 + 10;
-  const state = { step: 0, epoch: 0, cursor: 0, params: new Float32Array(P), m: new Float32Array(P), v: new Float32Array(P), adamT: 0, beta1Pow: 1, beta2Pow: 1 };
-  const params = { epochs: 1, batchSize: 32, lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, seed: 42, checksumEvery: 10, stepTimeoutMs: 20_000, onNonfinite: 'skip' as const };
+  const state = freshState(P);
+  const params = adamParams();
   const dataFingerprint = datasetFingerprint(makeMnistData(42).train, { input: 784, output: 10 });
   wss.on('connection', (ws) => {
     ws.send(encodeMessage({ type: 'challenge', protocol: PROTOCOL_VERSION, nonce: newNonce(), auth: false }));

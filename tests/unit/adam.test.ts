@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { ADAM_DEFAULTS, adamStep, createAdamState } from '../../src/worker/adam.js';
+import { ADAM_DEFAULTS, adamStep, createAdamState } from '../../src/shared/optim/index.js';
 import { divideInPlace, maxAbsDiff } from '../../src/shared/flat.js';
 
 describe('flat Adam', () => {

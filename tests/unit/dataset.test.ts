@@ -16,6 +16,7 @@ import { mnistMlp } from '../../src/jobs/mnist-mlp.js';
 import { planStep } from '../../src/shared/sampler.js';
 import type { StartMsg } from '../../src/shared/protocol.js';
 import { codeOf } from '../helpers/codes.js';
+import { adamParams, freshState } from '../helpers/train-state.js';
 
 const MNIST = { input: 784, output: 10 };
 const TINY = { input: 4, output: 1 };
@@ -29,8 +30,8 @@ function capture(): { log: pino.Logger; lines: () => { level: number; msg: strin
 }
 
 function startFor(job: string, seed: number, dataFingerprint: string | null): StartMsg {
-  const state = { step: 0, epoch: 0, cursor: 0, params: new Float32Array(1), m: new Float32Array(1), v: new Float32Array(1), adamT: 0, beta1Pow: 1, beta2Pow: 1 };
-  const params = { epochs: 1, batchSize: 8, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, seed, checksumEvery: 10, stepTimeoutMs: 1000, onNonfinite: 'skip' as const };
+  const state = freshState(1);
+  const params = adamParams({ batchSize: 8, seed, stepTimeoutMs: 1000 });
   return { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job, params, state, fingerprint: 'f', ringSalt: new Uint8Array(32), dataFingerprint };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ADAM_DEFAULTS, adamStep, createAdamState, type AdamState } from '../../src/worker/adam.js';
+import { ADAM_DEFAULTS, adamStep, createAdamState, type AdamState } from '../../src/shared/optim/index.js';
 import { addInto } from '../../src/shared/flat.js';
 import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
 import { FLAT_WASM } from '../../src/shared/kernels/flat-wasm.js';

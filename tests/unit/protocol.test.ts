@@ -3,6 +3,7 @@ import { Packr } from 'msgpackr';
 import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader, FrameKind, Dtype, payloadF32 } from '../../src/shared/codec.js';
 import { parseMessage, type Message } from '../../src/shared/protocol.js';
 import { codeOf } from '../helpers/codes.js';
+import { adamParams, freshState } from '../helpers/train-state.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
@@ -30,17 +31,22 @@ describe('control messages', () => {
     expect(code(() => parseMessage({ type: 'hello', protocol: 1, ringUrl: 'x'.repeat(5000), backend: 'cpu', host: 'h', pid: 1, job: null }))).toBe('RT_BAD_MESSAGE');
   });
 
-  it('validates a train state: moments must match the parameters', () => {
-    const state = { step: 1, epoch: 0, cursor: 32, params: new Float32Array(3), m: new Float32Array(3), v: new Float32Array(2), adamT: 1, beta1Pow: 0.9, beta2Pow: 0.999 };
-    expect(code(() => decodeMessage(packr.pack({ type: 'state', generation: 1, state })))).toBe('RT_BAD_MESSAGE');
-    const ok = decodeMessage(packr.pack({ type: 'state', generation: 1, state: { ...state, v: new Float32Array(3) } }));
-    expect(ok.type).toBe('state');
+  it('validates a train state: optimizer slots must match the parameters, scalars be finite, names be bounded', () => {
+    const good = freshState(3, 1);
+    const withOptim = (o: Record<string, unknown>): unknown => ({ type: 'state', generation: 1, state: { ...good, optim: { ...good.optim, ...o } } });
+    expect(code(() => decodeMessage(packr.pack(withOptim({ slots: { m: new Float32Array(3), v: new Float32Array(2) } }))))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack(withOptim({ slots: { m: [0, 0, 0] } }))))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack(withOptim({ scalars: { t: 'one' } }))))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack(withOptim({ config: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i])) }))))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'state', generation: 1, state: { ...good, optim: undefined } })))).toBe('RT_BAD_MESSAGE');
+    const ok = decodeMessage(encodeMessage({ type: 'state', generation: 1, state: good }));
+    expect(ok).toEqual({ type: 'state', generation: 1, state: good });
     expect(decodeMessage(packr.pack({ type: 'pause', generation: 2, atStep: null }))).toEqual({ type: 'pause', generation: 2, atStep: null });
   });
 
   it('carries every rank\'s ring address in start.peers (absent or null: ring only), checked against the world size', () => {
-    const state = { step: 0, epoch: 0, cursor: 0, params: new Float32Array(2), m: new Float32Array(2), v: new Float32Array(2), adamT: 0, beta1Pow: 1, beta2Pow: 1 };
-    const params = { epochs: 1, batchSize: 4, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, seed: 1, checksumEvery: 10, stepTimeoutMs: 1000, onNonfinite: 'skip' };
+    const state = freshState(2);
+    const params = adamParams({ batchSize: 4, seed: 1, stepTimeoutMs: 1000 });
     const start = { type: 'start', generation: 1, rank: 0, worldSize: 2, successor: 'ws://b', job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
     expect(decodeMessage(packr.pack({ ...start, peers: ['ws://a', 'ws://b'] }))).toMatchObject({ peers: ['ws://a', 'ws://b'] });
     expect(decodeMessage(packr.pack(start))).toMatchObject({ peers: null });
@@ -73,8 +79,8 @@ describe('control messages', () => {
   });
 
   it('treats the data fields of start and ring-ready as optional (older peers), and checks them when present', () => {
-    const state = { step: 0, epoch: 0, cursor: 0, params: new Float32Array(2), m: new Float32Array(2), v: new Float32Array(2), adamT: 0, beta1Pow: 1, beta2Pow: 1 };
-    const params = { epochs: 1, batchSize: 4, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, seed: 1, checksumEvery: 10, stepTimeoutMs: 1000, onNonfinite: 'skip' };
+    const state = freshState(2);
+    const params = adamParams({ batchSize: 4, seed: 1, stepTimeoutMs: 1000 });
     const start = { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
     expect(decodeMessage(packr.pack(start))).toMatchObject({ dataFingerprint: null });
     expect(decodeMessage(packr.pack({ ...start, dataFingerprint: 'd' }))).toMatchObject({ dataFingerprint: 'd' });

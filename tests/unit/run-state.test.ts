@@ -13,7 +13,7 @@ describe('RunState', () => {
     s.onStart(start);
     for (let step = 0; step < 5000; step++) {
       now += 10;
-      s.onStep({ step, epoch: 0, loss: 1 / (step + 1), samples: 64, timings, rankTimings: [timings, { ...timings, computeMs: 20 }] });
+      s.onStep({ step, epoch: 0, loss: 1 / (step + 1), samples: 64, lr: 1e-3, timings, rankTimings: [timings, { ...timings, computeMs: 20 }] });
     }
     const snap = s.snapshot();
     expect(snap.lossCurve.length).toBeLessThan(2000);

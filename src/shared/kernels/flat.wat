@@ -8,16 +8,17 @@
 ;; adam's arguments: byte offsets of params, grads, m, v (each 16-byte aligned) in the imported memory;
 ;; n values (a multiple of 4: the caller does the tail); then the per-step scalars, already
 ;; rounded to float32: the gradient divisor, beta1, 1-beta1, beta2, 1-beta2, lr, the two bias
-;; corrections 1/(1-beta^t), epsilon.
+;; corrections 1/(1-beta^t), epsilon, and the decay factor on the weights (1 for Adam; AdamW's
+;; 1 - lr * weightDecay: a product with exactly 1 changes no value, so Adam's bits do not depend on it).
 (module
   (import "env" "memory" (memory 1))
   (func (export "adam")
     (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
     (param $div f32) (param $b1 f32) (param $a1 f32) (param $b2 f32) (param $a2 f32)
-    (param $lr f32) (param $c1 f32) (param $c2 f32) (param $eps f32)
+    (param $lr f32) (param $c1 f32) (param $c2 f32) (param $eps f32) (param $decay f32)
     (local $o i32) (local $end i32)
     (local $DIV v128) (local $B1 v128) (local $A1 v128) (local $B2 v128) (local $A2 v128)
-    (local $LR v128) (local $C1 v128) (local $C2 v128) (local $EPS v128)
+    (local $LR v128) (local $C1 v128) (local $C2 v128) (local $EPS v128) (local $DECAY v128)
     (local $gg v128) (local $mi v128) (local $vi v128)
     (local.set $DIV (f32x4.splat (local.get $div)))
     (local.set $B1 (f32x4.splat (local.get $b1)))
@@ -28,6 +29,7 @@
     (local.set $C1 (f32x4.splat (local.get $c1)))
     (local.set $C2 (f32x4.splat (local.get $c2)))
     (local.set $EPS (f32x4.splat (local.get $eps)))
+    (local.set $DECAY (f32x4.splat (local.get $decay)))
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
     (local.set $o (i32.const 0))
     (block $done
@@ -45,10 +47,10 @@
           (f32x4.mul (local.get $B2) (v128.load (i32.add (local.get $v) (local.get $o))))
           (f32x4.mul (f32x4.mul (local.get $A2) (local.get $gg)) (local.get $gg))))
         (v128.store (i32.add (local.get $v) (local.get $o)) (local.get $vi))
-        ;; p = p - (lr * (m * c1)) / (sqrt(v * c2) + eps)
+        ;; p = p * decay - (lr * (m * c1)) / (sqrt(v * c2) + eps)
         (v128.store (i32.add (local.get $p) (local.get $o))
           (f32x4.sub
-            (v128.load (i32.add (local.get $p) (local.get $o)))
+            (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $o))) (local.get $DECAY))
             (f32x4.div
               (f32x4.mul (local.get $LR) (f32x4.mul (local.get $mi) (local.get $C1)))
               (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vi) (local.get $C2))) (local.get $EPS)))))
@@ -86,4 +88,84 @@
           (f32x4.add (v128.load (i32.add (local.get $d) (local.get $o))) (v128.load (i32.add (local.get $s) (local.get $o)))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (br $next))))
+;; sgd: one torch.optim.SGD step (dampening 0) in place, in the order sgd.ts's reference loop rounds
+;; it. Arguments: byte offsets of params and grads; n values (a multiple of 4); the divisor, lr and
+;; weight decay as float32; $wd_on 1 to add the decay term (the reference tests wd != 0, so
+;; a decay of 0 must not even add 0 * p, which could turn -0 into +0).
+;;   g = grad / divisor; g = g + wd * p (if $wd_on); p = p - lr * g
+  (func (export "sgd")
+    (param $p i32) (param $g i32) (param $n i32) (param $div f32) (param $lr f32) (param $wd f32) (param $wd_on i32)
+    (local $o i32) (local $end i32) (local $DIV v128) (local $LR v128) (local $WD v128) (local $WDON v128)
+    (local $gg v128) (local $pp v128)
+    (local.set $DIV (f32x4.splat (local.get $div)))
+    (local.set $LR (f32x4.splat (local.get $lr)))
+    (local.set $WD (f32x4.splat (local.get $wd)))
+    ;; All ones or all zeros: selects, lane by lane, the decayed or the plain gradient.
+    (local.set $WDON (i32x4.splat (i32.sub (i32.const 0) (local.get $wd_on))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $pp (v128.load (i32.add (local.get $p) (local.get $o))))
+        (local.set $gg (f32x4.div (v128.load (i32.add (local.get $g) (local.get $o))) (local.get $DIV)))
+        (local.set $gg (v128.bitselect (f32x4.add (local.get $gg) (f32x4.mul (local.get $WD) (local.get $pp))) (local.get $gg) (local.get $WDON)))
+        (v128.store (i32.add (local.get $p) (local.get $o)) (f32x4.sub (local.get $pp) (f32x4.mul (local.get $LR) (local.get $gg))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $next))))
+
+;; sgdm: sgd with a momentum buffer at byte offset $b, and Nesterov's variant when $nesterov is 1:
+;;   g = grad / divisor; g = g + wd * p (if $wd_on); b = mu * b + g;
+;;   g = g + mu * b (nesterov) or g = b; p = p - lr * g
+  (func (export "sgdm")
+    (param $p i32) (param $g i32) (param $b i32) (param $n i32) (param $div f32) (param $lr f32) (param $wd f32) (param $wd_on i32)
+    (param $mu f32) (param $nesterov i32)
+    (local $o i32) (local $end i32) (local $DIV v128) (local $LR v128) (local $WD v128) (local $WDON v128) (local $MU v128) (local $NEST v128)
+    (local $gg v128) (local $pp v128) (local $bb v128)
+    (local.set $DIV (f32x4.splat (local.get $div)))
+    (local.set $LR (f32x4.splat (local.get $lr)))
+    (local.set $WD (f32x4.splat (local.get $wd)))
+    (local.set $WDON (i32x4.splat (i32.sub (i32.const 0) (local.get $wd_on))))
+    (local.set $MU (f32x4.splat (local.get $mu)))
+    (local.set $NEST (i32x4.splat (i32.sub (i32.const 0) (local.get $nesterov))))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $pp (v128.load (i32.add (local.get $p) (local.get $o))))
+        (local.set $gg (f32x4.div (v128.load (i32.add (local.get $g) (local.get $o))) (local.get $DIV)))
+        (local.set $gg (v128.bitselect (f32x4.add (local.get $gg) (f32x4.mul (local.get $WD) (local.get $pp))) (local.get $gg) (local.get $WDON)))
+        (local.set $bb (f32x4.add (f32x4.mul (local.get $MU) (v128.load (i32.add (local.get $b) (local.get $o)))) (local.get $gg)))
+        (v128.store (i32.add (local.get $b) (local.get $o)) (local.get $bb))
+        (local.set $gg (v128.bitselect (f32x4.add (local.get $gg) (f32x4.mul (local.get $MU) (local.get $bb))) (local.get $bb) (local.get $NEST)))
+        (v128.store (i32.add (local.get $p) (local.get $o)) (f32x4.sub (local.get $pp) (f32x4.mul (local.get $LR) (local.get $gg))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $next))))
+
+;; sumsq: the sum of squares of grad / divisor over n values (a multiple of 4), for global-norm
+;; clipping. Each quotient is a float32 division, widened to float64; lane k of four accumulates
+;; the values at indices k mod 4, and the result is (s0 + s1) + (s2 + s3), all in float64: the
+;; order clip.ts's reference loop keeps, so every rank gets the same norm whichever path runs.
+  (func (export "sumsq") (param $g i32) (param $n i32) (param $div f32) (result f64)
+    (local $o i32) (local $end i32) (local $DIV v128) (local $q v128) (local $lo v128) (local $hi v128)
+    (local $a01 v128) (local $a23 v128)
+    (local.set $DIV (f32x4.splat (local.get $div)))
+    (local.set $a01 (v128.const f64x2 0 0))
+    (local.set $a23 (v128.const f64x2 0 0))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $q (f32x4.div (v128.load (i32.add (local.get $g) (local.get $o))) (local.get $DIV)))
+        (local.set $lo (f64x2.promote_low_f32x4 (local.get $q)))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $q) (local.get $q))))
+        (local.set $a01 (f64x2.add (local.get $a01) (f64x2.mul (local.get $lo) (local.get $lo))))
+        (local.set $a23 (f64x2.add (local.get $a23) (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $next)))
+    (f64.add
+      (f64.add (f64x2.extract_lane 0 (local.get $a01)) (f64x2.extract_lane 1 (local.get $a01)))
+      (f64.add (f64x2.extract_lane 0 (local.get $a23)) (f64x2.extract_lane 1 (local.get $a23)))))
 )

@@ -1,16 +1,19 @@
 /**
- * Adam on flat Float32Array buffers, outside the tfjs engine. Running the update here makes it
- * bit-reproducible: every rank gets the same averaged gradient from the all-reduce and performs
- * the same IEEE float32 operations, so replicas stay bit-identical whatever engine computed their
- * gradients. Formula as in Kingma & Ba (and tf.train.adam).
+ * The Adam sweep on flat Float32Array buffers, outside the tfjs engine. Running the update here
+ * makes it bit-reproducible: every rank gets the same averaged gradient from the all-reduce and
+ * performs the same IEEE float32 operations, so replicas stay bit-identical whatever engine
+ * computed their gradients. Formula as in Kingma & Ba (and tf.train.adam); with `decay` < 1 it is
+ * AdamW's (decoupled weight decay: the weights are scaled before the update, as torch.optim.AdamW).
  */
-import { KernelArena } from '../shared/kernel-arena.js';
+import { KernelArena } from '../kernel-arena.js';
 
 export interface AdamHyper {
   lr: number;
   beta1: number;
   beta2: number;
   epsilon: number;
+  /** AdamW's factor 1 - lr * weightDecay on the weights before the update; absent: 1 (Adam). */
+  decay?: number;
 }
 
 export interface AdamState {
@@ -28,10 +31,10 @@ export function createAdamState(size: number): AdamState {
 }
 
 /** The step's scalars, each rounded to float32 as the kernel receives them. */
-interface AdamScalars { div: number; b1: number; a1: number; b2: number; a2: number; lr: number; c1: number; c2: number; eps: number }
+interface AdamScalars { div: number; b1: number; a1: number; b2: number; a2: number; lr: number; c1: number; c2: number; eps: number; decay: number }
 
 /**
- * One Adam step: params -= lr * m̂ / (sqrt(v̂) + eps), in place. `grads` divided by `divisor` is
+ * One Adam step: params = params * decay - lr * m̂ / (sqrt(v̂) + eps), in place. `grads` divided by `divisor` is
  * the mean gradient (the all-reduced sum and the global sample count); dividing here rather than
  * in a separate pass gives the same float32 quotient and saves a sweep over the buffer.
  *
@@ -47,13 +50,13 @@ export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState
   const f = Math.fround;
   const k: AdamScalars = {
     div: f(divisor), b1: f(h.beta1), a1: f(1 - h.beta1), b2: f(h.beta2), a2: f(1 - h.beta2), lr: f(h.lr),
-    c1: f(1 / (1 - s.beta1Pow)), c2: f(1 / (1 - s.beta2Pow)), eps: f(h.epsilon),
+    c1: f(1 / (1 - s.beta1Pow)), c2: f(1 / (1 - s.beta2Pow)), eps: f(h.epsilon), decay: f(h.decay ?? 1),
   };
   const n = params.length;
   const arena = KernelArena.holding(params, grads, s.m, s.v);
   const simd = arena ? n - (n % 4) : 0;
   if (arena && simd > 0) {
-    arena.kernels.adam(params.byteOffset, grads.byteOffset, s.m.byteOffset, s.v.byteOffset, simd, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps);
+    arena.kernels.adam(params.byteOffset, grads.byteOffset, s.m.byteOffset, s.v.byteOffset, simd, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps, k.decay);
   }
   adamRange(params, grads, s.m, s.v, simd, n, k);
 }
@@ -65,16 +68,17 @@ export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState
  */
 function adamRange(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number, k: AdamScalars): void {
   const f = Math.fround;
-  const { div, b1, a1, b2, a2, lr, c1, c2, eps } = k;
+  const { div, b1, a1, b2, a2, lr, c1, c2, eps, decay } = k;
   for (let i = from; i < to; i++) {
     const g = f(grads[i]! / div);
     const mi = f(f(b1 * m[i]!) + f(a1 * g));
     const vi = f(f(b2 * v[i]!) + f(f(a2 * g) * g));
     m[i] = mi;
     v[i] = vi;
-    params[i] = params[i]! - f(f(lr * f(mi * c1)) / f(f(Math.sqrt(f(vi * c2))) + eps));
+    // Multiplying by a decay of exactly 1 changes no value, so Adam's bits do not depend on it.
+    params[i] = f(params[i]! * decay) - f(f(lr * f(mi * c1)) / f(f(Math.sqrt(f(vi * c2))) + eps));
   }
 }
 
-/** tfjs's defaults, used unless a job overrides them. */
+/** tfjs's defaults, the adam optimizer's unless configured otherwise. */
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
