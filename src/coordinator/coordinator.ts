@@ -83,6 +83,9 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
+  // --data-file: the training split is a packed file the coordinator only indexes (the job's own
+  // train split is unused; its test split stays in memory for evaluation).
+  const train = cfg.dataFile ? await DataService.fromFile(cfg.dataFile, job, cfg.seed) : new DataService(data.train, job, cfg.seed);
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
   warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
@@ -101,10 +104,10 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
-  log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
+  log.info({ host: cfg.host, port: server.port, job: job.name, train: train.size, ...(cfg.dataFile ? { dataFile: cfg.dataFile } : {}), test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   const run = new Run({
-    cfg: { ...cfg, output }, server, data: new DataService(data.train, job, cfg.seed), log, events, trainParams, fingerprint, resume,
+    cfg: { ...cfg, output }, server, data: train, log, events, trainParams, fingerprint, resume,
     saveModel: (params, dir) => {
       evaluator.setWeights(params);
       return saveModel(engine.tf, evaluator.model, dir);

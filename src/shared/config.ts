@@ -47,6 +47,10 @@ export interface CoordinatorConfig {
   compress?: Compression;
   /** Micro-batches of --batch-size summed per all-reduce (absent: 1). */
   accumulate?: number;
+  /** Training split from a packed file (`ringtrain data pack`) instead of the job's loadData; absent: none. */
+  dataFile?: string | null;
+  /** Saved model folder (model.json + weights) whose weights the run starts from; absent: none. */
+  initFrom?: string | null;
   security: SecurityConfig;
 }
 
@@ -70,6 +74,8 @@ export interface WorkerConfig {
   job: string | null;
   /** Batches from local data when it matches the coordinator's (auto), or always streamed. */
   data: DataMode;
+  /** This worker's copy of the run's packed training file (`--data-file`); absent: none. */
+  dataFile?: string | null;
   connectTimeoutMs: number;
   reconnectTimeoutMs: number;
   logLevel: LogLevel;
@@ -136,6 +142,8 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
     compress: raw['compress'] === undefined ? 'none' : oneOf(raw, 'compress', 'compress', COMPRESSIONS),
     accumulate: raw['accumulate'] === undefined ? 1 : intIn(raw, 'accumulate', 'accumulate', 1, 1024),
+    dataFile: optText(raw, 'dataFile', 'data-file'),
+    initFrom: optText(raw, 'initFrom', 'init-from'),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);
@@ -185,6 +193,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     gpu: raw['gpu'] === undefined || raw['gpu'] === null || raw['gpu'] === '' ? null : intIn(raw, 'gpu', 'gpu', 0, MAX_GPU),
     job: optText(raw, 'job', 'job'),
     data: raw['data'] === undefined ? ConfigDefaults.data : oneOf(raw, 'data', 'data', DATA_MODES),
+    dataFile: optText(raw, 'dataFile', 'data-file'),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
     reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
