@@ -208,7 +208,7 @@ async function main(): Promise<void> {
   } catch (err: unknown) {
     // A usage error yargs raises itself (e.g. from --config) arrives as a plain YError.
     // Usage problems (found before any socket opens) exit 2; failed runs exit 1.
-    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT, ErrorCodes.BAD_DATA];
+    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT, ErrorCodes.BAD_DATA, ErrorCodes.DATA_MISMATCH];
     const usage = (err instanceof RingtrainError && usageCodes.includes(err.code)) || (err instanceof Error && err.name === 'YError');
     process.stderr.write(`ringtrain: ${formatError(usage && !(err instanceof RingtrainError) ? new RingtrainError(ErrorCodes.BAD_CONFIG, err instanceof Error ? err.message : String(err)) : err)}\n`);
     exitCode = usage ? 2 : 1;

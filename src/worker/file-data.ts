@@ -11,6 +11,13 @@ import { assertJobLayout } from '../data/pack-format.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
+/**
+ * Rows a worker reads ahead of its steps from a packed file, at most (at least one batch is
+ * always read ahead): a few steps of a typical batch, so reads overlap compute while memory stays
+ * bounded whatever the file's size.
+ */
+export const READ_AHEAD_BYTES = 16 << 20;
+
 /** The training split as a packed file this worker has verified. */
 export interface FileSplit {
   file: PackReader;

@@ -15,9 +15,8 @@ import { datasetFingerprint, gatherRows, hasShape, type RowWidths } from '../sha
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { BatchMsg, BatchRows, StartMsg } from '../shared/protocol.js';
-import { Defaults } from '../shared/constants.js';
 import { isPackFingerprint } from '../data/pack-format.js';
-import { fileRows, openFileSplit, type FileSplit } from './file-data.js';
+import { fileRows, openFileSplit, READ_AHEAD_BYTES, type FileSplit } from './file-data.js';
 
 /** The training split as this worker holds it, with what the gather needs. */
 export interface LocalSplit {
@@ -106,35 +105,53 @@ export function batchRows(batch: BatchRows, local: LocalSplit | null): { x: Floa
 
 /**
  * Where one generation's batches get their rows: streamed rows as they came, in-memory data by
- * gathering, a packed file by positional reads started the moment the batch arrives (the
- * coordinator sends batches several steps ahead, so the reads overlap the steps before). Reads
- * ahead are bounded by the prefetch depth, and a read that failed reports its error only when
- * its step takes the rows, before that step changes any state.
+ * gathering, a packed file by positional reads started as soon as the batch arrives (the
+ * coordinator sends batches several steps ahead, so the reads overlap the steps before). Rows
+ * read ahead are bounded by READ_AHEAD_BYTES (at least one batch), so a worker's memory is a few
+ * batches whatever the file's size; a read that failed reports its error only when its step
+ * takes the rows, before that step changes any state.
  */
 export class BatchFeed {
-  private readonly ahead = new Map<number, Promise<{ x: Float32Array; y: Float32Array }>>();
+  private readonly ahead = new Map<number, { read: Promise<{ x: Float32Array; y: Float32Array }>; bytes: number }>();
+  /** Batches that arrived but whose reads wait for room under the bound, in step order. */
+  private readonly queued: BatchMsg[] = [];
+  private heldBytes = 0;
 
   constructor(private readonly split: LocalSplit | FileSplit | null) {}
 
-  /** A batch has arrived for a later step: a file-backed split starts reading its rows now. */
+  /** A batch has arrived for a later step: a file-backed split reads its rows now, room permitting. */
   arrived(batch: BatchMsg): void {
-    const split = this.split;
-    if (split === null || !('file' in split) || batch.indices === undefined) return;
-    if (this.ahead.size > Defaults.prefetchSteps || this.ahead.has(batch.step)) return;
-    const read = fileRows(split, batch.indices);
-    read.catch(() => undefined); // observed when the step takes it
-    this.ahead.set(batch.step, read);
+    if (this.split === null || !('file' in this.split) || batch.indices === undefined) return;
+    this.queued.push(batch);
+    this.queued.sort((a, b) => a.step - b.step);
+    this.pump(this.split);
+  }
+
+  private pump(split: FileSplit): void {
+    for (let next = this.queued[0]; next?.indices !== undefined; next = this.queued[0]) {
+      const bytes = next.indices.length * split.file.header.rowBytes;
+      if (this.ahead.size > 0 && this.heldBytes + bytes > READ_AHEAD_BYTES) return;
+      this.queued.shift();
+      const read = fileRows(split, next.indices);
+      read.catch(() => undefined); // observed when the step takes it
+      this.ahead.set(next.step, { read, bytes });
+      this.heldBytes += bytes;
+    }
   }
 
   /** The rows of `batch`: read ahead, or read (or gathered) now. */
   rows(batch: BatchMsg): Promise<{ x: Float32Array; y: Float32Array }> | { x: Float32Array; y: Float32Array } {
+    const split = this.split;
+    if (split === null || !('file' in split)) return batchRows(batch, split);
+    if (batch.indices === undefined) return { x: batch.x, y: batch.y };
     const early = this.ahead.get(batch.step);
+    const at = this.queued.indexOf(batch);
+    if (at >= 0) this.queued.splice(at, 1);
     if (early) {
       this.ahead.delete(batch.step);
-      return early;
+      this.heldBytes -= early.bytes;
     }
-    const split = this.split;
-    if (split !== null && 'file' in split) return batch.indices === undefined ? { x: batch.x, y: batch.y } : fileRows(split, batch.indices);
-    return batchRows(batch, split);
+    this.pump(split);
+    return early ? early.read : fileRows(split, batch.indices);
   }
 }
