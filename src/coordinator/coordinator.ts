@@ -14,6 +14,7 @@ import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
 import { ADAM_DEFAULTS } from '../worker/adam.js';
 import { initialState } from '../worker/replica.js';
+import { weightsFrom } from './init-from.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
@@ -99,6 +100,9 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     job: job.name, seed: cfg.seed, batchSize: samplesPerRankStep(cfg), lr: cfg.lr, beta1: trainParams.beta1, beta2: trainParams.beta2,
     epsilon: trainParams.epsilon, shapes: evaluator.params.map((p) => p.shape),
   });
+  // --init-from: a saved model's weights (shapes checked here, before a socket opens), fresh optimizer state.
+  const startWeights = cfg.initFrom ? await weightsFrom(engine.tf, cfg.initFrom, evaluator) : evaluator.getWeights();
+  if (cfg.initFrom) log.info({ from: cfg.initFrom, params: startWeights.length }, 'starting from saved weights');
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
@@ -112,7 +116,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       evaluator.setWeights(params);
       return saveModel(engine.tf, evaluator.model, dir);
     },
-    initial: initialState(evaluator.getWeights()),
+    initial: initialState(startWeights),
     modelFingerprint: modelFingerprint(evaluator),
     evaluate: (params) => {
       evaluator.setWeights(params);
