@@ -158,6 +158,7 @@ async function main(): Promise<void> {
           if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
             throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers must be an integer in [1, 256] (got ${String(workers)})`);
           }
+          if (argv['data'] === 'stream' && argv['dataFile'] !== undefined) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--data stream cannot be used with --data-file: workers read their own rows from the file');
           if (gpus && workers !== gpus.length) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers ${workers} disagrees with --gpus ${gpus.join(',')} (one worker per GPU; drop --workers)`);
           const maxRestarts = argv['maxRestarts'];
           if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0) {

@@ -51,11 +51,6 @@ export class DataService {
     }
   }
 
-  /** True when ranks read their own rows from a packed file (no rows can be streamed). */
-  get fileBacked(): boolean {
-    return this.data === null;
-  }
-
   private orderFor(epoch: number): Uint32Array {
     if (this.order?.epoch !== epoch) this.order = { epoch, order: epochOrder(this.size, this.seed, epoch) };
     return this.order.order;

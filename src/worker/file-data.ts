@@ -25,29 +25,40 @@ export interface FileSplit {
 }
 
 /**
- * Opens `path` for a run whose coordinator announced `want`: RT_DATA_MISMATCH when there is no
- * file or it holds other data, RT_BAD_DATA when its bytes do not hash to its header (a corrupt
- * copy). Everything is checked before the worker reports ready, so no step starts on wrong data.
+ * Opens this worker's `--data-file` and hashes its data once (RT_BAD_DATA when the bytes do not
+ * match the header: a corrupt copy). A worker starts this when it starts, so the pass over the
+ * file overlaps connecting and rendezvous instead of delaying its first generation.
  */
-export async function openFileSplit(path: string | null, want: string, job: () => Promise<Job>, log: Logger): Promise<FileSplit> {
-  if (path === null) {
-    throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `the coordinator trains from a packed data file (${want.slice(0, 40)}…); start this worker with --data-file <path to its copy of that file>`);
-  }
+export async function verifyFile(path: string, log: Logger): Promise<PackReader> {
   const file = await PackReader.open(path);
   try {
-    if (file.fingerprint !== want) {
-      throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `${path} holds other data than the coordinator's file (ours ${file.fingerprint.slice(0, 40)}…, coordinator's ${want.slice(0, 40)}…); give every worker a copy of the same pack`);
-    }
-    const j = await job();
-    assertJobLayout(file.header, { shape: j.inputShape, size: inputSize(j) }, j.outputSize, path);
     const t0 = performance.now();
     await file.verify();
-    log.info({ file: path, rows: file.rows, bytes: file.dataBytes, verifyMs: Math.round(performance.now() - t0) }, 'using a packed data file: batches arrive as indices');
-    return { file, fingerprint: file.fingerprint };
+    log.info({ file: path, rows: file.rows, bytes: file.dataBytes, verifyMs: Math.round(performance.now() - t0) }, 'data file verified');
+    return file;
   } catch (err) {
     await file.close();
     throw err;
   }
+}
+
+/**
+ * The verified file as the training split of a run whose coordinator announced `want`:
+ * RT_DATA_MISMATCH when there is no file, it holds other data, or its tensors do not fit the job.
+ * Everything is checked before the worker reports ready, so no step starts on wrong data.
+ */
+export async function openFileSplit(verified: Promise<PackReader> | null, want: string, job: () => Promise<Job>, log: Logger): Promise<FileSplit> {
+  if (verified === null) {
+    throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `the coordinator trains from a packed data file (${want.slice(0, 40)}…); start this worker with --data-file <path to its copy of that file>`);
+  }
+  const file = await verified;
+  if (file.fingerprint !== want) {
+    throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `${file.path} holds other data than the coordinator's file (ours ${file.fingerprint.slice(0, 40)}…, coordinator's ${want.slice(0, 40)}…); give every worker a copy of the same pack`);
+  }
+  const j = await job();
+  assertJobLayout(file.header, { shape: j.inputShape, size: inputSize(j) }, j.outputSize, file.path);
+  log.info({ file: file.path, rows: file.rows }, 'using a packed data file: batches arrive as indices');
+  return { file, fingerprint: file.fingerprint };
 }
 
 /** The x and y rows at `indices` of a verified file split. */

@@ -16,7 +16,8 @@ import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.j
 import type { Logger } from '../shared/logger.js';
 import type { BatchMsg, BatchRows, StartMsg } from '../shared/protocol.js';
 import { isPackFingerprint } from '../data/pack-format.js';
-import { fileRows, openFileSplit, READ_AHEAD_BYTES, type FileSplit } from './file-data.js';
+import { fileRows, openFileSplit, READ_AHEAD_BYTES, verifyFile, type FileSplit } from './file-data.js';
+import type { PackReader } from '../data/pack-reader.js';
 
 /** The training split as this worker holds it, with what the gather needs. */
 export interface LocalSplit {
@@ -29,10 +30,18 @@ export class LocalData {
   /** Loads by job name and seed: a later generation (or a reconnect) never loads again. */
   private readonly loads = new Map<string, Promise<LocalSplit | null>>();
   /** The packed file, opened and verified once per fingerprint (a later generation reuses it). */
-  private readonly files = new Map<string, Promise<FileSplit>>();
+  /** This worker's `--data-file`, opened and hashed once (started by warm(), or on first use). */
+  private verified: Promise<PackReader> | null = null;
 
   /** `dataFile`: this worker's copy of the run's packed training file (`--data-file`), if any. */
   constructor(private readonly mode: DataMode, private readonly dataFile: string | null = null) {}
+
+  /** Starts verifying the data file now (at worker start), so the hash pass overlaps rendezvous. */
+  warm(log: Logger): void {
+    if (this.dataFile === null || this.verified !== null || this.mode === 'stream') return;
+    this.verified = verifyFile(this.dataFile, log);
+    this.verified.catch(() => undefined); // reported when a generation needs the file
+  }
 
   /**
    * This worker's split when it matches the one `start` describes, else null (stream). For an
@@ -44,14 +53,8 @@ export class LocalData {
     const want = start.dataFingerprint ?? null;
     if (want !== null && isPackFingerprint(want)) {
       if (this.mode === 'stream') throw new RingtrainError(ErrorCodes.DATA_MISMATCH, 'the coordinator trains from a packed data file and streams no rows; start this worker with --data auto and --data-file');
-      let open = this.files.get(want);
-      if (!open) {
-        open = openFileSplit(this.dataFile, want, job, log);
-        this.files.set(want, open);
-        // A failed open is not cached: the next generation may find the file fixed.
-        open.catch(() => this.files.delete(want));
-      }
-      return open;
+      this.warm(log);
+      return openFileSplit(this.verified, want, job, log);
     }
     if (this.mode === 'stream') return null;
     if (want === null) {

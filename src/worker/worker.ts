@@ -60,6 +60,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
   const held: { compute: Compute | null; replica: Replica | null; fingerprint: string | null } = { compute: null, replica: null, fingerprint: null };
   // The training split, loaded at most once per job and seed (--data auto).
   const localData = new LocalData(cfg.data, cfg.dataFile ?? null);
+  localData.warm(log);
   const result = (): WorkerResult => ({
     steps: held.replica?.step ?? 0,
     checksum: checksum(held.replica?.params ?? new Float32Array(0)),
