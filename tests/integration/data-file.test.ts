@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, summaryOf, type CliResult } from '../helpers/cli.js';
 import { PackWriter } from '../../src/data/pack-writer.js';
 // @ts-expect-error a plain-JS fixture without types
 import { row, WIDTH } from '../fixtures/wide-row-job.mjs';
@@ -52,6 +52,21 @@ describe('--data-file', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error RT_DATA_MISMATCH: .*regression\.rtpack does not fit the job: tensor x has row shape \[\d+\] \(\d+ values\); the job's input shape is \[784\]/);
     expect(r.stderr).not.toMatch(/"msg":"worker joined"/);
+  });
+
+  it('fails the run on every rank when one worker holds another file', async () => {
+    const tiny = new URL('../fixtures/tiny-job.mjs', import.meta.url).pathname;
+    const [ours, theirs] = [join(dir, 'tiny-42.rtpack'), join(dir, 'tiny-43.rtpack')];
+    await Promise.all([runCli(['data', 'pack', '--job', tiny, '--seed', '42', '--out', ours]), runCli(['data', 'pack', '--job', tiny, '--seed', '43', '--out', theirs])]);
+    const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', tiny, '--data-file', ours, '--no-http', '--output', join(dir, 'mismatch')]);
+    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+    const worker = (file: string) => startCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--job', tiny, '--data-file', file]);
+    const good = worker(ours);
+    const bad = worker(theirs);
+    const exits = await Promise.all([coord.exited, good.exited, bad.exited]);
+    expect(exits.map((e) => e.code === 0)).toEqual([false, false, false]);
+    expect(coord.stderr()).toMatch(/ringtrain: error RT_DATA_MISMATCH: rank \d failed: .*tiny-43\.rtpack holds other data than the coordinator's file/);
+    expect(good.stderr()).toContain('RT_DATA_MISMATCH');
   });
 
   it('trains a dataset over twice the workers\' heap limit, each sample once per epoch, with peak RSS below the file size', async () => {
