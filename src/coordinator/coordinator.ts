@@ -104,14 +104,15 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const startWeights = cfg.initFrom ? await weightsFrom(engine.tf, cfg.initFrom, evaluator) : evaluator.getWeights();
   if (cfg.initFrom) log.info({ from: cfg.initFrom, params: startWeights.length }, 'starting from saved weights');
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
-  const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
+  const runFingerprint = train.runFingerprint(fingerprint);
+  const resume = cfg.resume ? await loadCheckpoint(cfg.resume, runFingerprint) : null;
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
   log.info({ host: cfg.host, port: server.port, job: job.name, train: train.size, ...(cfg.dataFile ? { dataFile: cfg.dataFile } : {}), test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   const run = new Run({
-    cfg: { ...cfg, output }, server, data: train, log, events, trainParams, fingerprint, resume,
+    cfg: { ...cfg, output }, server, data: train, log, events, trainParams, fingerprint: runFingerprint, resume,
     saveModel: (params, dir) => {
       evaluator.setWeights(params);
       return saveModel(engine.tf, evaluator.model, dir);

@@ -6,6 +6,7 @@
  * (`--data-file`) is only an index here: the row count and the file's fingerprint; every rank
  * reads its own rows from its copy of the file, so there is nothing to stream.
  */
+import { createHash } from 'node:crypto';
 import type { Dataset, Job } from '../jobs/job.js';
 import { inputSize } from '../jobs/job.js';
 import { datasetFingerprint, gatherRows, type RowWidths } from '../shared/dataset.js';
@@ -49,6 +50,14 @@ export class DataService {
     } finally {
       await r.close();
     }
+  }
+
+  /**
+   * The run's checkpoint fingerprint with this split folded in when it is a file: the job's seed
+   * fixes an in-memory split, but a file is its own data, so resuming on another file is refused.
+   */
+  runFingerprint(config: string): string {
+    return this.data === null ? createHash('sha256').update(`${config}\0${this.fingerprint}`).digest('hex').slice(0, 16) : config;
   }
 
   private orderFor(epoch: number): Uint32Array {

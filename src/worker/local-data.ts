@@ -43,6 +43,12 @@ export class LocalData {
     this.verified.catch(() => undefined); // reported when a generation needs the file
   }
 
+  /** Closes the data file, if one was opened (the worker is done). */
+  async close(): Promise<void> {
+    const file = await this.verified?.catch(() => null);
+    await file?.close();
+  }
+
   /**
    * This worker's split when it matches the one `start` describes, else null (stream). For an
    * in-memory split it never throws: in auto mode a failing load is a warning and streamed

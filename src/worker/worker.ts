@@ -127,6 +127,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     }
   } finally {
     held.compute?.trainer.dispose();
+    await localData.close();
     await ringServer.close();
   }
 }

@@ -21,6 +21,15 @@ function logLines(r: CliResult): Record<string, unknown>[] {
   return r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+const TINY = new URL('../fixtures/tiny-job.mjs', import.meta.url).pathname;
+let packs: Promise<[string, string]> | null = null;
+/** The tiny job's training split packed from seeds 42 and 43: same shapes, other data. */
+function tinyPacks(): Promise<[string, string]> {
+  const [a, b] = [join(dir, 'tiny-42.rtpack'), join(dir, 'tiny-43.rtpack')];
+  packs ??= Promise.all([runCli(['data', 'pack', '--job', TINY, '--seed', '42', '--out', a]), runCli(['data', 'pack', '--job', TINY, '--seed', '43', '--out', b])]).then(() => [a, b]);
+  return packs;
+}
+
 const local = (args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
   runCli(['local', '--workers', '2', '--seed', '42', '--json', '--no-http', '--log-level', 'info', '--worker-log-level', 'info', ...args], opts);
 
@@ -55,18 +64,27 @@ describe('--data-file', () => {
   });
 
   it('fails the run on every rank when one worker holds another file', async () => {
-    const tiny = new URL('../fixtures/tiny-job.mjs', import.meta.url).pathname;
-    const [ours, theirs] = [join(dir, 'tiny-42.rtpack'), join(dir, 'tiny-43.rtpack')];
-    await Promise.all([runCli(['data', 'pack', '--job', tiny, '--seed', '42', '--out', ours]), runCli(['data', 'pack', '--job', tiny, '--seed', '43', '--out', theirs])]);
-    const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', tiny, '--data-file', ours, '--no-http', '--output', join(dir, 'mismatch')]);
+    const [ours, theirs] = await tinyPacks();
+    const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', TINY, '--data-file', ours, '--no-http', '--output', join(dir, 'mismatch')]);
     const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
-    const worker = (file: string) => startCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--job', tiny, '--data-file', file]);
+    const worker = (file: string) => startCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--job', TINY, '--data-file', file]);
     const good = worker(ours);
     const bad = worker(theirs);
     const exits = await Promise.all([coord.exited, good.exited, bad.exited]);
     expect(exits.map((e) => e.code === 0)).toEqual([false, false, false]);
     expect(coord.stderr()).toMatch(/ringtrain: error RT_DATA_MISMATCH: rank \d failed: .*tiny-43\.rtpack holds other data than the coordinator's file/);
     expect(good.stderr()).toContain('RT_DATA_MISMATCH');
+  });
+
+  it('resumes a file-backed run only on the same file', async () => {
+    const [ours, theirs] = await tinyPacks();
+    const out = join(dir, 'resumable');
+    const run = (file: string, epochs: string, resume: string[]) => runCli(['local', '--workers', '1', '--job', TINY, '--epochs', epochs, '--seed', '42', '--json', '--no-http', '--data-file', file, '--output', out, ...resume]);
+    expect(summaryOf(await run(ours, '1', []))).toMatchObject({ steps: 12 });
+    const other = await run(theirs, '2', ['--resume', out]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/error RT_CHECKPOINT_MISMATCH: checkpoint .* was written for a different job configuration/);
+    expect(summaryOf(await run(ours, '2', ['--resume', out]))).toMatchObject({ steps: 24, resumedFromStep: 12, samplesPerEpoch: [96, 96] });
   });
 
   it('trains a dataset over twice the workers\' heap limit, each sample once per epoch, with peak RSS below the file size', async () => {
