@@ -89,9 +89,6 @@ export async function packCsv(file: string, out: string, tensors: TensorSource[]
   let read = 0;
   input.on('data', (d) => progress?.(read += d.length, total));
   const records = input.pipe(parse({ bom: true, trim: true, skip_empty_lines: true, info: true }));
-  let header: string[] | null | undefined;
-  let cols: number[][] = [];
-  let writer: PackWriter | null = null;
   const isNum = (f: string): boolean => f !== '' && !Number.isNaN(Number(f));
   const rowsFrom = async function* (): AsyncGenerator<{ record: string[]; line: number }> {
     try {
@@ -103,12 +100,11 @@ export async function packCsv(file: string, out: string, tensors: TensorSource[]
   const it = rowsFrom();
   const first = await it.next();
   if (first.done) throw new RingtrainError(ErrorCodes.BAD_DATA, `${file} is empty`);
-  header = first.value.record.every(isNum) ? null : first.value.record;
+  const header = first.value.record.every(isNum) ? null : first.value.record;
   const width = first.value.record.length;
-  cols = tensors.map((t) => columnsOf(t.source ?? badSpec(t.name, 'a CSV tensor needs =COLUMNS'), header ?? null, width, t.name));
+  const cols = tensors.map((t) => columnsOf(t.source ?? badSpec(t.name, 'a CSV tensor needs =COLUMNS'), header, width, t.name));
   const specs = tensors.map((t, i): TensorSpec => ({ name: t.name, dtype: t.dtype, shape: t.shape ?? [cols[i]!.length] }));
   return withWriter(out, specs, async (w) => {
-    writer = w;
     const take = async (record: string[], line: number): Promise<void> => {
       const row: Record<string, number[]> = {};
       tensors.forEach((t, i) => {
@@ -118,7 +114,7 @@ export async function packCsv(file: string, out: string, tensors: TensorSource[]
           return Number(f);
         });
       });
-      await writer!.appendRow(row).catch((err: unknown) => {
+      await w.appendRow(row).catch((err: unknown) => {
         throw new RingtrainError(ErrorCodes.BAD_DATA, `${file} line ${line}: ${toRingtrainError(err).message}`);
       });
     };
