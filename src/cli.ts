@@ -22,6 +22,7 @@ import { runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
 import { enginesCommand } from './worker/native/command.js';
 import { localThreads } from './coordinator/local.js';
+import { dataCommand } from './cli-data.js';
 
 function common(y: Argv): Argv {
   return y
@@ -67,6 +68,8 @@ function training(y: Argv): Argv {
     .option('max-workers', { type: 'number', default: ConfigDefaults.maxWorkers, describe: 'Most workers in a generation; workers that arrive mid-run join at the next step boundary' })
     .option('checkpoint-every', { type: 'number', default: ConfigDefaults.checkpointEvery, describe: 'Write a checkpoint to the output directory every K steps (and at every epoch end)' })
     .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
+    .option('data-file', { type: 'string', describe: 'Training split from a packed file (ringtrain data pack); workers read their own rows from it, the coordinator only indexes it' })
+    .option('init-from', { type: 'string', describe: 'Start from the weights of a saved model folder (model.json + weights, e.g. an earlier --output), with fresh optimizer state' })
     .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
     .option('on-nonfinite', { type: 'string', choices: NON_FINITE_POLICIES, default: 'skip', describe: 'A non-finite all-reduced loss or gradient: skip that update on every rank (counted in the summary) or abort' })
     .option('compress', { type: 'string', choices: COMPRESSIONS, default: 'none', describe: 'Gradients on the wire: none (float32) or fp16 (half the bytes; every rank decodes the same bits)' })
@@ -162,6 +165,7 @@ async function main(): Promise<void> {
             .option('threads', { type: 'number', describe: "Intra-op threads of the tensorflow engine (default: TensorFlow's own, all cores)" })
             .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
             .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Batches: auto (load the job's data here; receive only indices when it matches the coordinator's) or stream (always receive the rows)" })
+            .option('data-file', { type: 'string', describe: "This worker's copy of the coordinator's packed training file (--data-file there); its hash must match" })
             .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
             .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
         async (argv) => {
@@ -190,6 +194,7 @@ async function main(): Promise<void> {
           if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 256) {
             throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers must be an integer in [1, 256] (got ${String(workers)})`);
           }
+          if (argv['data'] === 'stream' && argv['dataFile'] !== undefined) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--data stream cannot be used with --data-file: workers read their own rows from the file');
           if (gpus && workers !== gpus.length) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--workers ${workers} disagrees with --gpus ${gpus.join(',')} (one worker per GPU; drop --workers)`);
           const maxRestarts = argv['maxRestarts'];
           if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0) {
@@ -227,7 +232,8 @@ async function main(): Promise<void> {
           else process.stdout.write(`${r.job} test split (${r.samples} samples): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
         },
       )
-      .demandCommand(1, 'name a command: coordinator, worker, local, engines or eval')
+      .command('data', 'Packed datasets: build one (pack) or check one (inspect)', dataCommand)
+      .demandCommand(1, 'name a command: coordinator, worker, local, engines, eval or data')
       .strict()
       .help()
       .alias('help', 'h')
@@ -241,7 +247,7 @@ async function main(): Promise<void> {
   } catch (err: unknown) {
     // A usage error yargs raises itself (e.g. from --config) arrives as a plain YError.
     // Usage problems (found before any socket opens) exit 2; failed runs exit 1.
-    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT];
+    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT, ErrorCodes.BAD_DATA, ErrorCodes.DATA_MISMATCH];
     const usage = (err instanceof RingtrainError && usageCodes.includes(err.code)) || (err instanceof Error && err.name === 'YError');
     process.stderr.write(`ringtrain: ${formatError(usage && !(err instanceof RingtrainError) ? new RingtrainError(ErrorCodes.BAD_CONFIG, err instanceof Error ? err.message : String(err)) : err)}\n`);
     exitCode = usage ? 2 : 1;

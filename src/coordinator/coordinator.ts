@@ -15,6 +15,7 @@ import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
 import { clipNormOf, resolveOptimizer } from '../shared/optim/index.js';
 import { initialState } from '../worker/replica.js';
+import { weightsFrom } from './init-from.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
@@ -96,6 +97,9 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
+  // --data-file: the training split is a packed file the coordinator only indexes (the job's own
+  // train split is unused; its test split stays in memory for evaluation).
+  const train = cfg.dataFile ? await DataService.fromFile(cfg.dataFile, job, cfg.seed) : new DataService(data.train, job, cfg.seed);
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
   warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
@@ -114,24 +118,28 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     job: job.name, seed: cfg.seed, batchSize: samplesPerRankStep(cfg), optimizer: trainParams.optimizer, clipNorm: trainParams.clipNorm,
     shapes: evaluator.params.map((p) => p.shape),
   });
+  // --init-from: a saved model's weights (shapes checked here, before a socket opens), fresh optimizer state.
+  const startWeights = cfg.initFrom ? await weightsFrom(engine.tf, cfg.initFrom, evaluator) : evaluator.getWeights();
+  if (cfg.initFrom) log.info({ from: cfg.initFrom, params: startWeights.length }, 'starting from saved weights');
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
   if (cfg.resume) await checkResumeDir(cfg.resume);
   await checkOutputWritable(output);
-  const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
+  const runFingerprint = train.runFingerprint(fingerprint);
+  const resume = cfg.resume ? await loadCheckpoint(cfg.resume, runFingerprint) : null;
   const problem = resume && optimizer.checkState(resume.state.optim, evaluator.paramCount, resume.state.step);
   if (problem) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint in ${cfg.resume} cannot be resumed: ${problem}`);
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
-  log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
+  log.info({ host: cfg.host, port: server.port, job: job.name, train: train.size, ...(cfg.dataFile ? { dataFile: cfg.dataFile } : {}), test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   const run = new Run({
-    cfg: { ...cfg, output }, server, data: new DataService(data.train, job, cfg.seed), log, events, trainParams, fingerprint, resume,
+    cfg: { ...cfg, output }, server, data: train, log, events, trainParams, fingerprint: runFingerprint, resume,
     saveModel: (params, dir) => {
       evaluator.setWeights(params);
       return saveModel(engine.tf, evaluator.model, dir);
     },
-    initial: initialState(evaluator.getWeights(), optimizer),
+    initial: initialState(startWeights, optimizer),
     lrAt: (step) => optimizer.lrAt(step),
     modelFingerprint: modelFingerprint(evaluator),
     evaluate: (params) => {

@@ -2,30 +2,66 @@
  * The data service: holds the training split and cuts each rank's share of a planned step out of
  * it. Ranks that hold the same split themselves (matching dataset fingerprint) receive only the
  * indices of their share and gather the rows with the same `gatherRows`; the others receive
- * ready-made rows and need neither the dataset nor the sampler.
+ * ready-made rows and need neither the dataset nor the sampler. A file-backed split
+ * (`--data-file`) is only an index here: the row count and the file's fingerprint; every rank
+ * reads its own rows from its copy of the file, so there is nothing to stream.
  */
+import { createHash } from 'node:crypto';
 import type { Dataset, Job } from '../jobs/job.js';
 import { inputSize } from '../jobs/job.js';
 import { datasetFingerprint, gatherRows, type RowWidths } from '../shared/dataset.js';
 import { epochOrder, rankShare, type PlannedStep } from '../shared/sampler.js';
+import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { PackReader } from '../data/pack-reader.js';
+import { assertJobLayout } from '../data/pack-format.js';
 
 export class DataService {
   private readonly widths: RowWidths;
   private order: { epoch: number; order: Uint32Array } | null = null;
   /** The split's fingerprint, computed once at start (a pass over the data), before any worker asks. */
   readonly fingerprint: string;
+  /** Training samples; for a file-backed split, its row count. */
+  readonly size: number;
+  /** The rows, or null when they live in a packed file on the workers. */
+  private readonly data: Dataset | null;
 
-  constructor(private readonly data: Dataset, job: Job, private readonly seed: number) {
+  constructor(data: Dataset | { file: string; rows: number; fingerprint: string }, job: Job, private readonly seed: number) {
     this.widths = { input: inputSize(job), output: job.outputSize };
-    this.fingerprint = datasetFingerprint(data, this.widths);
+    if ('file' in data) {
+      this.data = null;
+      this.size = data.rows;
+      this.fingerprint = data.fingerprint;
+    } else {
+      this.data = data;
+      this.size = data.size;
+      this.fingerprint = datasetFingerprint(data, this.widths);
+    }
   }
 
-  get size(): number {
-    return this.data.size;
+  /**
+   * The index of a packed training file: its header is read and checked against the job (shapes,
+   * dtypes; RT_DATA_MISMATCH naming the first difference), its rows are never loaded.
+   */
+  static async fromFile(file: string, job: Job, seed: number): Promise<DataService> {
+    const r = await PackReader.open(file);
+    try {
+      assertJobLayout(r.header, { shape: job.inputShape, size: inputSize(job) }, job.outputSize, file);
+      return new DataService({ file, rows: r.rows, fingerprint: r.fingerprint }, job, seed);
+    } finally {
+      await r.close();
+    }
+  }
+
+  /**
+   * The run's checkpoint fingerprint with this split folded in when it is a file: the job's seed
+   * fixes an in-memory split, but a file is its own data, so resuming on another file is refused.
+   */
+  runFingerprint(config: string): string {
+    return this.data === null ? createHash('sha256').update(`${config}\0${this.fingerprint}`).digest('hex').slice(0, 16) : config;
   }
 
   private orderFor(epoch: number): Uint32Array {
-    if (this.order?.epoch !== epoch) this.order = { epoch, order: epochOrder(this.data.size, this.seed, epoch) };
+    if (this.order?.epoch !== epoch) this.order = { epoch, order: epochOrder(this.size, this.seed, epoch) };
     return this.order.order;
   }
 
@@ -37,6 +73,7 @@ export class DataService {
 
   /** The rows at `indices`, for a rank that receives its batches streamed. */
   rows(indices: Uint32Array): { x: Float32Array; y: Float32Array } {
+    if (this.data === null) throw new RingtrainError(ErrorCodes.DATA_MISMATCH, 'a rank asked for streamed rows, but the training split is a packed file the coordinator does not load; every worker needs --data-file');
     return gatherRows(this.data, this.widths, indices);
   }
 }

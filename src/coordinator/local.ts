@@ -59,6 +59,8 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
     '--backend', opts.backend, ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]), '--log-level', opts.workerLogLevel, '--data', opts.data ?? 'auto',
     // A job module path is passed to the children on their command line, never over the network.
     ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
+    // Every worker reads its own rows from the same packed file.
+    ...(cfg.dataFile ? ['--data-file', resolve(cfg.dataFile)] : []),
     ...childTlsArgs(cfg.security),
   ];
   let restarts = 0;

@@ -93,7 +93,7 @@ const TIMED = ['waitMs', 'computeMs', 'allreduceMs', 'updateMs'] as const;
 const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.MODEL_MISMATCH, ErrorCodes.JOB_REQUIRED, ErrorCodes.JOB_LOAD, ErrorCodes.UNKNOWN_JOB,
   ErrorCodes.BACKEND_UNAVAILABLE, ErrorCodes.REPLICA_DIVERGED, ErrorCodes.BAD_CONFIG, ErrorCodes.NON_FINITE,
-  ErrorCodes.AUTH_FAILED, ErrorCodes.TLS, ErrorCodes.VERSION_MISMATCH,
+  ErrorCodes.AUTH_FAILED, ErrorCodes.TLS, ErrorCodes.VERSION_MISMATCH, ErrorCodes.DATA_MISMATCH, ErrorCodes.BAD_DATA,
 ]);
 
 type MemberEvent =

@@ -55,6 +55,10 @@ export interface CoordinatorConfig {
    * The coordinator resolves them with the run's planned step count (shared/optim resolveOptimizer).
    */
   optim?: OptimFlags;
+  /** Training split from a packed file (`ringtrain data pack`) instead of the job's loadData; absent: none. */
+  dataFile?: string | null;
+  /** Saved model folder (model.json + weights) whose weights the run starts from; absent: none. */
+  initFrom?: string | null;
   security: SecurityConfig;
 }
 
@@ -96,6 +100,8 @@ export interface WorkerConfig {
   job: string | null;
   /** Batches from local data when it matches the coordinator's (auto), or always streamed. */
   data: DataMode;
+  /** This worker's copy of the run's packed training file (`--data-file`); absent: none. */
+  dataFile?: string | null;
   connectTimeoutMs: number;
   reconnectTimeoutMs: number;
   logLevel: LogLevel;
@@ -163,6 +169,8 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     compress: raw['compress'] === undefined ? 'none' : oneOf(raw, 'compress', 'compress', COMPRESSIONS),
     accumulate: raw['accumulate'] === undefined ? 1 : intIn(raw, 'accumulate', 'accumulate', 1, 1024),
     optim: optimFlags(raw),
+    dataFile: optText(raw, 'dataFile', 'data-file'),
+    initFrom: optText(raw, 'initFrom', 'init-from'),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);
@@ -215,6 +223,7 @@ export function workerConfig(raw: Raw): WorkerConfig {
     threads: raw['threads'] === undefined || raw['threads'] === null || raw['threads'] === '' ? null : intIn(raw, 'threads', 'threads', 1, 1024),
     job: optText(raw, 'job', 'job'),
     data: raw['data'] === undefined ? ConfigDefaults.data : oneOf(raw, 'data', 'data', DATA_MODES),
+    dataFile: optText(raw, 'dataFile', 'data-file'),
     connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
     reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),

@@ -30,6 +30,10 @@ export const ErrorCodes = {
   TOO_LARGE: 'RT_TOO_LARGE',
   BUSY: 'RT_BUSY',
   NON_FINITE: 'RT_NON_FINITE',
+  /** A packed dataset or pack input that is malformed, truncated or corrupt (hash mismatch). */
+  BAD_DATA: 'RT_BAD_DATA',
+  /** Data that does not fit the job, or a worker's data file that differs from the coordinator's. */
+  DATA_MISMATCH: 'RT_DATA_MISMATCH',
   INTERNAL: 'RT_INTERNAL',
 } as const;
 

@@ -22,7 +22,8 @@ import { skipNonFinite } from '../shared/nonfinite.js';
 import type { TlsMaterial } from '../shared/tls.js';
 import { modelFingerprint } from './fingerprint.js';
 import { allocator, KernelArena } from '../shared/kernel-arena.js';
-import { batchRows, type LocalSplit } from './local-data.js';
+import { BatchFeed, type LocalSplit } from './local-data.js';
+import type { FileSplit } from './file-data.js';
 
 /** How a generation ended for this worker. */
 export type GenerationEnd = { kind: 'finish' } | { kind: 'paused' } | { kind: 'broken' };
@@ -38,7 +39,7 @@ export interface GenerationContext {
   /** Set on adoption; the caller keeps it across generations. */
   setReplica(r: Replica): void;
   /** The training split when this worker holds the coordinator's (batches as indices), else null. */
-  localData(): Promise<LocalSplit | null>;
+  localData(): Promise<LocalSplit | FileSplit | null>;
 }
 
 /** Sends this replica's state for `generation`. */
@@ -85,7 +86,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
   // CUDA start-up) may take minutes the first time, which would outlast a peer's ring-connect wait.
   // The data loads while the engine starts; ring-ready tells the coordinator whether it matched.
   let trainer: Trainer;
-  let local: LocalSplit | null;
+  let local: LocalSplit | FileSplit | null;
   try {
     const [c, split] = await Promise.all([ctx.compute(), ctx.localData()]);
     trainer = c.trainer;
@@ -118,8 +119,8 @@ interface LoopParts {
   alloc: (n: number) => Float32Array;
   /** The run's update rule (its state is the replica's). */
   optimizer: Optimizer;
-  /** This worker's copy of the training split, when batches arrive as indices. */
-  local: LocalSplit | null;
+  /** This worker's copy of the training split (in memory or a packed file), when batches arrive as indices. */
+  local: LocalSplit | FileSplit | null;
   /** True once an immediate pause has closed the ring under a running step. */
   isAborted: () => boolean;
 }
@@ -140,6 +141,8 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
   // --accumulate: a batch holds up to K micro-batches of batchSize, computed one at a time.
   const microBatch = p.batchSize;
   const pending = new Map<number, BatchMsg>();
+  // Rows of the pending batches: a packed file's are read as their indices arrive.
+  const feed = new BatchFeed(local);
   /** undefined: no pause asked; null: pause now; n: pause once step n is reached. */
   let pauseAt: number | null | undefined;
   let goSeen = false;
@@ -173,8 +176,10 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
           }
           break;
         case 'batch':
-          if (msg.generation === gen && msg.step >= replica.step) pending.set(msg.step, msg);
-          else log.debug({ step: msg.step, generation: msg.generation }, 'stale batch dropped');
+          if (msg.generation === gen && msg.step >= replica.step) {
+            pending.set(msg.step, msg);
+            feed.arrived(msg);
+          } else log.debug({ step: msg.step, generation: msg.generation }, 'stale batch dropped');
           break;
         case 'pause':
           if (msg.generation === gen) {
@@ -198,11 +203,12 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
       continue;
     }
     pending.delete(replica.step);
+    // Streamed rows, gathered from local data or read from the data file (a read not done ahead
+    // counts as waiting); a bad index throws before any state changes.
+    const { x, y } = await feed.rows(batch);
     const t1 = performance.now();
     const t0 = waitStart ?? t1;
     waitStart = null;
-    // Streamed rows, or gathered from local data; a bad index throws before any state changes.
-    const { x, y } = batchRows(batch, local);
     // Buckets are all-reduced while later gradients are still being read back (overlap).
     const reducer = new BucketReducer(ring, fusion, buckets);
     fusion[P] = await trainer.computeGradients(x, y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });

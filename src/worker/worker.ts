@@ -4,6 +4,7 @@
  * coordinator decides membership and the state to train from; the worker executes.
  */
 import { hostname } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { ControlClient } from './control-client.js';
 import { RingServer } from './ring-server.js';
 import { Trainer } from './trainer.js';
@@ -36,6 +37,15 @@ async function resolveJob(name: string, own: string | null): Promise<Job> {
   throw new RingtrainError(ErrorCodes.JOB_REQUIRED, `the coordinator runs job module ${name}; start this worker with --job <path to the same module>`);
 }
 
+/**
+ * This process's memory high-water marks, logged when the run ends: the resident set (what the
+ * OS charges; file pages read through the page cache are not in it) and V8's heap limit, so a
+ * run can show it trained on data larger than the worker's memory.
+ */
+function memoryPeak(): { peakRssBytes: number; heapLimitBytes: number } {
+  return { peakRssBytes: process.resourceUsage().maxRSS * 1024, heapLimitBytes: getHeapStatistics().heap_size_limit };
+}
+
 interface Compute {
   engine: Engine;
   trainer: Trainer;
@@ -49,7 +59,8 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
   // Survives reconnections: the model, the engine and the replica's state.
   const held: { compute: Compute | null; replica: Replica | null; fingerprint: string | null } = { compute: null, replica: null, fingerprint: null };
   // The training split, loaded at most once per job and seed (--data auto).
-  const localData = new LocalData(cfg.data);
+  const localData = new LocalData(cfg.data, cfg.dataFile ?? null);
+  localData.warm(log);
   const result = (): WorkerResult => ({
     steps: held.replica?.step ?? 0,
     checksum: checksum(held.replica?.params ?? new Float32Array(0)),
@@ -78,7 +89,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
         for (;;) {
           const msg = await control.inbox.take(Defaults.idleTimeoutMs, 'instructions from the coordinator');
           if (msg.type === 'finish') {
-            log.info({ steps: held.replica?.step ?? 0 }, 'run finished');
+            log.info({ steps: held.replica?.step ?? 0, ...memoryPeak() }, 'run finished');
             return result();
           }
           if (msg.type === 'error') throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
@@ -97,7 +108,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
             localData: () => localData.forStart(start, () => resolveJob(start.job, cfg.job), glog),
           }, msg);
           if (end.kind === 'finish') {
-            log.info({ steps: held.replica?.step ?? 0 }, 'run finished');
+            log.info({ steps: held.replica?.step ?? 0, ...memoryPeak() }, 'run finished');
             return result();
           }
         }
@@ -116,6 +127,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     }
   } finally {
     held.compute?.trainer.dispose();
+    await localData.close();
     await ringServer.close();
   }
 }

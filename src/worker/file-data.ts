@@ -1,0 +1,69 @@
+/**
+ * A worker's training data as a packed file (`--data-file`): the coordinator holds only the
+ * file's fingerprint and sends indices; this worker opens its own copy, proves it holds the same
+ * bytes (header fingerprint, then a hash of the data), and reads only the rows of its batches
+ * (BatchFeed in local-data.ts reads them ahead); memory stays a few batches.
+ */
+import type { Job } from '../jobs/job.js';
+import { inputSize } from '../jobs/job.js';
+import { PackReader } from '../data/pack-reader.js';
+import { assertJobLayout } from '../data/pack-format.js';
+import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+
+/**
+ * Rows a worker reads ahead of its steps from a packed file, at most (at least one batch is
+ * always read ahead): a few steps of a typical batch, so reads overlap compute while memory stays
+ * bounded whatever the file's size.
+ */
+export const READ_AHEAD_BYTES = 16 << 20;
+
+/** The training split as a packed file this worker has verified. */
+export interface FileSplit {
+  file: PackReader;
+  fingerprint: string;
+}
+
+/**
+ * Opens this worker's `--data-file` and hashes its data once (RT_BAD_DATA when the bytes do not
+ * match the header: a corrupt copy). A worker starts this when it starts, so the pass over the
+ * file overlaps connecting and rendezvous instead of delaying its first generation.
+ */
+export async function verifyFile(path: string, log: Logger): Promise<PackReader> {
+  const file = await PackReader.open(path);
+  try {
+    const t0 = performance.now();
+    await file.verify();
+    log.info({ file: path, rows: file.rows, bytes: file.dataBytes, verifyMs: Math.round(performance.now() - t0) }, 'data file verified');
+    return file;
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+/**
+ * The verified file as the training split of a run whose coordinator announced `want`:
+ * RT_DATA_MISMATCH when there is no file, it holds other data, or its tensors do not fit the job.
+ * Everything is checked before the worker reports ready, so no step starts on wrong data.
+ */
+export async function openFileSplit(verified: Promise<PackReader> | null, want: string, job: () => Promise<Job>, log: Logger): Promise<FileSplit> {
+  if (verified === null) {
+    throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `the coordinator trains from a packed data file (${want.slice(0, 40)}…); start this worker with --data-file <path to its copy of that file>`);
+  }
+  const file = await verified;
+  if (file.fingerprint !== want) {
+    throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `${file.path} holds other data than the coordinator's file (ours ${file.fingerprint.slice(0, 40)}…, coordinator's ${want.slice(0, 40)}…); give every worker a copy of the same pack`);
+  }
+  const j = await job();
+  assertJobLayout(file.header, { shape: j.inputShape, size: inputSize(j) }, j.outputSize, file.path);
+  log.info({ file: file.path, rows: file.rows }, 'using a packed data file: batches arrive as indices');
+  return { file, fingerprint: file.fingerprint };
+}
+
+/** The x and y rows at `indices` of a verified file split. */
+export async function fileRows(split: FileSplit, indices: Uint32Array): Promise<{ x: Float32Array; y: Float32Array }> {
+  const rows = await split.file.readRows(indices);
+  // assertJobLayout made sure both exist as float32.
+  return { x: rows['x'] as Float32Array, y: rows['y'] as Float32Array };
+}
