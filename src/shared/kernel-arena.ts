@@ -8,7 +8,9 @@ import { FLAT_WASM } from './kernels/flat-wasm.js';
 
 /** The kernels' signatures (kernels/flat.wat): byte offsets, a count of values, then float32 scalars. */
 interface FlatKernels {
-  adam(p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number, decay: number): void;
+  adam(p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number): void;
+  /** adam with the weights scaled by `decay` first (AdamW's decoupled weight decay). */
+  adamw(p: number, g: number, m: number, v: number, n: number, div: number, b1: number, a1: number, b2: number, a2: number, lr: number, c1: number, c2: number, eps: number, decay: number): void;
   /** 1 when all n values are finite, else 0. */
   finite(a: number, n: number): number;
   add(d: number, s: number, n: number): void;

@@ -4,6 +4,8 @@ import { ADAM_DEFAULTS, adamStep, clipGlobalNorm, createAdamState, fromConfig, g
 import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
 import { maxAbsDiff } from '../../src/shared/flat.js';
 import { codeOf } from '../helpers/codes.js';
+import { Replica, initialState } from '../../src/worker/replica.js';
+import { decodeMessage, encodeMessage } from '../../src/shared/codec.js';
 
 const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 /** Values across many magnitudes and signs, with exact zeros, negative zeros and float32 subnormals. */
@@ -199,4 +201,29 @@ describe('optimizer settings', () => {
     expect(() => resolveOptimizer({ lr: 0.1, beta1: 1 })).toThrow(/--beta1 must be a number in \[0, 1\)/);
     expect(codeOf(() => fromConfig('lamb', { lr: 0.1 }, 'RT_BAD_MESSAGE'))).toBe('RT_BAD_MESSAGE');
   });
+});
+
+describe('optimizer state across a handover', () => {
+  for (const flags of [{ optimizer: 'adam' }, { optimizer: 'adamw', lrSchedule: 'cosine', warmupSteps: 3, lrDecaySteps: 20 }, { optimizer: 'sgd', momentum: 0.9, nesterov: true }]) {
+    it(`${flags.optimizer}: a replica's state sent as a message and adopted continues bit-identically`, () => {
+      const n = 101;
+      const opt = resolveOptimizer({ lr: 0.01, ...flags });
+      const whole = Replica.fromState(initialState(wave(n, 1), opt));
+      const first = Replica.fromState(initialState(wave(n, 1), opt));
+      const stepOn = (r: Replica, k: number): void => {
+        opt.step(r.params, wave(n, k), r.optim, k, 7);
+        r.step += 1;
+      };
+      for (let k = 0; k < 12; k++) stepOn(whole, k);
+      for (let k = 0; k < 5; k++) stepOn(first, k);
+      const msg = decodeMessage(encodeMessage({ type: 'state', generation: 2, state: first.toState() }));
+      if (msg.type !== 'state' || !msg.state) throw new Error('no state came back');
+      expect(opt.checkState(msg.state.optim, n, msg.state.step)).toBeNull();
+      const adopted = Replica.fromState(msg.state, allocator(KernelArena.create([n, n, n, n])));
+      for (let k = 5; k < 12; k++) stepOn(adopted, k);
+      expect(bits(adopted.params).equals(bits(whole.params))).toBe(true);
+      expect(adopted.optim.scalars).toEqual(whole.optim.scalars);
+      for (const name of opt.slotNames) expect(bits(adopted.optim.slots[name]!).equals(bits(whole.optim.slots[name]!))).toBe(true);
+    });
+  }
 });

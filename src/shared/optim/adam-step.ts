@@ -31,10 +31,10 @@ export function createAdamState(size: number): AdamState {
 }
 
 /** The step's scalars, each rounded to float32 as the kernel receives them. */
-interface AdamScalars { div: number; b1: number; a1: number; b2: number; a2: number; lr: number; c1: number; c2: number; eps: number; decay: number }
+interface AdamScalars { div: number; b1: number; a1: number; b2: number; a2: number; lr: number; c1: number; c2: number; eps: number; decay: number | null }
 
 /**
- * One Adam step: params = params * decay - lr * m̂ / (sqrt(v̂) + eps), in place. `grads` divided by `divisor` is
+ * One Adam step: params = params - lr * m̂ / (sqrt(v̂) + eps) in place (AdamW: params * decay - ...). `grads` divided by `divisor` is
  * the mean gradient (the all-reduced sum and the global sample count); dividing here rather than
  * in a separate pass gives the same float32 quotient and saves a sweep over the buffer.
  *
@@ -50,13 +50,16 @@ export function adamStep(params: Float32Array, grads: Float32Array, s: AdamState
   const f = Math.fround;
   const k: AdamScalars = {
     div: f(divisor), b1: f(h.beta1), a1: f(1 - h.beta1), b2: f(h.beta2), a2: f(1 - h.beta2), lr: f(h.lr),
-    c1: f(1 / (1 - s.beta1Pow)), c2: f(1 / (1 - s.beta2Pow)), eps: f(h.epsilon), decay: f(h.decay ?? 1),
+    c1: f(1 / (1 - s.beta1Pow)), c2: f(1 / (1 - s.beta2Pow)), eps: f(h.epsilon), decay: h.decay === undefined ? null : f(h.decay),
   };
   const n = params.length;
   const arena = KernelArena.holding(params, grads, s.m, s.v);
   const simd = arena ? n - (n % 4) : 0;
   if (arena && simd > 0) {
-    arena.kernels.adam(params.byteOffset, grads.byteOffset, s.m.byteOffset, s.v.byteOffset, simd, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps, k.decay);
+    const at = [params.byteOffset, grads.byteOffset, s.m.byteOffset, s.v.byteOffset, simd] as const;
+    // Adam keeps a kernel without the decay product, which would cost it time for nothing.
+    if (k.decay === null) arena.kernels.adam(...at, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps);
+    else arena.kernels.adamw(...at, k.div, k.b1, k.a1, k.b2, k.a2, k.lr, k.c1, k.c2, k.eps, k.decay);
   }
   adamRange(params, grads, s.m, s.v, simd, n, k);
 }
@@ -75,8 +78,8 @@ function adamRange(params: Float32Array, grads: Float32Array, m: Float32Array, v
     const vi = f(f(b2 * v[i]!) + f(f(a2 * g) * g));
     m[i] = mi;
     v[i] = vi;
-    // Multiplying by a decay of exactly 1 changes no value, so Adam's bits do not depend on it.
-    params[i] = f(params[i]! * decay) - f(f(lr * f(mi * c1)) / f(f(Math.sqrt(f(vi * c2))) + eps));
+    const p = decay === null ? params[i]! : f(params[i]! * decay);
+    params[i] = p - f(f(lr * f(mi * c1)) / f(f(Math.sqrt(f(vi * c2))) + eps));
   }
 }
 
