@@ -118,6 +118,12 @@ export class Run {
   private localData: boolean[] = [];
   private generationsFormed = 0;
   private committedStepsLost = 0;
+  /**
+   * The most steps ever committed: a generation that starts from fewer has lost committed steps.
+   * Counted when a generation forms, not when one ends, since survivors that reconnect (after a
+   * coordinator freeze) may still bring the newest state back.
+   */
+  private highWater = 0;
   private samplesTrained = 0;
   private trainMs = 0;
   private readonly timingSums: StepTimings = { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 };
@@ -317,6 +323,14 @@ export class Run {
     this.engines = this.members.map(() => '');
     this.localData = this.members.map(() => false);
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
+    // Whatever was planned beyond the adopted state is re-planned for this world size. Kept until
+    // now: a reconnecting survivor (adoptFromReconnected) may bring back planned steps.
+    for (const step of [...this.planned.keys()]) if (step >= this.best.step) this.planned.delete(step);
+    if (this.best.step < this.highWater) {
+      this.committedStepsLost += this.highWater - this.best.step;
+      this.log.error({ committed: this.highWater, adopted: this.best.step }, 'committed steps lost');
+      this.highWater = this.best.step;
+    }
     // Fresh per generation: ranks derive the generation's ring key from it and the token.
     const ringSalt = newNonce();
     // Every rank's ring address: the mesh links of the small-message all-reduce (ring-collective.ts).
@@ -411,6 +425,7 @@ export class Run {
         const p = this.planned.get(commit.step)!;
         this.lastCommit = commit;
         this.committed += 1;
+        this.highWater = Math.max(this.highWater, this.committed);
         lastProgress = Date.now();
         this.account(commit.step);
         if (commit.skipped) {
@@ -532,14 +547,8 @@ export class Run {
     }
     this.members = this.members.filter((_, r) => !lost.has(r));
     const newest = collected.reduce((a, st) => (st.step > a.step ? st : a), this.best);
-    if (this.committed > newest.step) {
-      // Cannot happen by construction (a committed step was applied by every member); counted to prove it.
-      this.committedStepsLost += this.committed - newest.step;
-      this.log.error({ committed: this.committed, adopted: newest.step }, 'committed steps lost');
-    }
+    if (this.committed > newest.step) this.log.warn({ committed: this.committed, newest: newest.step }, 'no survivor holds the committed state yet');
     if (newest !== this.best) this.adopt(newest, 'most advanced survivor');
-    // Whatever was planned beyond the adopted state is re-planned for the next world size.
-    for (const step of [...this.planned.keys()]) if (step >= this.best.step) this.planned.delete(step);
     this.committed = this.best.step;
   }
 
