@@ -31,6 +31,8 @@ export interface Checkpoint {
   epochLossSum: number;
   epochSamples: number;
   samplesPerEpoch: number[];
+  /** Weight checksums every rank agreed on, as [steps applied, checksum] (state-check.ts). */
+  checksums?: [number, string][];
 }
 
 /** What must match for a checkpoint to be resumed: job, data seed, hyper-parameters, model shapes. */
@@ -110,5 +112,6 @@ export async function loadCheckpoint(dir: string, fingerprint: string): Promise<
     fingerprint: fp, generation: field(o, 'generation', isNum, file), state, epochs,
     epochLossSum: field(o, 'epochLossSum', isNum, file), epochSamples: field(o, 'epochSamples', isNum, file),
     samplesPerEpoch: field(o, 'samplesPerEpoch', isArr, file).filter(isNum),
+    checksums: (isArr(o['checksums']) ? o['checksums'] : []).filter((e): e is [number, string] => isArr(e) && isNum(e[0]) && isStr(e[1])),
   };
 }

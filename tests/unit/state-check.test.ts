@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ChecksumLog, checkState, type StateBounds } from '../../src/coordinator/state-check.js';
+import { ReportGate } from '../../src/coordinator/report-gate.js';
+import { checksum } from '../../src/shared/flat.js';
+import type { TrainState } from '../../src/shared/protocol.js';
+
+const P = 6;
+const bounds: StateBounds = { paramCount: P, dataSize: 100, epochs: 3, maxStep: 20, params: { beta1: 0.9, beta2: 0.999 } };
+const good = (): TrainState => ({
+  step: 10, epoch: 1, cursor: 40, params: Float32Array.of(1, 2, 3, 4, 5, 6), m: new Float32Array(P).fill(0.1), v: new Float32Array(P).fill(0.2),
+  adamT: 9, beta1Pow: 0.9 ** 9, beta2Pow: 0.999 ** 9,
+});
+
+describe('state checks', () => {
+  it('passes a state of this run', () => {
+    expect(checkState(good(), bounds)).toBeNull();
+  });
+
+  it('names what is wrong with a state this run cannot have', () => {
+    const cases: [Partial<TrainState>, RegExp][] = [
+      [{ step: 100_000 }, /beyond the 20 steps/],
+      [{ step: -1 }, /not a step count/],
+      [{ epoch: 99 }, /epoch 99 is outside/],
+      [{ cursor: 1e9 }, /cursor 1000000000 is outside/],
+      [{ epoch: 3, cursor: 5 }, /after the last epoch/],
+      [{ params: new Float32Array(P + 1) }, /7 parameters where the model has 6/],
+      [{ params: Float32Array.of(1, NaN, 3, 4, 5, 6) }, /parameter 1 is NaN/],
+      [{ m: Float32Array.of(0, 0, Infinity, 0, 0, 0) }, /Adam m\[2\] is Infinity/],
+      [{ v: Float32Array.of(0, 0, 0, -1, 0, 0) }, /Adam v\[3\] is -1/],
+      [{ adamT: 11 }, /Adam t 11 does not fit step 10/],
+      [{ beta1Pow: 0.5 }, /powers/],
+    ];
+    for (const [change, why] of cases) expect(checkState({ ...good(), ...change }, bounds)).toMatch(why);
+  });
+
+  it('checks a state against the checksums every rank agreed on', () => {
+    const st = good();
+    const log = new ChecksumLog([[10, checksum(st.params)]]);
+    expect(log.verdict(st)).toBe('agrees');
+    expect(log.verdict({ ...st, params: new Float32Array(P).fill(1e6) })).toBe('differs');
+    expect(log.verdict({ ...st, step: 11 })).toBe('unknown');
+    expect(log.frontier).toBe(10);
+    const small = new ChecksumLog([], 2);
+    for (const s of [1, 2, 3]) small.record(s, 'x');
+    expect(small.entries().map(([s]) => s)).toEqual([2, 3]);
+  });
+});
+
+describe('report gate', () => {
+  it('accepts each rank\'s reports in order, drops repeats, evicts a rank that reports ahead', () => {
+    const g = new ReportGate(2, 5);
+    expect(g.judge(0, 5)).toEqual({ action: 'accept' });
+    expect(g.judge(0, 5)).toMatchObject({ action: 'drop' });
+    expect(g.judge(1, 7)).toMatchObject({ action: 'evict', why: 'rank 1 reported step 7 before step 5' });
+    expect(g.judge(1, 5)).toEqual({ action: 'accept' });
+    expect(g.judge(2, 5)).toMatchObject({ action: 'evict' });
+  });
+});
