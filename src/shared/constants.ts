@@ -33,6 +33,13 @@ export const Defaults = {
   helloTimeoutMs: 5_000,
   /** Sockets still unauthenticated at once, per listener; more are refused at the HTTP upgrade. */
   maxPendingConnections: 32,
+  /**
+   * Ring listener: sockets one source address may hold at once before they are authenticated.
+   * A peer dials a rank over at most a few links per generation; more from one source is a flood.
+   */
+  maxPendingPerSource: 8,
+  /** Refusals of one source are logged at most once per this interval (with a count). */
+  refusalLogIntervalMs: 10_000,
   /** Malformed messages an unauthenticated socket may send before it is closed. */
   maxBadMessagesBeforeAuth: 32,
   /** Room for a control message's envelope around its arrays (field names, numbers, strings). */

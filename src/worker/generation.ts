@@ -60,6 +60,8 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
   ctx.setReplica(replica);
 
   let ring: Collective;
+  // Only this generation's ranks may dial this listener (ring-server.ts).
+  ctx.ringServer.expectPeers(start.peers ?? null);
   try {
     ring = start.worldSize === 1 || start.successor === null
       ? new SoloCollective()
