@@ -114,6 +114,8 @@ export class Run {
   /** Samples behind epochLossSum (skipped non-finite steps carry no loss). */
   private epochSamples: number;
   private nonFiniteSkips = 0;
+  /** Skipped steps in a row: a run whose every update is non-finite cannot learn. */
+  private skipRun = 0;
   private lastCommit: CommittedStep | null = null;
   private engines: string[] = [];
   /** Per rank of this generation: it holds our training split, so its batches carry indices only. */
@@ -463,9 +465,13 @@ export class Run {
         this.account(commit.step);
         if (commit.skipped) {
           this.nonFiniteSkips++;
+          if (++this.skipRun > cfg.maxNonfiniteSkips) {
+            throw new RingtrainError(ErrorCodes.NON_FINITE, `${this.skipRun} steps in a row (up to step ${commit.step}) had a non-finite loss or gradient and were skipped (--max-nonfinite-skips ${cfg.maxNonfiniteSkips}): this run cannot learn; lower --lr or check the data`);
+          }
           this.log.warn({ code: ErrorCodes.NON_FINITE, step: commit.step, loss: commit.loss }, 'all-reduced loss or gradient not finite: every rank skipped this update');
           await this.s.events.emit('onNonFiniteSkip', commit.step);
         } else {
+          this.skipRun = 0;
           this.epochLossSum += commit.loss * commit.samples;
           this.epochSamples += commit.samples;
         }

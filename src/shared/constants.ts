@@ -106,6 +106,8 @@ export const Defaults = {
   ringMaxBufferedValues: 2 ** 28,
   /** Control messages carry batches and weights; anything larger than this is refused. */
   maxControlPayloadBytes: 256 * 1024 * 1024,
+  /** Coordinator: more consecutive non-finite (skipped) steps than this fail the run. */
+  maxNonfiniteSkips: 10,
   /** Compare replica checksums every this many steps (and always at the end). */
   checksumEvery: 10,
 } as const;
