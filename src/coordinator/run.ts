@@ -30,6 +30,7 @@ import { newNonce } from '../shared/auth.js';
 import { assertSameModel } from './consistency.js';
 import { ChecksumLog, checkState, type StateBounds } from './state-check.js';
 import { ReportGate } from './report-gate.js';
+import { blameStall } from './blame.js';
 
 interface Peer {
   conn: WorkerConn;
@@ -420,6 +421,8 @@ export class Run {
     let pos: Position = { step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor };
     let joinPending = this.waiting.size > 0 && N < cfg.maxWorkers;
     const gate = new ReportGate(N, this.best.step);
+    /** When each rank last sent anything (its pongs are in conn.lastSeen). */
+    const heard = this.members.map(() => Date.now());
     let lastProgress = Date.now();
     let lastWarn = Date.now();
 
@@ -510,9 +513,11 @@ export class Run {
       }
       const sinceProgress = Date.now() - lastProgress;
       if (sinceProgress >= cfg.stepTimeoutMs) {
-        const missing = collectors.get(this.committed)?.missing() ?? [0];
-        for (const r of missing) this.members[r]?.conn.terminate();
-        return { kind: 'lost', why: `step ${this.committed} timed out after ${cfg.stepTimeoutMs} ms waiting for rank(s) ${missing.join(', ')}` };
+        const lastSign = this.members.map((m, r) => Math.max(heard[r]!, m.conn.lastSeen));
+        const blame = blameStall(collectors.get(this.committed)?.missing() ?? null, lastSign, Defaults.heartbeatIntervalMs);
+        for (const r of blame.culprits) this.members[r]?.conn.terminate();
+        const who = blame.culprits.length > 0 ? `rank(s) ${blame.culprits.map((r) => `${r} (${this.describe(r)})`).join(', ')}, by ${blame.how}` : 'no rank in particular (none stands out; nobody evicted)';
+        return { kind: 'lost', why: `step ${this.committed} timed out after ${cfg.stepTimeoutMs} ms waiting for ${who}` };
       }
       if (sinceProgress >= Defaults.stallWarnMs && Date.now() - lastWarn >= Defaults.stallWarnMs) {
         lastWarn = Date.now();
@@ -530,6 +535,7 @@ export class Run {
       }
       if (ev.kind === 'lost') return { kind: 'lost', why: `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}` };
       const { rank, msg } = ev;
+      heard[rank] = Date.now();
       switch (msg.type) {
         case 'step-done': {
           if (msg.generation !== gen) {

@@ -1,6 +1,8 @@
+/** The hardening decisions, in memory: state checks, the report gate, and stall blame. */
 import { describe, expect, it } from 'vitest';
 import { ChecksumLog, checkState, type StateBounds } from '../../src/coordinator/state-check.js';
 import { ReportGate } from '../../src/coordinator/report-gate.js';
+import { blameStall } from '../../src/coordinator/blame.js';
 import { checksum } from '../../src/shared/flat.js';
 import type { TrainState } from '../../src/shared/protocol.js';
 
@@ -54,5 +56,18 @@ describe('report gate', () => {
     expect(g.judge(1, 7)).toMatchObject({ action: 'evict', why: 'rank 1 reported step 7 before step 5' });
     expect(g.judge(1, 5)).toEqual({ action: 'accept' });
     expect(g.judge(2, 5)).toMatchObject({ action: 'evict' });
+  });
+});
+
+describe('stall blame', () => {
+  it('blames the ranks that did not report when others did', () => {
+    expect(blameStall([2], [0, 0, 0], 2000)).toEqual({ culprits: [2], how: 'missing reports' });
+  });
+  it('blames the rank silent clearly longer than the others when none reported', () => {
+    expect(blameStall(null, [10_000, 3_000, 9_500], 2000)).toEqual({ culprits: [1], how: 'oldest sign of life' });
+    expect(blameStall([0, 1, 2], [10_000, 3_000, 9_500], 2000)).toEqual({ culprits: [1], how: 'oldest sign of life' });
+  });
+  it('blames nobody, never rank 0 by default, when all went quiet together', () => {
+    expect(blameStall(null, [10_000, 9_000, 9_500], 2000)).toEqual({ culprits: [], how: 'none stands out' });
   });
 });
