@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ControlServer } from './server.js';
 import { DataService } from './data-service.js';
 import { Run, type CommSummary } from './run.js';
-import { configFingerprint, loadCheckpoint } from './checkpoint.js';
+import { configFingerprint, loadCheckpoint, removeStaleTemps } from './checkpoint.js';
+import { checkState } from './state-check.js';
 import { saveJson, saveModel } from './output.js';
 import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
@@ -98,6 +99,15 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   });
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
+  if (resume) {
+    // The same checks as a state offered by a worker: it must fit this model, data and run.
+    const why = checkState(resume.state, {
+      paramCount: evaluator.paramCount, dataSize: data.train.size, epochs: cfg.epochs, maxStep: Number.MAX_SAFE_INTEGER, params: trainParams,
+    });
+    if (why !== null) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint in ${cfg.resume} is damaged or not of this run: ${why}`);
+  }
+  const stale = await removeStaleTemps(output);
+  if (stale.length > 0) log.info({ dir: output, files: stale }, 'removed temporary checkpoint files of an interrupted write');
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
