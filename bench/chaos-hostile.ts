@@ -13,7 +13,7 @@
  * its weights against the fault-free run's, samples per epoch, and the workers' log sizes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +155,7 @@ export async function hostile(): Promise<void> {
     await squatter.close();
     held['squatterConnections'] = squatter.connections;
     held['squatterSurvived'] = workers.every((w) => w.child.exitCode === null);
+    writeFileSync(join(dir, 'coordinator-1.log'), coord.err);
     coord = run([...coordArgs, '--resume', join(dir, 'run')]);
   } catch (err) {
     stopped = err instanceof Error ? err.message : String(err);
@@ -165,6 +166,9 @@ export async function hostile(): Promise<void> {
   for (const w of workers) w.child.kill('SIGKILL');
   coord.child.kill('SIGKILL');
   await reference.exited;
+  // Logs stay for inspection next to the run's output.
+  workers.forEach((w, i) => writeFileSync(join(dir, `worker-${i}.log`), w.err));
+  writeFileSync(join(dir, 'coordinator.log'), coord.err);
   const s = summaryOf(coord);
   const ref = summaryOf(reference);
   process.stdout.write(`${JSON.stringify({
