@@ -12,7 +12,7 @@
  * closed to make room, so a flood of idle sockets delays an honest dial by a retry at most.
  * Refusals are logged once per source and interval.
  */
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
@@ -124,11 +124,15 @@ export class RingServer {
     if (!urls) return;
     const hosts = new Set<string>();
     for (const u of urls) {
+      let host: string;
       try {
-        hosts.add(new URL(u).hostname.replace(/^\[|\]$/g, '').replace(/^::ffff:/, ''));
+        host = new URL(u).hostname.replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
       } catch {
         return; // an address we cannot read: do not restrict rather than refuse a real peer
       }
+      // A peer advertised by name (--advertise HOST) dials from an address we cannot know here.
+      if (isIP(host) === 0) return;
+      hosts.add(host);
     }
     this.allowed = hosts;
     for (const c of [...this.candidates]) if (!this.allows(c.remote)) this.refuse(c, ErrorCodes.AUTH_FAILED, 'not an address of this generation\'s peers');
