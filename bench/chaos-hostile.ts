@@ -6,7 +6,7 @@
  *                on every worker's ring port, renewed every 150 ms, for the whole run
  *   freeze       the coordinator SIGSTOPped for longer than --step-timeout, then SIGCONT
  *   squatter     the coordinator SIGKILLed; a process without the token answers on its port
- *                (an error, a challenge then an error, a wrong welcome) for a few seconds; then
+ *                (an error, a challenge then an error, a wrong welcome, HTTP 426) for a few seconds; then
  *                the coordinator is restarted with --resume
  *
  * Prints one JSON line of what held: every worker process alive to the end, the run's exit,
@@ -104,15 +104,16 @@ function flood(urls: string[]): { opened: number; refused: number; stop(): void 
   return f;
 }
 
-/** A token-less process on the coordinator's port, cycling through three ways to say "go away". */
+/** A token-less process on the coordinator's port, cycling through four ways to say "go away". */
 async function squat(port: number): Promise<{ connections: number; close(): Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port });
-  await new Promise((r) => wss.once('listening', r));
   const s = { connections: 0, close: () => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }) };
+  // Every fourth connection gets HTTP 426, what a TLS endpoint answers plain ws://.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port, verifyClient: (_info, cb) => (s.connections % 4 === 3 ? (s.connections++, cb(false, 426)) : cb(true)) });
+  await new Promise((r) => wss.once('listening', r));
   const goAway = encodeMessage({ type: 'error', code: 'RT_AUTH_FAILED', message: 'squatter says go away' });
   wss.on('connection', (ws) => {
     ws.on('error', () => undefined);
-    const trick = s.connections++ % 3;
+    const trick = s.connections++ % 4;
     if (trick === 0) return ws.send(goAway);
     ws.send(encodeMessage({ type: 'challenge', protocol: PROTOCOL_VERSION, nonce: newNonce(), auth: true }));
     ws.on('message', () => ws.send(trick === 1 ? goAway : encodeMessage({ type: 'welcome', proof: Buffer.alloc(32, 7) })));

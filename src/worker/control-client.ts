@@ -232,11 +232,15 @@ export class ControlClient {
       } catch (err) {
         ws.removeAllListeners();
         ws.on('error', () => undefined);
-        if (err instanceof UnverifiedRefusal) {
-          refusal = err.refusal;
+        // With a token, a TLS mismatch at the port is as unproved as anything else said there (a
+        // squatter can answer HTTP 426 too): retried until the deadline, then reported.
+        const tlsError = err instanceof RingtrainError || err instanceof UnverifiedRefusal ? null : explainTlsError(url, err);
+        const unproved = err instanceof UnverifiedRefusal ? err.refusal : auth.token !== null ? tlsError : null;
+        if (unproved) {
+          refusal = unproved;
           log.debug({ url, code: refusal.code, err: refusal.message }, 'unverified refusal at the coordinator\'s port; retrying');
         }
-        const fatal = err instanceof UnverifiedRefusal ? null : err instanceof RingtrainError ? err : explainTlsError(url, err);
+        const fatal = unproved ? null : err instanceof RingtrainError ? err : tlsError;
         if (fatal) {
           ws.terminate();
           throw fatal;

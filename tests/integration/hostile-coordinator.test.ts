@@ -51,6 +51,7 @@ describe('hostile coordinator side', () => {
     // Long enough for every worker to meet each trick more than once.
     await Promise.all(workers.map((w) => w.waitFor(/squatter says go away; reconnecting/, 15_000)));
     await Promise.all(workers.map((w) => w.waitFor(/could not prove this worker's token; reconnecting/, 15_000)));
+    await Promise.all(workers.map((w) => w.waitFor(/"code":"RT_TLS".*unverified refusal at the coordinator's port; retrying/, 15_000)));
     await squatter.close();
     const second = start(['coordinator', ...common, '--resume', out]);
     const exit = await second.exited;
