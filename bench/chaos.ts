@@ -5,6 +5,7 @@
  * checksums, and test accuracy next to a fault-free run with the same seed.
  *
  * Not a test: it takes minutes and its figures are the point. It stops by itself (deadline).
+ * `npm run chaos -- --hostile` runs the hostile mode instead (chaos-hostile.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -162,4 +163,6 @@ async function main(): Promise<void> {
   })}\n`);
 }
 
-await main();
+// --hostile: the squatter, the ring flood and the frozen coordinator instead (chaos-hostile.ts).
+if (process.argv.includes('--hostile')) await (await import('./chaos-hostile.js')).hostile();
+else await main();

@@ -3,9 +3,13 @@
  * atomically (temporary file, fsync, rename, fsync of the folder) so a crash at any instant leaves
  * either the previous checkpoint or the new one, never half of one. A fingerprint of the job and
  * hyper-parameters refuses a checkpoint from a different run configuration.
+ *
+ * On disk: a header (magic, framing version, SHA-256 of everything after the header), then the
+ * body (msgpack of the fields below). The hash is framing only: a bit flipped anywhere in the
+ * body, weights included, is refused with RT_BAD_CHECKPOINT whatever the body's layout.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
@@ -13,6 +17,35 @@ import { parseTrainState, type TrainState } from '../shared/protocol.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 const FORMAT = 2;
+/** 'RTCK', framing version 1, then the body's SHA-256. */
+const MAGIC = Buffer.from('RTCK');
+const FRAMING = 1;
+const HEADER_BYTES = MAGIC.length + 4 + 32;
+const TMP_INFIX = '.tmp-';
+
+/** Header + body: the hash covers every byte after the header. */
+export function frameCheckpoint(body: Uint8Array): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeUInt32LE(FRAMING, MAGIC.length);
+  createHash('sha256').update(body).digest().copy(header, MAGIC.length + 4);
+  return Buffer.concat([header, body]);
+}
+
+/** The body of a framed checkpoint; throws RT_BAD_CHECKPOINT when the frame or hash is wrong. */
+export function unframeCheckpoint(bytes: Buffer, file: string): Buffer {
+  if (bytes.length < HEADER_BYTES || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged or was written by an older ringtrain (no checkpoint header)`);
+  }
+  const framing = bytes.readUInt32LE(MAGIC.length);
+  if (framing !== FRAMING) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} has framing ${framing}, this ringtrain reads ${FRAMING}`);
+  const body = bytes.subarray(HEADER_BYTES);
+  const want = bytes.subarray(MAGIC.length + 4, HEADER_BYTES);
+  if (!createHash('sha256').update(body).digest().equals(want)) {
+    throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged: its content hash does not match (${body.length} bytes after the header)`);
+  }
+  return body;
+}
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
 export interface EpochMetrics {
@@ -31,6 +64,8 @@ export interface Checkpoint {
   epochLossSum: number;
   epochSamples: number;
   samplesPerEpoch: number[];
+  /** Weight checksums every rank agreed on, as [steps applied, checksum] (state-check.ts). */
+  checksums?: [number, string][];
 }
 
 /**
@@ -42,15 +77,21 @@ export function configFingerprint(parts: { job: string; seed: number; batchSize:
 }
 
 async function writeDurable(file: string, data: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
+  const tmp = `${file}${TMP_INFIX}${process.pid}`;
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    // A full disk fails cleanly and leaves nothing half-written behind.
+    await unlink(tmp).catch(() => undefined);
+    throw err;
   }
-  await rename(tmp, file);
   // The rename itself must reach the disk, or a power cut could bring back the old name.
   const dir = await open(join(file, '..'), 'r');
   try {
@@ -62,7 +103,23 @@ async function writeDurable(file: string, data: Uint8Array): Promise<void> {
 
 export async function saveCheckpoint(dir: string, ck: Checkpoint): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeDurable(join(dir, CHECKPOINT_FILE), packr.pack({ format: FORMAT, ...ck }));
+  await writeDurable(join(dir, CHECKPOINT_FILE), frameCheckpoint(packr.pack({ format: FORMAT, ...ck })));
+}
+
+/**
+ * Removes temporary checkpoint files left by writers that died mid-write (never the checkpoint
+ * itself). Called when a coordinator starts on an output directory it now owns.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => n.startsWith(`${CHECKPOINT_FILE}${TMP_INFIX}`));
+  await Promise.all(stale.map((n) => unlink(join(dir, n)).catch(() => undefined)));
+  return stale;
 }
 
 function field<T>(o: Record<string, unknown>, k: string, ok: (v: unknown) => v is T, file: string): T {
@@ -83,9 +140,10 @@ export async function loadCheckpoint(dir: string, fingerprint: string): Promise<
   } catch (err) {
     throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `cannot resume: no checkpoint at ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  const body = unframeCheckpoint(bytes, file);
   let raw: unknown;
   try {
-    raw = packr.unpack(bytes);
+    raw = packr.unpack(body);
   } catch {
     throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint ${file} is damaged (not decodable)`);
   }
@@ -113,5 +171,6 @@ export async function loadCheckpoint(dir: string, fingerprint: string): Promise<
     fingerprint: fp, generation: field(o, 'generation', isNum, file), state, epochs,
     epochLossSum: field(o, 'epochLossSum', isNum, file), epochSamples: field(o, 'epochSamples', isNum, file),
     samplesPerEpoch: field(o, 'samplesPerEpoch', isArr, file).filter(isNum),
+    checksums: (isArr(o['checksums']) ? o['checksums'] : []).filter((e): e is [number, string] => isArr(e) && isNum(e[0]) && isStr(e[1])),
   };
 }

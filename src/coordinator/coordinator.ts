@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ControlServer } from './server.js';
 import { DataService } from './data-service.js';
 import { Run, type CommSummary } from './run.js';
-import { configFingerprint, loadCheckpoint } from './checkpoint.js';
+import { configFingerprint, loadCheckpoint, removeStaleTemps } from './checkpoint.js';
+import { checkState } from './state-check.js';
 import { saveJson, saveModel } from './output.js';
 import { checkOutputWritable, checkResumeDir } from './path-checks.js';
 import { RunEvents, type RunObserver } from './run-events.js';
@@ -126,8 +127,15 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   await checkOutputWritable(output);
   const runFingerprint = train.runFingerprint(fingerprint);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, runFingerprint) : null;
-  const problem = resume && optimizer.checkState(resume.state.optim, evaluator.paramCount, resume.state.step);
-  if (problem) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint in ${cfg.resume} cannot be resumed: ${problem}`);
+  if (resume) {
+    // The same checks as a state offered by a worker: it must fit this model, data, run and optimizer.
+    const why = checkState(resume.state, {
+      paramCount: evaluator.paramCount, dataSize: train.size, epochs: cfg.epochs, maxStep: Number.MAX_SAFE_INTEGER, optimizer,
+    });
+    if (why !== null) throw new RingtrainError(ErrorCodes.BAD_CHECKPOINT, `checkpoint in ${cfg.resume} is damaged or not of this run: ${why}`);
+  }
+  const stale = await removeStaleTemps(output);
+  if (stale.length > 0) log.info({ dir: output, files: stale }, 'removed temporary checkpoint files of an interrupted write');
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
@@ -141,6 +149,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     },
     initial: initialState(startWeights, optimizer),
     lrAt: (step) => optimizer.lrAt(step),
+    optimizer,
     modelFingerprint: modelFingerprint(evaluator),
     evaluate: (params) => {
       evaluator.setWeights(params);

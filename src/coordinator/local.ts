@@ -88,6 +88,10 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   for (let i = 0; i < opts.workers; i++) spawnWorker(i);
   try {
     return await handle.result;
+  } catch (err) {
+    // The run failed: its workers may be reconnecting to a coordinator that is gone for good.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    throw err;
   } finally {
     ending = true;
     process.off('SIGINT', onSignal);

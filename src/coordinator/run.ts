@@ -25,9 +25,13 @@ import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js';
 import type { HelloMsg, ModelFingerprint, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
 import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/sampler.js';
+import type { Optimizer } from '../shared/optim/index.js';
 import type { EvalResult } from '../jobs/evaluate.js';
 import { newNonce } from '../shared/auth.js';
 import { assertSameModel } from './consistency.js';
+import { ChecksumLog, checkState, type StateBounds } from './state-check.js';
+import { ReportGate } from './report-gate.js';
+import { blameStall } from './blame.js';
 
 interface Peer {
   conn: WorkerConn;
@@ -47,6 +51,8 @@ export interface RunSetup {
   initial: TrainState;
   /** The learning rate of a step (the optimizer's schedule), for step events. */
   lrAt(step: number): number;
+  /** The run's optimizer, which checks the optimizer part of every state adopted or written. */
+  optimizer: Pick<Optimizer, 'checkState'>;
   /** The coordinator's own build of the model: every rank's must match it. */
   modelFingerprint: ModelFingerprint;
   evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
@@ -119,6 +125,8 @@ export class Run {
   /** Samples behind epochLossSum (skipped non-finite steps carry no loss). */
   private epochSamples: number;
   private nonFiniteSkips = 0;
+  /** Skipped steps in a row: a run whose every update is non-finite cannot learn. */
+  private skipRun = 0;
   private lastCommit: CommittedStep | null = null;
   private engines: string[] = [];
   private devices: string[] = [];
@@ -127,6 +135,16 @@ export class Run {
   private localData: boolean[] = [];
   private generationsFormed = 0;
   private committedStepsLost = 0;
+  /**
+   * The most steps ever committed: a generation that starts from fewer has lost committed steps.
+   * Counted when a generation forms, not when one ends, since survivors that reconnect (after a
+   * coordinator freeze) may still bring the newest state back.
+   */
+  private highWater = 0;
+  /** Steps batches were sent for: no honest state can have applied more. */
+  private plannedUpTo: number;
+  /** Weight checksums every rank agreed on, by steps applied (kept in the checkpoint). */
+  private readonly checksums: ChecksumLog;
   private samplesTrained = 0;
   private trainMs = 0;
   /** performance.now() (ms since this process started) when the first step was committed. */
@@ -144,6 +162,9 @@ export class Run {
     this.generation = ck ? ck.generation : 0;
     this.committed = this.best.step;
     this.accountedUpTo = this.best.step;
+    this.plannedUpTo = this.best.step;
+    this.highWater = this.best.step;
+    this.checksums = new ChecksumLog(ck?.checksums ?? []);
     this.epochs = ck ? [...ck.epochs] : [];
     this.epochLossSum = ck ? ck.epochLossSum : 0;
     this.epochSamples = ck ? ck.epochSamples : 0;
@@ -213,6 +234,16 @@ export class Run {
     }
     if (msg.type === 'error') this.log.warn({ conn: ev.conn.id, code: msg.code, err: msg.message }, 'waiting worker failed');
     return { kind: 'other' };
+  }
+
+  /** What a state may be now: at most `maxStep` steps applied (default: what was planned). */
+  private bounds(maxStep = this.plannedUpTo): StateBounds {
+    return { paramCount: this.s.modelFingerprint.paramCount, dataSize: this.s.data.size, epochs: this.s.cfg.epochs, maxStep, optimizer: this.s.optimizer };
+  }
+
+  /** Why `st` cannot be adopted (checkState, then the checksum log), or null. */
+  private refuseState(st: TrainState, maxStep?: number): string | null {
+    return checkState(st, this.bounds(maxStep)) ?? (this.checksums.verdict(st) === 'differs' ? `its weights differ from the checksum every rank agreed on at step ${st.step}` : null);
   }
 
   private describe(rank: number): string {
@@ -306,7 +337,16 @@ export class Run {
       }
       if (ev.msg.type === 'hello' && !this.waiting.has(ev.conn.id)) this.waiting.set(ev.conn.id, { conn: ev.conn, hello: ev.msg });
       if (ev.conn === bestPeer.conn && ev.msg.type === 'state' && ev.msg.state) {
-        this.adopt(ev.msg.state, 'reconnected worker');
+        // Right after a restart nothing is planned yet: a worker may be ahead of the checkpoint by
+        // what was committed since it (at most --checkpoint-every steps) plus the batches in flight.
+        const fresh = this.generationsFormed === 0 && this.s.resume !== null;
+        const maxStep = fresh ? Math.max(this.best.step, this.checksums.frontier) + this.s.cfg.checkpointEvery + Defaults.prefetchSteps + 1 : this.plannedUpTo;
+        const why = this.refuseState(ev.msg.state, maxStep);
+        if (why === null) {
+          this.adopt(ev.msg.state, 'reconnected worker');
+          return;
+        }
+        this.log.warn({ code: ErrorCodes.BAD_MESSAGE, conn: ev.conn.id, host: bestPeer.hello.host, why }, 'a reconnected worker\'s state refused; continuing from ours');
         return;
       }
     }
@@ -331,6 +371,14 @@ export class Run {
     this.threads = this.members.map(() => null);
     this.localData = this.members.map(() => false);
     this.log.info({ generation: this.generation, workers: N, step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'forming generation');
+    // Whatever was planned beyond the adopted state is re-planned for this world size. Kept until
+    // now: a reconnecting survivor (adoptFromReconnected) may bring back planned steps.
+    for (const step of [...this.planned.keys()]) if (step >= this.best.step) this.planned.delete(step);
+    if (this.best.step < this.highWater) {
+      this.committedStepsLost += this.highWater - this.best.step;
+      this.log.error({ committed: this.highWater, adopted: this.best.step }, 'committed steps lost');
+      this.highWater = this.best.step;
+    }
     // Fresh per generation: ranks derive the generation's ring key from it and the token.
     const ringSalt = newNonce();
     // Every rank's ring address: the mesh links of the small-message all-reduce (ring-collective.ts).
@@ -391,6 +439,9 @@ export class Run {
     const needState = new Set<number>();
     let pos: Position = { step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor };
     let joinPending = this.waiting.size > 0 && N < cfg.maxWorkers;
+    const gate = new ReportGate(N, this.best.step);
+    /** When each rank last sent anything (its pongs are in conn.lastSeen). */
+    const heard = this.members.map(() => Date.now());
     let lastProgress = Date.now();
     let lastWarn = Date.now();
 
@@ -404,7 +455,8 @@ export class Run {
         if (wantState) needState.add(p.step);
         // Checksums are compared across replicas; a world of one has nothing to compare until the
         // last step, whose checksum vouches for the final state it sends.
-        const wantChecksum = last || (N > 1 && (p.step + 1) % cfg.checksumEvery === 0);
+        // A state rank 0 sends for a checkpoint is checked against the checksum all ranks agree on.
+        const wantChecksum = last || wantState || (N > 1 && (p.step + 1) % cfg.checksumEvery === 0);
         this.members.forEach((m, rank) => {
           // A rank holding our split gets only indices (a few hundred bytes): they fit ahead in the
           // socket buffers, so its prefetched batches are there when its steps start.
@@ -415,10 +467,12 @@ export class Run {
           });
         });
         pos = p.next;
+        this.plannedUpTo = Math.max(this.plannedUpTo, pos.step);
       }
     };
 
-    const commitReady = async (): Promise<void> => {
+    /** Commits what every rank agreed on; returns why rank 0's state was refused, if it was. */
+    const commitReady = async (): Promise<string | null> => {
       for (;;) {
         const c = collectors.get(this.committed);
         if (!c?.complete) break;
@@ -428,13 +482,19 @@ export class Run {
         this.lastCommit = commit;
         this.committed += 1;
         this.firstCommitAt ??= performance.now();
+        this.highWater = Math.max(this.highWater, this.committed);
+        if (commit.checksums[0]) this.checksums.record(commit.step + 1, commit.checksums[0]);
         lastProgress = Date.now();
         this.account(commit.step);
         if (commit.skipped) {
           this.nonFiniteSkips++;
+          if (++this.skipRun > cfg.maxNonfiniteSkips) {
+            throw new RingtrainError(ErrorCodes.NON_FINITE, `${this.skipRun} steps in a row (up to step ${commit.step}) had a non-finite loss or gradient and were skipped (--max-nonfinite-skips ${cfg.maxNonfiniteSkips}): this run cannot learn; lower --lr or check the data`);
+          }
           this.log.warn({ code: ErrorCodes.NON_FINITE, step: commit.step, loss: commit.loss }, 'all-reduced loss or gradient not finite: every rank skipped this update');
           await this.s.events.emit('onNonFiniteSkip', commit.step);
         } else {
+          this.skipRun = 0;
           this.epochLossSum += commit.loss * commit.samples;
           this.epochSamples += commit.samples;
         }
@@ -452,9 +512,17 @@ export class Run {
         if (step >= this.committed || !st) break;
         needState.delete(step);
         states.delete(step + 1);
-        await this.onState(this.planned.get(step)!, st);
+        const refused = await this.onState(this.planned.get(step)!, st);
+        if (refused !== null) return refused;
       }
       send();
+      return null;
+    };
+    /** Rank 0 sent a state that is not the committed one: it goes, the others go on. */
+    const evictRank0 = (why: string): TrainEnd => {
+      this.log.warn({ code: ErrorCodes.BAD_MESSAGE, rank: 0, why }, 'rank 0\'s state refused; evicting it');
+      this.members[0]?.conn.terminate();
+      return { kind: 'lost', why: `rank 0 (${this.describe(0)}) sent a bad state: ${why}` };
     };
 
     send();
@@ -465,9 +533,11 @@ export class Run {
       }
       const sinceProgress = Date.now() - lastProgress;
       if (sinceProgress >= cfg.stepTimeoutMs) {
-        const missing = collectors.get(this.committed)?.missing() ?? [0];
-        for (const r of missing) this.members[r]?.conn.terminate();
-        return { kind: 'lost', why: `step ${this.committed} timed out after ${cfg.stepTimeoutMs} ms waiting for rank(s) ${missing.join(', ')}` };
+        const lastSign = this.members.map((m, r) => Math.max(heard[r]!, m.conn.lastSeen));
+        const blame = blameStall(collectors.get(this.committed)?.missing() ?? null, lastSign, Defaults.heartbeatIntervalMs);
+        for (const r of blame.culprits) this.members[r]?.conn.terminate();
+        const who = blame.culprits.length > 0 ? `rank(s) ${blame.culprits.map((r) => `${r} (${this.describe(r)})`).join(', ')}, by ${blame.how}` : 'no rank in particular (none stands out; nobody evicted)';
+        return { kind: 'lost', why: `step ${this.committed} timed out after ${cfg.stepTimeoutMs} ms waiting for ${who}` };
       }
       if (sinceProgress >= Defaults.stallWarnMs && Date.now() - lastWarn >= Defaults.stallWarnMs) {
         lastWarn = Date.now();
@@ -485,20 +555,42 @@ export class Run {
       }
       if (ev.kind === 'lost') return { kind: 'lost', why: `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}` };
       const { rank, msg } = ev;
+      heard[rank] = Date.now();
       switch (msg.type) {
-        case 'step-done':
-          if (msg.generation !== gen || msg.step < this.committed || msg.step >= pos.step) {
-            this.log.warn({ rank, step: msg.step, generation: msg.generation }, 'step report outside the steps in flight dropped');
+        case 'step-done': {
+          if (msg.generation !== gen) {
+            this.log.warn({ rank, step: msg.step, generation: msg.generation }, 'step report of another generation dropped');
             break;
+          }
+          const verdict = gate.judge(rank, msg.step);
+          if (verdict.action === 'drop') {
+            this.log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, rank, step: msg.step, why: verdict.why }, 'step report dropped');
+            break;
+          }
+          if (verdict.action === 'evict' || msg.step >= pos.step) {
+            const why = verdict.action === 'evict' ? verdict.why : `rank ${rank} reported step ${msg.step}, which was never sent`;
+            this.log.warn({ code: ErrorCodes.UNEXPECTED_MESSAGE, rank, step: msg.step, why }, 'step report out of order; evicting that rank');
+            this.members[rank]?.conn.terminate();
+            return { kind: 'lost', why: `rank ${rank} (${this.describe(rank)}) evicted: ${why}` };
           }
           if (!collectors.has(msg.step)) collectors.set(msg.step, new StepCollector(msg.step, N));
           collectors.get(msg.step)!.add(rank, msg);
-          await commitReady();
+          const refused = await commitReady();
+          if (refused !== null) return evictRank0(refused);
           break;
+        }
         case 'state':
           if (msg.generation === gen && rank === 0 && msg.state) {
-            states.set(msg.state.step, msg.state);
-            await commitReady();
+            const st = msg.state;
+            const p = this.planned.get(st.step - 1);
+            // Only states this run asked for, after a planned step, where that step left the sampler.
+            const why = !needState.has(st.step - 1) || !p ? `a state after step ${st.step - 1}, which was not asked for`
+              : st.epoch !== p.next.epoch || st.cursor !== p.next.cursor ? `epoch ${st.epoch} cursor ${st.cursor} where step ${p.step} ends at epoch ${p.next.epoch} cursor ${p.next.cursor}`
+              : this.refuseState(st);
+            if (why !== null) return evictRank0(why);
+            states.set(st.step, st);
+            const refused = await commitReady();
+            if (refused !== null) return evictRank0(refused);
           }
           break;
         case 'ring-failed':
@@ -544,19 +636,19 @@ export class Run {
         lost.add(ev.rank);
       } else if (ev.kind === 'member' && ev.msg.type === 'state' && ev.msg.generation === gen) {
         pending.delete(ev.rank);
-        if (ev.msg.state && ev.msg.state.params.length === this.best.params.length) collected.push(ev.msg.state);
+        const why = ev.msg.state ? this.refuseState(ev.msg.state) : null;
+        if (why !== null) {
+          // A survivor that offers a state this run cannot have trained is not one to keep.
+          this.log.warn({ code: ErrorCodes.BAD_MESSAGE, rank: ev.rank, why }, 'survivor\'s state refused; evicting it');
+          this.members[ev.rank]!.conn.terminate();
+          lost.add(ev.rank);
+        } else if (ev.msg.state) collected.push(ev.msg.state);
       }
     }
     this.members = this.members.filter((_, r) => !lost.has(r));
     const newest = collected.reduce((a, st) => (st.step > a.step ? st : a), this.best);
-    if (this.committed > newest.step) {
-      // Cannot happen by construction (a committed step was applied by every member); counted to prove it.
-      this.committedStepsLost += this.committed - newest.step;
-      this.log.error({ committed: this.committed, adopted: newest.step }, 'committed steps lost');
-    }
+    if (this.committed > newest.step) this.log.warn({ committed: this.committed, newest: newest.step }, 'no survivor holds the committed state yet');
     if (newest !== this.best) this.adopt(newest, 'most advanced survivor');
-    // Whatever was planned beyond the adopted state is re-planned for the next world size.
-    for (const step of [...this.planned.keys()]) if (step >= this.best.step) this.planned.delete(step);
     this.committed = this.best.step;
   }
 
@@ -585,8 +677,13 @@ export class Run {
     this.accountedUpTo = step + 1;
   }
 
-  /** Rank 0's state after step p: evaluate at epoch end, checkpoint, remember as newest. */
-  private async onState(p: PlannedStep, st: TrainState): Promise<void> {
+  /**
+   * Rank 0's state after step p: evaluate at epoch end, checkpoint, remember as newest. Returns
+   * why it was refused instead (its weights are not the ones every rank agreed on), else null.
+   */
+  private async onState(p: PlannedStep, st: TrainState): Promise<string | null> {
+    const why = this.refuseState(st);
+    if (why !== null) return why;
     this.best = st;
     if (endsEpoch(p)) {
       const { test, validation } = this.s.evaluate(st.params);
@@ -604,10 +701,11 @@ export class Run {
     if (this.s.cfg.output) {
       await saveCheckpoint(this.s.cfg.output, {
         fingerprint: this.s.fingerprint, generation: this.generation, state: st, epochs: this.epochs, epochLossSum: this.epochLossSum,
-        epochSamples: this.epochSamples, samplesPerEpoch: this.accounting.report(st.epoch).samplesPerEpoch,
+        epochSamples: this.epochSamples, samplesPerEpoch: this.accounting.report(st.epoch).samplesPerEpoch, checksums: this.checksums.entries(),
       });
       this.log.debug({ step: st.step }, 'checkpoint written');
     }
+    return null;
   }
 
   private meanTimings(): StepTimings {

@@ -45,6 +45,8 @@ export interface CoordinatorConfig {
   logLevel: LogLevel;
   /** Skip (default) or abort a step whose all-reduced loss or gradient is not finite. */
   onNonfinite: NonFinitePolicy;
+  /** More consecutive skipped (non-finite) steps than this end the run with RT_NON_FINITE. */
+  maxNonfiniteSkips: number;
   /** Gradient compression on the wire (absent: none). */
   compress?: Compression;
   /** Micro-batches of --batch-size summed per all-reduce (absent: 1). */
@@ -166,6 +168,7 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     resume: optText(raw, 'resume', 'resume'),
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
     onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
+    maxNonfiniteSkips: raw['maxNonfiniteSkips'] === undefined ? Defaults.maxNonfiniteSkips : intIn(raw, 'maxNonfiniteSkips', 'max-nonfinite-skips', 0, 1_000_000_000),
     compress: raw['compress'] === undefined ? 'none' : oneOf(raw, 'compress', 'compress', COMPRESSIONS),
     accumulate: raw['accumulate'] === undefined ? 1 : intIn(raw, 'accumulate', 'accumulate', 1, 1024),
     optim: optimFlags(raw),

@@ -33,6 +33,13 @@ export const Defaults = {
   helloTimeoutMs: 5_000,
   /** Sockets still unauthenticated at once, per listener; more are refused at the HTTP upgrade. */
   maxPendingConnections: 32,
+  /**
+   * Ring listener: sockets one source address may hold at once before they are authenticated.
+   * A peer dials a rank over at most a few links per generation; more from one source is a flood.
+   */
+  maxPendingPerSource: 8,
+  /** Refusals of one source are logged at most once per this interval (with a count). */
+  refusalLogIntervalMs: 10_000,
   /** Malformed messages an unauthenticated socket may send before it is closed. */
   maxBadMessagesBeforeAuth: 32,
   /** Room for a control message's envelope around its arrays (field names, numbers, strings). */
@@ -99,6 +106,8 @@ export const Defaults = {
   ringMaxBufferedValues: 2 ** 28,
   /** Control messages carry batches and weights; anything larger than this is refused. */
   maxControlPayloadBytes: 256 * 1024 * 1024,
+  /** Coordinator: more consecutive non-finite (skipped) steps than this fail the run. */
+  maxNonfiniteSkips: 10,
   /** Compare replica checksums every this many steps (and always at the end). */
   checksumEvery: 10,
 } as const;

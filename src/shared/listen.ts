@@ -3,6 +3,9 @@
  * HTTP upgrade (so a flood of unauthenticated sockets is refused before any WebSocket state
  * exists), a maxPayload sized by the caller, plain HTTP answered with 426, and for TLS a first-byte
  * sniff so a plain ws:// client gets a clear "use wss://" answer instead of a reset socket.
+ * Below the WebSocket, every socket (TCP, TLS or local) must finish its TLS handshake and HTTP
+ * upgrade within helloTimeoutMs, and a source may hold at most maxPendingConnections such sockets:
+ * half-open TLS handshakes cannot pile up until the process runs out of descriptors.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -13,14 +16,15 @@ import { Defaults } from './constants.js';
 import { ErrorCodes, RingtrainError, type ErrorCode } from './errors.js';
 import { servesTls, type TlsMaterial } from './tls.js';
 import type { Logger } from './logger.js';
+import { RateLimitedLog, sourceOf } from './rate-log.js';
 
 export interface ListenOptions {
   host: string;
   port: number;
   maxPayload: number;
   tls: TlsMaterial | null;
-  /** Called at each upgrade: false refuses it with 503 (too many unauthenticated sockets). */
-  admit: () => boolean;
+  /** Called at each upgrade with the source address: false refuses it with 503 (too many unauthenticated sockets). */
+  admit: (source: string) => boolean;
   onConnection: (ws: WebSocket, req: IncomingMessage) => void;
   log: Logger;
   /** What this listener is, for error messages ("coordinator", "ring listener"). */
@@ -53,8 +57,47 @@ function refuse(socket: Duplex, status: string): void {
 export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: o.maxPayload });
   const tls = servesTls(o.tls) ? o.tls : null;
-  const http: HttpServer = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }) : createHttpServer();
+  // A TLS handshake must end as soon as an unauthenticated peer must say hello (Node allows 120 s).
+  const http: HttpServer = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: Defaults.helloTimeoutMs }) : createHttpServer();
   const sockets = new Set<Socket>();
+  const refusals = new RateLimitedLog(Defaults.refusalLogIntervalMs);
+  const warnOnce = (source: string, fields: Record<string, unknown>, msg: string): void => {
+    const r = refusals.admit(`${source}/${msg}`);
+    if (r.log) o.log.warn({ ...fields, remote: source, heldBack: r.held }, msg);
+  };
+  // Raw sockets not yet upgraded to a WebSocket, by source: capped, and closed at the deadline.
+  const early = new Map<string, Set<Socket>>();
+  const upgraded = new WeakSet<Socket>();
+  const guard = (sock: Socket): boolean => {
+    const source = sourceOf(sock.remoteAddress);
+    const set = early.get(source) ?? new Set<Socket>();
+    if (set.size >= Defaults.maxPendingConnections) {
+      warnOnce(source, { code: ErrorCodes.BUSY }, `${o.what}: too many sockets from one source before the upgrade; refused`);
+      sock.destroy();
+      return false;
+    }
+    set.add(sock);
+    early.set(source, set);
+    const settle = (): void => {
+      clearTimeout(timer);
+      set.delete(sock);
+      if (set.size === 0 && early.get(source) === set) early.delete(source);
+    };
+    const timer = setTimeout(() => {
+      settle();
+      if (!upgraded.has(sock)) sock.destroy();
+    }, Defaults.helloTimeoutMs);
+    timer.unref();
+    sock.once('close', settle);
+    (sock as Socket & { settleEarly?: () => void }).settleEarly = settle;
+    return true;
+  };
+  /** The raw socket under an upgraded request's socket (TLS wraps it), now past its upgrade. */
+  const markUpgraded = (s: Duplex): void => {
+    const raw = ((s as { _parent?: Socket })._parent ?? s) as Socket & { settleEarly?: () => void };
+    upgraded.add(raw);
+    raw.settleEarly?.();
+  };
   // Sockets that never finish an HTTP upgrade are dropped as quickly as unauthenticated ones.
   http.headersTimeout = Defaults.helloTimeoutMs;
   http.requestTimeout = Defaults.helloTimeoutMs;
@@ -64,11 +107,13 @@ export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
   });
   http.on('upgrade', (req, socket, head) => {
     socket.on('error', () => undefined);
-    if (!o.admit()) {
-      o.log.warn({ code: ErrorCodes.BUSY, remote: req.socket.remoteAddress }, `${o.what}: too many unauthenticated connections; refused`);
+    const source = sourceOf(req.socket.remoteAddress);
+    if (!o.admit(source)) {
+      warnOnce(source, { code: ErrorCodes.BUSY }, `${o.what}: too many unauthenticated connections; refused`);
       refuse(socket, '503 Service Unavailable');
       return;
     }
+    markUpgraded(socket);
     wss.handleUpgrade(req, socket, head, (ws) => o.onConnection(ws, req));
   });
   http.on('clientError', (err, socket) => {
@@ -76,11 +121,13 @@ export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
     if (socket.writable) refuse(socket, '400 Bad Request');
     else socket.destroy();
   });
-  http.on('tlsClientError', (err) => o.log.warn({ code: ErrorCodes.TLS, err: err.message }, `${o.what}: TLS handshake failed`));
+  http.on('tlsClientError', (err, sock) => warnOnce(sourceOf(sock.remoteAddress), { code: ErrorCodes.TLS, err: err.message }, `${o.what}: TLS handshake failed`));
 
   let front: NetServer | HttpServer = http;
   if (tls) {
     front = createNetServer((sock) => {
+      sock.on('error', () => undefined);
+      if (!guard(sock)) return;
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));
       sock.on('error', () => undefined);
@@ -88,7 +135,7 @@ export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
       sock.once('data', (chunk: Buffer) => {
         sock.setTimeout(0);
         if (chunk[0] !== TLS_HANDSHAKE_RECORD) {
-          o.log.warn({ code: ErrorCodes.TLS, remote: sock.remoteAddress }, `${o.what}: plain connection to a TLS endpoint refused (the client should use wss://)`);
+          warnOnce(sourceOf(sock.remoteAddress), { code: ErrorCodes.TLS }, `${o.what}: plain connection to a TLS endpoint refused (the client should use wss://)`);
           sock.end(PLAIN_TO_TLS);
           return;
         }
@@ -99,6 +146,7 @@ export async function listenWebSocket(o: ListenOptions): Promise<Listener> {
     });
   } else {
     http.on('connection', (sock: Socket) => {
+      if (!guard(sock)) return;
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));
     });

@@ -49,6 +49,11 @@ export interface WeightSpec {
 export interface ModelFingerprint {
   paramCount: number;
   weights: WeightSpec[];
+  /**
+   * Hash of every layer's class and configuration (activations, units, initializers), names
+   * aside: models with the same weight shapes can still compute different functions.
+   */
+  architecture?: string;
 }
 
 /**
@@ -393,7 +398,9 @@ function parseFingerprint(o: Obj): ModelFingerprint {
     });
     return { name: str(w, 'name', 256), shape, dtype: str(w, 'dtype', 16) };
   });
-  return { paramCount: int(o, 'paramCount'), weights };
+  const architecture = o['architecture'];
+  if (architecture !== undefined && (typeof architecture !== 'string' || architecture.length > 128)) bad('fingerprint architecture must be a short string');
+  return { paramCount: int(o, 'paramCount'), weights, ...(architecture === undefined ? {} : { architecture }) };
 }
 
 function parseTimings(o: Obj): StepTimings {

@@ -4,6 +4,11 @@
  * mismatch or a different protocol version fails at once, since retrying cannot fix it. The
  * coordinator's first message is a challenge; `proof` answers it. Incoming messages are
  * validated and queued; malformed ones are logged and dropped.
+ *
+ * A worker with a token believes nothing before the coordinator's welcome has proved the token:
+ * whatever else listens on the coordinator's port (a squatter while it restarts) can say anything,
+ * so an error, a wrong welcome or silence there only ends that connection, and the worker keeps
+ * reconnecting until its deadline. The last such refusal is what it reports if the deadline passes.
  */
 import { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
@@ -24,8 +29,28 @@ export interface ControlAuth {
   tls: TlsMaterial | null;
 }
 
+/**
+ * A refusal from a coordinator that has not proved the token: it ends the connection, never the
+ * worker (retried until the deadline, then reported as this error).
+ */
+export class UnverifiedRefusal extends Error {
+  constructor(readonly refusal: RingtrainError) {
+    super(refusal.message);
+  }
+}
+
 /** Reads the challenge that opens every control connection; throws when it is missing or of another version. */
-function readChallenge(data: Buffer, url: string): ChallengeMsg {
+function readChallenge(data: Buffer, url: string, verifies: boolean): ChallengeMsg {
+  try {
+    return readChallengeOrThrow(data, url);
+  } catch (err) {
+    // With a token, nothing before the welcome is proved to come from the coordinator.
+    if (verifies && err instanceof RingtrainError) throw new UnverifiedRefusal(err);
+    throw err;
+  }
+}
+
+function readChallengeOrThrow(data: Buffer, url: string): ChallengeMsg {
   const raw = decodeRaw(data);
   const version = claimedProtocol(raw);
   if (version !== null && version !== PROTOCOL_VERSION) {
@@ -62,6 +87,13 @@ export class ControlClient {
   readonly ringSecret: string;
   /** Set once the coordinator's welcome proved the token (at once when this worker has none). */
   private coordinatorTrusted: boolean;
+  /** Ends a connection whose coordinator has not proved the token in time. */
+  private welcomeTimer: NodeJS.Timeout | undefined;
+  /** Why this connection ended without the coordinator proving the token, if it did. */
+  refusal: RingtrainError | null = null;
+  /** Unproved messages ignored since the last debug line about them (rate-limited logging). */
+  private ignored = 0;
+  private lastIgnoredLog = 0;
 
   private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger, challenge: ChallengeMsg, private readonly auth: ControlAuth) {
     this.helloAuth = { proof: auth.token === null ? null : controlProof(auth.token, challenge.nonce), nonce: newNonce() };
@@ -74,6 +106,9 @@ export class ControlClient {
         ws.terminate();
       }, Defaults.coordinatorSilenceMs);
     this.watchdog = silence();
+    if (!this.coordinatorTrusted) {
+      this.welcomeTimer = setTimeout(() => this.distrust(new RingtrainError(ErrorCodes.AUTH_FAILED, `coordinator ${url} did not prove the token within ${Defaults.helloTimeoutMs * 2} ms`)), Defaults.helloTimeoutMs * 2);
+    }
     ws.on('ping', () => {
       clearTimeout(this.watchdog);
       this.watchdog = silence();
@@ -83,8 +118,7 @@ export class ControlClient {
         const msg = decodeMessage(data);
         if (!isFromCoordinator(msg)) throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `a worker does not accept ${msg.type} messages`);
         if (msg.type === 'welcome') return this.onWelcome(msg.proof);
-        // Until the coordinator has proved the token, only its error messages count.
-        if (!this.coordinatorTrusted && msg.type !== 'error') throw new RingtrainError(ErrorCodes.UNEXPECTED_MESSAGE, `${msg.type} before the coordinator proved the token`);
+        if (!this.coordinatorTrusted) return this.ignoreUnproved(msg);
         this.onMessage?.(msg);
         this.inbox.push(msg);
       } catch (err) {
@@ -94,9 +128,15 @@ export class ControlClient {
     });
     ws.on('close', (code, reason) => {
       clearTimeout(this.watchdog);
+      clearTimeout(this.welcomeTimer);
       this.inbox.close(new RingtrainError(ErrorCodes.COORDINATOR_LOST, `connection to coordinator ${url} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     });
     ws.on('error', (err) => this.log.warn({ err: err.message }, 'coordinator connection error'));
+  }
+
+  /** True once the coordinator has proved the token (or this worker has none to check). */
+  get trusted(): boolean {
+    return this.coordinatorTrusted;
   }
 
   private onWelcome(proof: Uint8Array | null): void {
@@ -104,12 +144,40 @@ export class ControlClient {
     if (token === null || this.coordinatorTrusted) return;
     if (proofMatches(welcomeProof(token, this.helloAuth.nonce), proof)) {
       this.coordinatorTrusted = true;
+      clearTimeout(this.welcomeTimer);
       return;
     }
     const why = proof === null ? 'does not check tokens; give it the same token as this worker' : 'could not prove this worker\'s token';
-    this.log.warn({ code: ErrorCodes.AUTH_FAILED, url: this.url }, 'coordinator failed authentication');
-    this.inbox.close(new RingtrainError(ErrorCodes.AUTH_FAILED, `coordinator ${this.url} ${why}`));
+    this.distrust(new RingtrainError(ErrorCodes.AUTH_FAILED, `coordinator ${this.url} ${why}`));
+  }
+
+  /**
+   * Ends a connection whose other end has not proved the token: the worker reconnects (the inbox
+   * closes with COORDINATOR_LOST), remembering why, in case its deadline passes.
+   */
+  private distrust(why: RingtrainError): void {
+    if (this.refusal) return;
+    this.refusal = why;
+    clearTimeout(this.welcomeTimer);
+    this.log.warn({ code: why.code, url: this.url, err: why.message }, 'coordinator not proved; dropping the connection and reconnecting');
+    this.inbox.close(new RingtrainError(ErrorCodes.COORDINATOR_LOST, `${why.message}; reconnecting`));
     this.close();
+  }
+
+  /**
+   * A message before the welcome proved the token: anyone on the coordinator's port could have
+   * sent it, so it is ignored (logged at debug, at most once a second). An error there is the
+   * only sign a real coordinator gives of a wrong token or a full run, so it ends the connection.
+   */
+  private ignoreUnproved(msg: CoordinatorToWorker): void {
+    this.ignored++;
+    const now = Date.now();
+    if (now - this.lastIgnoredLog >= 1_000) {
+      this.log.debug({ type: msg.type, ignored: this.ignored }, 'message before the coordinator proved the token ignored');
+      this.lastIgnoredLog = now;
+      this.ignored = 0;
+    }
+    if (msg.type === 'error') this.distrust(new RingtrainError(msg.code, `coordinator (unverified): ${msg.message}`));
   }
 
   /** The local address of this connection: the address the coordinator can reach us at. */
@@ -118,11 +186,16 @@ export class ControlClient {
     return a ? a.replace(/^::ffff:/, '') : '127.0.0.1';
   }
 
-  static async connect(url: string, timeoutMs: number, log: Logger, auth: ControlAuth = { token: null, tls: null }): Promise<ControlClient> {
+  /**
+   * Connects, retrying until `timeoutMs` has passed. `refused` is the last unverified refusal of
+   * an earlier connection (see distrust), reported if the deadline passes without a challenge.
+   */
+  static async connect(url: string, timeoutMs: number, log: Logger, auth: ControlAuth = { token: null, tls: null }, refused: RingtrainError | null = null): Promise<ControlClient> {
     const deadline = Date.now() + timeoutMs;
     let delay: number = Defaults.connectBackoffMs;
     let attempts = 0;
     let lastError = 'no attempt made';
+    let refusal = refused;
     while (attempts === 0 || Date.now() < deadline) {
       attempts++;
       const ws = new WebSocket(url, {
@@ -138,7 +211,7 @@ export class ControlClient {
           ws.once('message', (data: Buffer) => {
             clearTimeout(t);
             try {
-              resolve(readChallenge(data, url));
+              resolve(readChallenge(data, url, auth.token !== null));
             } catch (err) {
               reject(err);
             }
@@ -159,7 +232,15 @@ export class ControlClient {
       } catch (err) {
         ws.removeAllListeners();
         ws.on('error', () => undefined);
-        const fatal = err instanceof RingtrainError ? err : explainTlsError(url, err);
+        // With a token, a TLS mismatch at the port is as unproved as anything else said there (a
+        // squatter can answer HTTP 426 too): retried until the deadline, then reported.
+        const tlsError = err instanceof RingtrainError || err instanceof UnverifiedRefusal ? null : explainTlsError(url, err);
+        const unproved = err instanceof UnverifiedRefusal ? err.refusal : auth.token !== null ? tlsError : null;
+        if (unproved) {
+          refusal = unproved;
+          log.debug({ url, code: refusal.code, err: refusal.message }, 'unverified refusal at the coordinator\'s port; retrying');
+        }
+        const fatal = unproved ? null : err instanceof RingtrainError ? err : tlsError;
         if (fatal) {
           ws.terminate();
           throw fatal;
@@ -173,6 +254,7 @@ export class ControlClient {
         delay = Math.min(delay * 2, Defaults.connectBackoffMaxMs);
       }
     }
+    if (refusal) throw new RingtrainError(refusal.code, `${refusal.message} (gave up after ${attempts} attempts in ${timeoutMs} ms)`);
     throw new RingtrainError(ErrorCodes.CONNECT_FAILED, `could not reach coordinator at ${url} after ${attempts} attempts in ${timeoutMs} ms (${lastError})`);
   }
 
@@ -222,6 +304,7 @@ export class ControlClient {
   close(): void {
     this.flush();
     clearTimeout(this.watchdog);
+    clearTimeout(this.welcomeTimer);
     if (this.closing) return;
     this.closing = true;
     this.ws.close(1000, 'done');

@@ -16,7 +16,7 @@ import { checksum } from '../shared/flat.js';
 import { planBuckets } from '../shared/buckets.js';
 import { BucketReducer } from './bucket-reducer.js';
 import type { Logger } from '../shared/logger.js';
-import { assertNever, type BatchMsg, type StartMsg } from '../shared/protocol.js';
+import { assertNever, type BatchMsg, type CoordinatorToWorker, type StartMsg } from '../shared/protocol.js';
 import { deriveRingKey } from '../shared/auth.js';
 import { skipNonFinite } from '../shared/nonfinite.js';
 import type { TlsMaterial } from '../shared/tls.js';
@@ -65,6 +65,8 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
   ctx.setReplica(replica);
 
   let ring: Collective;
+  // Only this generation's ranks may dial this listener (ring-server.ts).
+  ctx.ringServer.expectPeers(start.peers ?? null);
   try {
     ring = start.worldSize === 1 || start.successor === null
       ? new SoloCollective()
@@ -110,6 +112,21 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
   } finally {
     control.onMessage = null;
     await ring.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Waits for the coordinator's next message. Only the coordinator decides that a step has failed
+ * (it knows every rank); a worker whose coordinator stays quiet this long treats it as lost and
+ * reconnects with its state, so a frozen or restarting coordinator finds its workers again.
+ */
+async function takeOrLost(control: ControlClient, timeoutMs: number, what: string): Promise<CoordinatorToWorker> {
+  try {
+    return await control.inbox.take(timeoutMs, what);
+  } catch (err) {
+    const e = toRingtrainError(err);
+    if (e.code !== ErrorCodes.TIMEOUT) throw e;
+    throw new RingtrainError(ErrorCodes.COORDINATOR_LOST, `${e.message}; the coordinator is silent, reconnecting`);
   }
 }
 
@@ -163,7 +180,7 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
       // Held step reports go out before waiting: the coordinator may need them to send the batch.
       control.flush();
       // The go waits for every rank's engine start as well as the ring: GPU engines can start slowly.
-      const msg = await control.inbox.take(goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs + Defaults.engineStartTimeoutMs, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
+      const msg = await takeOrLost(control, goSeen ? p.stepTimeoutMs : Defaults.ringConnectTimeoutMs + Defaults.engineStartTimeoutMs, goSeen ? `the batch for step ${replica.step}` : 'the go signal');
       switch (msg.type) {
         case 'go':
           if (msg.generation === gen && !goSeen) {

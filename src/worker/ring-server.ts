@@ -5,8 +5,14 @@
  * generation's ring key for the expected rank and link kind (ring-handshake.ts). A hello that
  * arrives before this rank knows the generation is parked until it does (ranks start at slightly
  * different times). Everything after the handshake belongs to the RingCollective of that generation.
+ *
+ * Strangers cannot starve it: once a generation names its peers, sockets from other addresses
+ * are refused at the upgrade; one source may hold at most maxPendingPerSource unauthenticated
+ * sockets; and when a cap is reached the oldest unauthenticated socket of the busiest source is
+ * closed to make room, so a flood of idle sockets delays an honest dial by a retry at most.
+ * Refusals are logged once per source and interval.
  */
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { Defaults } from '../shared/constants.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
@@ -20,6 +26,7 @@ import type { Logger } from '../shared/logger.js';
 import { AUTH_CLOSE_REASON, HANDSHAKE_MAX_BYTES, acceptFrame, challengeFrame, helloValid, parseHello, ringUrl, takeSocket, type RingHello } from './ring-handshake.js';
 import type { RingLink } from './peer-link.js';
 import { wsWrap } from '../shared/ring-stream.js';
+import { RateLimitedLog, sourceOf } from '../shared/rate-log.js';
 
 interface Expectation {
   generation: number;
@@ -61,6 +68,9 @@ export class RingServer {
   private asked = 0;
   private readonly candidates = new Set<Candidate>();
   private listener!: Listener;
+  /** Addresses this generation's peers dial from (null: not known yet, anyone may try). */
+  private allowed: Set<string> | null = null;
+  private readonly refusals = new RateLimitedLog(Defaults.refusalLogIntervalMs);
 
   private constructor(private readonly log: Logger) {}
 
@@ -94,7 +104,7 @@ export class RingServer {
       host, port, tls: opts.tls, log, what: 'ring listener', bindErrorCode: ErrorCodes.RING_FAILED,
       // `ws` reads only the handshake: PeerLink takes the socket over once a hello is accepted.
       maxPayload: HANDSHAKE_MAX_BYTES,
-      admit: () => server.candidates.size < Defaults.maxPendingConnections,
+      admit: (source) => server.admit(source),
       // Peers of this network namespace (local workers, one host's GPUs) skip TCP: a Unix socket
       // carries the same bytes for less CPU (a 16 MiB all-reduce at N=8 on a 2-core VM: 15.2 ms
       // per rank against 18.5 over loopback). Its name is random; the ring handshake
@@ -103,6 +113,61 @@ export class RingServer {
       onConnection: (ws, req) => server.onConnection(ws, req.socket as Socket),
     });
     return server;
+  }
+
+  /**
+   * The ring URLs of this generation's ranks: only their hosts (and this namespace's local
+   * endpoint) may open sockets here until the next call. Null forgets the restriction.
+   */
+  expectPeers(urls: readonly string[] | null): void {
+    this.allowed = null;
+    if (!urls) return;
+    const hosts = new Set<string>();
+    for (const u of urls) {
+      let host: string;
+      try {
+        host = new URL(u).hostname.replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
+      } catch {
+        return; // an address we cannot read: do not restrict rather than refuse a real peer
+      }
+      // A peer advertised by name (--advertise HOST) dials from an address we cannot know here.
+      if (isIP(host) === 0) return;
+      hosts.add(host);
+    }
+    this.allowed = hosts;
+    for (const c of [...this.candidates]) if (!this.allows(c.remote)) this.refuse(c, ErrorCodes.AUTH_FAILED, 'not an address of this generation\'s peers');
+  }
+
+  private allows(source: string): boolean {
+    return this.allowed === null || source === 'local' || this.allowed.has(source);
+  }
+
+  /** The upgrade-time decision (listen.ts): refuse strangers, make room under the caps. */
+  private admit(source: string): boolean {
+    if (!this.allows(source)) {
+      this.logRefusal(source, ErrorCodes.AUTH_FAILED, 'not an address of this generation\'s peers');
+      return false;
+    }
+    const from = (s: string): Candidate[] => [...this.candidates].filter((c) => c.remote === s);
+    if (from(source).length >= Defaults.maxPendingPerSource) this.evictOldest(from(source));
+    if (this.candidates.size >= Defaults.maxPendingConnections) {
+      const counts = new Map<string, number>();
+      for (const c of this.candidates) counts.set(c.remote, (counts.get(c.remote) ?? 0) + 1);
+      const busiest = [...counts.entries()].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+      this.evictOldest(from(busiest));
+    }
+    return this.candidates.size < Defaults.maxPendingConnections && from(source).length < Defaults.maxPendingPerSource;
+  }
+
+  /** Closes the oldest of `cs` that has not said hello (else the oldest): room for a new socket. */
+  private evictOldest(cs: Candidate[]): void {
+    const victim = cs.find((c) => c.hello === null) ?? cs[0];
+    if (victim) this.refuse(victim, ErrorCodes.BUSY, 'unauthenticated; closed to make room');
+  }
+
+  private logRefusal(source: string, code: RingtrainError['code'], reason: string): void {
+    const r = this.refusals.admit(`${source}/${code}`);
+    if (r.log) this.log.warn({ remote: source, code, reason, heldBack: r.held }, 'refused ring connection');
   }
 
   /** Resolves with the predecessor's link once it has proved `ringKey` for this generation and rank. */
@@ -143,7 +208,7 @@ export class RingServer {
 
   private onConnection(ws: WebSocket, socket: Socket): void {
     let strikes = 0;
-    const remote = socket.remoteAddress ?? '?';
+    const remote = sourceOf(socket.remoteAddress);
     const c: Candidate = {
       ws, socket, remote, nonce: newNonce(), hello: null,
       timer: setTimeout(() => this.refuse(c, ErrorCodes.TIMEOUT, 'no valid ring hello in time'), Defaults.helloTimeoutMs),
@@ -152,7 +217,7 @@ export class RingServer {
         try {
           c.hello = parseHello(data, isBinary);
         } catch (err) {
-          this.log.warn({ remote, code: ErrorCodes.BAD_FRAME, err: err instanceof Error ? err.message : String(err) }, 'bad frame before ring hello dropped');
+          if (this.refusals.admit(`${remote}/frame`).log) this.log.warn({ remote, code: ErrorCodes.BAD_FRAME, err: err instanceof Error ? err.message : String(err) }, 'bad frame before ring hello dropped');
           if (++strikes >= Defaults.maxBadMessagesBeforeAuth) this.refuse(c, ErrorCodes.BAD_FRAME, `${strikes} bad frames before hello`);
           return;
         }
@@ -191,7 +256,7 @@ export class RingServer {
   }
 
   private refuse(c: Candidate, code: RingtrainError['code'], reason: string): void {
-    this.log.warn({ remote: c.remote, code, reason }, 'refused ring connection');
+    this.logRefusal(c.remote, code, reason);
     this.drop(c);
     c.ws.close(1008, code === ErrorCodes.AUTH_FAILED ? AUTH_CLOSE_REASON : code);
   }

@@ -76,9 +76,14 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     return held.compute;
   };
 
+  // Reconnecting lasts until a deadline set when a proved coordinator was lost (or at the first
+  // connect): connections to something that never proves the token do not extend it.
+  let deadline = Date.now() + cfg.connectTimeoutMs;
+  let refusal: RingtrainError | null = null;
   try {
-    for (let attempt = 0; ; attempt++) {
-      const control = await ControlClient.connect(cfg.coordinator, attempt === 0 ? cfg.connectTimeoutMs : cfg.reconnectTimeoutMs, log, { token: sec.token, tls: sec.tls });
+    for (;;) {
+      if (refusal && Date.now() >= deadline) throw refusal;
+      const control = await ControlClient.connect(cfg.coordinator, Math.max(1, deadline - Date.now()), log, { token: sec.token, tls: sec.tls }, refusal);
       const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
       const ringUrl = ringServer.urlFor(advertise);
       void control.send({
@@ -115,9 +120,18 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
       } catch (err) {
         const e = toRingtrainError(err);
         if (e.code === ErrorCodes.COORDINATOR_LOST) {
+          if (control.trusted) {
+            deadline = Date.now() + cfg.reconnectTimeoutMs;
+            refusal = null;
+          } else {
+            refusal = control.refusal ?? refusal;
+            // Whatever answered did not prove the token: back off before asking it again.
+            await new Promise((r) => setTimeout(r, Defaults.connectBackoffMaxMs / 4));
+          }
           log.warn({ err: e.message, steps: held.replica?.step ?? 0 }, 'coordinator lost; keeping state and reconnecting');
           continue;
         }
+        // A refusal nobody proved (an error before the welcome) never reaches here: see control-client.ts.
         // Tell the coordinator, so every rank fails together instead of waiting for a timeout.
         await control.send({ type: 'error', code: e.code, message: e.message });
         throw e;

@@ -14,7 +14,9 @@ import { Fuzz } from '../helpers/fuzz.js';
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261128);
 const TARGET_FRAMES = 10_000;
 const TOKEN = 'fuzz-test-token-4567';
-const RUN = ['local', '--workers', '2', '--job', 'regression-mlp', '--epochs', '45', '--seed', '5', '--json'];
+// Long enough that the fuzz ends well before it on a loaded machine (both slow down together);
+// the fuzz stops at its target, so only the training after it costs time.
+const RUN = ['local', '--workers', '2', '--job', 'regression-mlp', '--epochs', '120', '--seed', '5', '--json'];
 
 /** Opens a connection and sends up to `n` frames while it stays open; returns how many went out. */
 async function session(url: string, n: number, next: () => Buffer | string): Promise<number> {
@@ -55,8 +57,10 @@ describe('fuzz', () => {
     const started = Date.now();
     const counts = { control: 0, ring: 0, connections: 0, rawTcp: 0 };
     // A few lanes in parallel per target, well under the pending-connection cap.
+    const live_ = (): boolean => !live.stdout().includes('"event":"summary"');
     const lane = async (target: 'control' | 'ring'): Promise<void> => {
-      while (counts.control + counts.ring < TARGET_FRAMES && Date.now() - started < 90_000) {
+      // Only frames sent while the run trains count; the lanes stop when it ends.
+      while (counts.control + counts.ring < TARGET_FRAMES && live_() && Date.now() - started < 90_000) {
         const n = 1 + fuzz.int(40);
         counts.connections++;
         counts[target] += target === 'control'
@@ -70,7 +74,7 @@ describe('fuzz', () => {
     };
     await Promise.all([lane('control'), lane('control'), lane('control'), lane('ring'), lane('ring')]);
     const fuzzSeconds = (Date.now() - started) / 1000;
-    const stillTraining = !live.stdout().includes('"event":"summary"');
+    const stillTraining = live_();
 
     const exit = await live.exited;
     const base = summaryOf(await baseline);
@@ -78,11 +82,15 @@ describe('fuzz', () => {
     expect(exit.code, live.stderr().slice(-3000)).toBe(0);
     const summary = JSON.parse(live.stdout().trim()) as Record<string, unknown>;
     const total = counts.control + counts.ring;
-    console.log(JSON.stringify({ event: 'fuzz-figures', seed: SEED, frames: total, ...counts, fuzzSeconds, crashes: 0, unhandledRejections: unhandled.length, checksumUnchanged: summary['replicaChecksums'] !== undefined && JSON.stringify(summary['replicaChecksums']) === JSON.stringify(base['replicaChecksums']) }));
+    // Crashes as they happened: worker processes that died (local logs and respawns them) and
+    // the coordinator's own exit.
+    const crashes = (live.stderr().match(/worker process \d+ \(pid \d+\) exited with/g) ?? []).length + (exit.code === 0 ? 0 : 1);
+    console.log(JSON.stringify({ event: 'fuzz-figures', seed: SEED, frames: total, ...counts, fuzzSeconds, crashes, unhandledRejections: unhandled.length, checksumUnchanged: summary['replicaChecksums'] !== undefined && JSON.stringify(summary['replicaChecksums']) === JSON.stringify(base['replicaChecksums']) }));
     expect(total).toBeGreaterThanOrEqual(TARGET_FRAMES);
     expect(counts.ring).toBeGreaterThan(2_000);
     expect(stillTraining).toBe(true);
     expect(unhandled).toEqual([]);
+    expect(crashes).toBe(0);
     // Frames are echoed into 'dropped' log lines, so look for crash signs only in other lines.
     const suspicious = live.stderr().split('\n').filter((l) => /Unhandled|uncaught|RT_INTERNAL/i.test(l) && !/dropped|refused|undecodable/.test(l));
     expect(suspicious).toEqual([]);

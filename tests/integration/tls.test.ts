@@ -1,7 +1,9 @@
 /**
  * TLS: with --tls-cert/--tls-key the coordinator and the ring listeners speak wss://. A worker
- * dialling plain ws:// (or not trusting the certificate) fails at once with RT_TLS and a message
- * that says what to change; the coordinator keeps serving and the run then completes over TLS.
+ * dialling plain ws:// (or not trusting the certificate) fails with RT_TLS and a message that says
+ * what to change, once its --connect-timeout has passed (a worker with a token keeps retrying what
+ * an unproved party at the port says, which may be a squatter); the coordinator keeps serving and
+ * the run then completes over TLS.
  */
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -21,10 +23,10 @@ describe.skipIf(!hasOpenssl())('TLS', () => {
     const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', 'regression-mlp', '--epochs', '2', '--output', out, '--json', '--tls-cert', cert, '--tls-key', key], env);
     const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
 
-    const plain = await runCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--connect-timeout', '5000'], { env });
+    const plain = await runCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--connect-timeout', '2000'], { env });
     expect(plain.code).toBe(1);
     expect(plain.stderr).toContain(`ringtrain: error RT_TLS: ws://127.0.0.1:${port} is a TLS endpoint and refused plain ws://; connect with wss://`);
-    const untrusted = await runCli(['worker', '--coordinator', `wss://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--connect-timeout', '5000'], { env });
+    const untrusted = await runCli(['worker', '--coordinator', `wss://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--connect-timeout', '2000'], { env });
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toMatch(/RT_TLS: the certificate of wss:\/\/127\.0\.0\.1:\d+ is not trusted .*pass the issuing CA with --tls-ca/);
     expect(coord.stderr()).toMatch(/"code":"RT_TLS".*plain connection to a TLS endpoint refused/);

@@ -1,0 +1,187 @@
+/**
+ * Hostile chaos (`npm run chaos -- --hostile`): one token-protected run (a coordinator and 3
+ * worker processes) attacked three ways in turn, next to a fault-free run with the same seed:
+ *
+ *   ring flood   32 silent sockets per source (127.0.0.1, the peers' own address, and 127.0.0.2)
+ *                on every worker's ring port, renewed every 150 ms, for the whole run
+ *   freeze       the coordinator SIGSTOPped for longer than --step-timeout, then SIGCONT
+ *   squatter     the coordinator SIGKILLed; a process without the token answers on its port
+ *                (an error, a challenge then an error, a wrong welcome, HTTP 426) for a few seconds; then
+ *                the coordinator is restarted with --resume
+ *
+ * Prints one JSON line of what held: every worker process alive to the end, the run's exit,
+ * its weights against the fault-free run's, samples per epoch, and the workers' log sizes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { encodeMessage } from '../dist/shared/codec.js';
+import { newNonce } from '../dist/shared/auth.js';
+import { PROTOCOL_VERSION } from '../dist/shared/constants.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const TOKEN = `hostile-chaos-${process.pid}-token`;
+const STEP_TIMEOUT_MS = 2_000;
+
+interface Proc {
+  child: ChildProcess;
+  err: string;
+  out: string;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[]): Proc {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGTRAIN_TOKEN: TOKEN } });
+  const p: Proc = { child, err: '', out: '', exited: new Promise((r) => child.on('close', (code) => r(code))) };
+  child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (p.err += d.toString()));
+  return p;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(p: Proc, re: RegExp, deadline: number): Promise<RegExpMatchArray> {
+  for (;;) {
+    const m = p.err.match(re);
+    if (m) return m;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}`);
+    if (p.child.exitCode !== null) throw new Error(`process ended while waiting for ${re}`);
+    await sleep(50);
+  }
+}
+
+function summaryOf(p: Proc): Record<string, unknown> | null {
+  try {
+    return JSON.parse(p.out.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Silent sockets on every URL from each source, renewed one per URL and source every 150 ms. */
+function flood(urls: string[]): { opened: number; refused: number; stop(): void } {
+  const f = { opened: 0, refused: 0, stop: () => undefined as void };
+  const pools = new Map<string, WebSocket[]>();
+  const top = (renew: boolean): void => {
+    for (const url of urls) {
+      for (const source of ['127.0.0.1', '127.0.0.2']) {
+        const key = `${url} ${source}`;
+        const pool = pools.get(key) ?? [];
+        pools.set(key, pool);
+        if (renew) pool.shift()?.terminate();
+        while (pool.length < 32) {
+          const ws = new WebSocket(url, { localAddress: source, perMessageDeflate: false });
+          f.opened++;
+          ws.on('error', () => undefined);
+          ws.on('unexpected-response', (req) => {
+            f.refused++;
+            req.destroy();
+          });
+          ws.on('close', () => pool.includes(ws) && pool.splice(pool.indexOf(ws), 1));
+          pool.push(ws);
+        }
+      }
+    }
+  };
+  top(false);
+  const timer = setInterval(() => top(true), 150);
+  f.stop = () => {
+    clearInterval(timer);
+    for (const pool of pools.values()) for (const ws of pool.splice(0)) ws.terminate();
+  };
+  return f;
+}
+
+/** A token-less process on the coordinator's port, cycling through four ways to say "go away". */
+async function squat(port: number): Promise<{ connections: number; close(): Promise<void> }> {
+  const s = { connections: 0, close: () => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }) };
+  // Every fourth connection gets HTTP 426, what a TLS endpoint answers plain ws://.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port, verifyClient: (_info, cb) => (s.connections % 4 === 3 ? (s.connections++, cb(false, 426)) : cb(true)) });
+  await new Promise((r) => wss.once('listening', r));
+  const goAway = encodeMessage({ type: 'error', code: 'RT_AUTH_FAILED', message: 'squatter says go away' });
+  wss.on('connection', (ws) => {
+    ws.on('error', () => undefined);
+    const trick = s.connections++ % 4;
+    if (trick === 0) return ws.send(goAway);
+    ws.send(encodeMessage({ type: 'challenge', protocol: PROTOCOL_VERSION, nonce: newNonce(), auth: true }));
+    ws.on('message', () => ws.send(trick === 1 ? goAway : encodeMessage({ type: 'welcome', proof: Buffer.alloc(32, 7) })));
+  });
+  return s;
+}
+
+export async function hostile(): Promise<void> {
+  const started = Date.now();
+  const deadline = started + 600_000;
+  const dir = mkdtempSync(join(tmpdir(), 'ringtrain-hostile-'));
+  const train = ['--job', 'regression-mlp', '--epochs', '40', '--seed', '21', '--json', '--no-http'];
+  const reference = run(['local', '--workers', '3', ...train, '--output', join(dir, 'reference'), '--log-level', 'warn']);
+  const port = await freePort();
+  const coordArgs = ['coordinator', '--port', String(port), '--min-workers', '3', '--step-timeout', String(STEP_TIMEOUT_MS), '--checkpoint-every', '20', '--log-level', 'debug', ...train];
+  let coord = run([...coordArgs, '--output', join(dir, 'run')]);
+  const workers = [0, 1, 2].map(() => run(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--reconnect-timeout', '60000', '--log-level', 'info']));
+  const held: Record<string, unknown> = {};
+  let stopped: string | null = null;
+  let f: ReturnType<typeof flood> | null = null;
+  try {
+    // The flood starts as soon as the workers' ring ports are known, before the ring forms.
+    const rings: string[] = [];
+    for (let n = 1; n <= 3; n++) rings.push(`${(await until(coord, new RegExp(`"ring":"(ws://127\\.0\\.0\\.1:\\d+)[^"]*","appliedSteps":-1,"waiting":${n}`), deadline))[1]!}/`);
+    f = flood(rings);
+    await until(coord, /ring formed; training/, deadline);
+    held['ringFormedUnderFlood'] = true;
+
+    await until(coord, /"step":300,"epoch":\d+.*step committed/, deadline);
+    coord.child.kill('SIGSTOP');
+    await sleep(STEP_TIMEOUT_MS + 3_000);
+    coord.child.kill('SIGCONT');
+    await until(coord, /"step":700,"epoch":\d+.*step committed/, deadline);
+    held['freezeSurvived'] = workers.every((w) => w.child.exitCode === null);
+
+    coord.child.kill('SIGKILL');
+    await coord.exited;
+    const squatter = await squat(port);
+    await sleep(4_000);
+    await squatter.close();
+    held['squatterConnections'] = squatter.connections;
+    held['squatterSurvived'] = workers.every((w) => w.child.exitCode === null);
+    writeFileSync(join(dir, 'coordinator-1.log'), coord.err);
+    coord = run([...coordArgs, '--resume', join(dir, 'run')]);
+  } catch (err) {
+    stopped = err instanceof Error ? err.message : String(err);
+  }
+  const code = await Promise.race([coord.exited, sleep(Math.max(0, deadline - Date.now())).then(() => 'deadline')]);
+  f?.stop();
+  const workerCodes = await Promise.all(workers.map((w) => Promise.race([w.exited, sleep(10_000).then(() => 'running')])));
+  for (const w of workers) w.child.kill('SIGKILL');
+  coord.child.kill('SIGKILL');
+  await reference.exited;
+  // Logs stay for inspection next to the run's output.
+  workers.forEach((w, i) => writeFileSync(join(dir, `worker-${i}.log`), w.err));
+  writeFileSync(join(dir, 'coordinator.log'), coord.err);
+  const s = summaryOf(coord);
+  const ref = summaryOf(reference);
+  process.stdout.write(`${JSON.stringify({
+    event: 'chaos-hostile', ok: code === 0 && s !== null && JSON.stringify(s['replicaChecksums']) === JSON.stringify(ref?.['replicaChecksums']),
+    stopped, ...held, workerExitCodes: workerCodes, coordinatorExit: code,
+    flood: f ? { opened: f.opened, refusedAtUpgrade: f.refused } : null,
+    maxWorkerLogBytes: Math.max(...workers.map((w) => w.err.length)),
+    sameWeightsAsFaultFree: s !== null && ref !== null && JSON.stringify(s['replicaChecksums']) === JSON.stringify(ref['replicaChecksums']),
+    replicaChecksums: s?.['replicaChecksums'] ?? null, faultFreeChecksums: ref?.['replicaChecksums'] ?? null,
+    samplesPerEpochAllFull: Array.isArray(s?.['samplesPerEpoch']) && (s!['samplesPerEpoch'] as number[]).every((n) => n === 3200),
+    duplicateSamples: s?.['duplicateSamples'] ?? null, resumedFromStep: s?.['resumedFromStep'] ?? null,
+    wallSeconds: (Date.now() - started) / 1000, logs: dir,
+    error: s ? undefined : coord.err.split('\n').filter((l) => l.startsWith('ringtrain: error')).pop() ?? `coordinator exit ${String(code)}`,
+  })}\n`);
+}
