@@ -1,8 +1,8 @@
 /**
  * Random access to a packed dataset: the header is read and checked once, then a batch's rows
- * come in by positional reads (one per run of consecutive indices), straight into one scratch
- * buffer of the batch's size, and are cut into one typed array per tensor in the batch's order.
- * Memory is the batch itself; the file stays on disk (and in the OS page cache, not the heap).
+ * come in by vectored positional reads (one per run of consecutive indices) that place each
+ * row's tensors straight into one typed array per tensor, in the batch's order. Memory is the
+ * batch itself; the file stays on disk (and in the OS page cache, not the process's memory).
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -10,6 +10,8 @@ import { endianness } from 'node:os';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { headerLength, packFingerprint, parseHeader, type PackArray, type PackHeader } from './pack-format.js';
 
+/** Buffers one vectored read may fill (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
 /** Positional reads in flight at once for one batch (the libuv pool runs 4 at a time). */
 const READS_IN_FLIGHT = 32;
 /** Bytes hashed per read while verifying. */
@@ -70,33 +72,26 @@ export class PackReader {
       if (i >= rows) throw new RingtrainError(ErrorCodes.BAD_MESSAGE, `batch index ${i} is outside the ${rows}-row data file`);
     }
     const n = indices.length;
-    // slot[k]: where in the scratch buffer the row of indices[k] lands (sorted order).
-    const sorted = Array.from(indices.keys()).sort((a, b) => indices[a]! - indices[b]!);
-    const slot = new Uint32Array(n);
-    sorted.forEach((k, s) => (slot[k] = s));
-    const scratch = new Uint8Array(n * rowBytes);
-    const runs: { first: number; row: number; count: number }[] = [];
-    for (let s = 0; s < n; s++) {
-      const row = indices[sorted[s]!]!;
-      const last = runs[runs.length - 1];
-      if (last && last.row + last.count === row) last.count++;
-      else runs.push({ first: s, row, count: 1 });
-    }
-    for (let r = 0; r < runs.length; r += READS_IN_FLIGHT) {
-      await Promise.all(runs.slice(r, r + READS_IN_FLIGHT).map((run) =>
-        readFully(this.fh, scratch.subarray(run.first * rowBytes, (run.first + run.count) * rowBytes), dataOffset + run.row * rowBytes, this.path)));
-    }
     const out: PackRows = {};
-    for (const t of tensors) {
+    const bytesOf: Uint8Array[] = tensors.map((t) => {
       const dst = t.dtype === 'float32' ? new Float32Array(n * t.elements) : new Int32Array(n * t.elements);
-      const src = t.dtype === 'float32' ? new Float32Array(scratch.buffer) : new Int32Array(scratch.buffer);
-      const w = rowBytes / 4;
-      const off = t.offset / 4;
-      for (let k = 0; k < n; k++) {
-        const at = slot[k]! * w + off;
-        dst.set(src.subarray(at, at + t.elements), k * t.elements);
-      }
       out[t.name] = dst;
+      return new Uint8Array(dst.buffer);
+    });
+    // Rows in file order; a run of consecutive rows is one vectored read that scatters each row's
+    // tensors straight to their places in the batch (no scratch copy), at most IOV_MAX pieces.
+    const sorted = Array.from(indices.keys()).sort((a, b) => indices[a]! - indices[b]!);
+    const perRead = Math.max(1, Math.floor(IOV_MAX / tensors.length));
+    const runs: { row: number; ks: number[] }[] = [];
+    for (const k of sorted) {
+      const row = indices[k]!;
+      const last = runs[runs.length - 1];
+      if (last && last.row + last.ks.length === row && last.ks.length < perRead) last.ks.push(k);
+      else runs.push({ row, ks: [k] });
+    }
+    const pieces = (ks: number[]): Uint8Array[] => ks.flatMap((k) => tensors.map((t, ti) => bytesOf[ti]!.subarray(k * t.bytes, (k + 1) * t.bytes)));
+    for (let r = 0; r < runs.length; r += READS_IN_FLIGHT) {
+      await Promise.all(runs.slice(r, r + READS_IN_FLIGHT).map((run) => readvFully(this.fh, pieces(run.ks), dataOffset + run.row * rowBytes, this.path)));
     }
     return out;
   }
@@ -122,6 +117,23 @@ export class PackReader {
 
   async close(): Promise<void> {
     await this.fh.close();
+  }
+}
+
+/** Fills every buffer of `into`, in order, from `position`; a short file is RT_BAD_DATA. */
+async function readvFully(fh: FileHandle, into: Uint8Array[], position: number, path: string): Promise<void> {
+  let bufs = into;
+  let pos = position;
+  while (bufs.length > 0) {
+    const { bytesRead } = await fh.readv(bufs, pos);
+    if (bytesRead === 0) throw new RingtrainError(ErrorCodes.BAD_DATA, `${path} ended early at byte ${pos} (truncated after it was opened?)`);
+    pos += bytesRead;
+    // A short read (rare: signals, network file systems) continues where it stopped.
+    let left = bytesRead;
+    let i = 0;
+    while (i < bufs.length && left >= bufs[i]!.length) left -= bufs[i++]!.length;
+    bufs = bufs.slice(i);
+    if (left > 0) bufs[0] = bufs[0]!.subarray(left);
   }
 }
 

@@ -99,16 +99,20 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     throw err;
   }
 
+  // Rows from a packed file are read as each batch arrives, while earlier steps still compute
+  // (the loop itself takes a batch from the inbox only when its step is next).
+  const feed = new BatchFeed(local);
   // An immediate pause (a member was lost) must interrupt a step blocked in the all-reduce.
   let aborted = false;
   control.onMessage = (msg) => {
+    if (msg.type === 'batch' && msg.generation === gen && msg.step >= replica.step) feed.arrived(msg);
     if (msg.type === 'pause' && msg.generation === gen && msg.atStep === null) {
       aborted = true;
       void ring.close();
     }
   };
   try {
-    return await trainLoop(ctx, trainer, start, replica, ring, { alloc, optimizer, local, isAborted: () => aborted });
+    return await trainLoop(ctx, trainer, start, replica, ring, { alloc, optimizer, feed, isAborted: () => aborted });
   } finally {
     control.onMessage = null;
     await ring.close().catch(() => undefined);
@@ -136,13 +140,13 @@ interface LoopParts {
   alloc: (n: number) => Float32Array;
   /** The run's update rule (its state is the replica's). */
   optimizer: Optimizer;
-  /** This worker's copy of the training split (in memory or a packed file), when batches arrive as indices. */
-  local: LocalSplit | FileSplit | null;
+  /** The rows of each batch: as streamed, or from this worker's copy of the split (memory or a packed file). */
+  feed: BatchFeed;
   /** True once an immediate pause has closed the ring under a running step. */
   isAborted: () => boolean;
 }
 
-async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, { alloc, optimizer, local, isAborted }: LoopParts): Promise<GenerationEnd> {
+async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartMsg, replica: Replica, ring: Collective, { alloc, optimizer, feed, isAborted }: LoopParts): Promise<GenerationEnd> {
   const { control, log } = ctx;
   const gen = start.generation;
   const p = start.params;
@@ -158,8 +162,6 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
   // --accumulate: a batch holds up to K micro-batches of batchSize, computed one at a time.
   const microBatch = p.batchSize;
   const pending = new Map<number, BatchMsg>();
-  // Rows of the pending batches: a packed file's are read as their indices arrive.
-  const feed = new BatchFeed(local);
   /** undefined: no pause asked; null: pause now; n: pause once step n is reached. */
   let pauseAt: number | null | undefined;
   let goSeen = false;
@@ -193,10 +195,8 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
           }
           break;
         case 'batch':
-          if (msg.generation === gen && msg.step >= replica.step) {
-            pending.set(msg.step, msg);
-            feed.arrived(msg);
-          } else log.debug({ step: msg.step, generation: msg.generation }, 'stale batch dropped');
+          if (msg.generation === gen && msg.step >= replica.step) pending.set(msg.step, msg);
+          else log.debug({ step: msg.step, generation: msg.generation }, 'stale batch dropped');
           break;
         case 'pause':
           if (msg.generation === gen) {

@@ -131,6 +131,7 @@ export class BatchFeed {
   /** A batch has arrived for a later step: a file-backed split reads its rows now, room permitting. */
   arrived(batch: BatchMsg): void {
     if (this.split === null || !('file' in this.split) || batch.indices === undefined) return;
+    if (this.ahead.has(batch.step) || this.queued.some((b) => b.step === batch.step)) return;
     this.queued.push(batch);
     this.queued.sort((a, b) => a.step - b.step);
     this.pump(this.split);
