@@ -7,7 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type DataMode, type LogLevel } from './shared/config.js';
-import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
+import { ErrorCodes, RingtrainError, formatError, stackOf, toRingtrainError } from './shared/errors.js';
 import { NON_FINITE_POLICIES } from './shared/protocol.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { readConfigFile } from './shared/config-file.js';
@@ -86,6 +86,9 @@ async function resolveTraining(argv: Record<string, unknown>): Promise<Coordinat
   });
 }
 
+/** Set once the log level is known: an unexpected (RT_INTERNAL) error then also prints its stack. */
+let showStacks = false;
+
 async function main(): Promise<void> {
   let exitCode = 0;
   // yargs throws some usage errors (unknown arguments, a bad --config file) synchronously from
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
       .usage('$0 <command> [options]\n\nData-parallel training for TensorFlow.js: a coordinator, workers, a ring all-reduce.')
       .env('RINGTRAIN')
       .config('config', readConfigFile)
+      .middleware((argv) => void (showStacks = argv['logLevel'] === 'debug' || argv['logLevel'] === 'trace'))
       .command(
         'coordinator',
         'Run the coordinator of a training job; workers connect to it',
@@ -203,10 +207,12 @@ async function main(): Promise<void> {
   } catch (err: unknown) {
     // A usage error yargs raises itself (e.g. from --config) arrives as a plain YError.
     // Usage problems (found before any socket opens) exit 2; failed runs exit 1.
-    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT];
+    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.JOB_INVALID, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT];
     const usage = (err instanceof RingtrainError && usageCodes.includes(err.code)) || (err instanceof Error && err.name === 'YError');
     process.stderr.write(`ringtrain: ${formatError(usage && !(err instanceof RingtrainError) ? new RingtrainError(ErrorCodes.BAD_CONFIG, err instanceof Error ? err.message : String(err)) : err)}\n`);
     exitCode = usage ? 2 : 1;
+    const e = toRingtrainError(err);
+    if (showStacks && e.code === ErrorCodes.INTERNAL) process.stderr.write(`${stackOf(e) ?? '(no stack)'}\n`);
   }
   process.exitCode = exitCode;
 }

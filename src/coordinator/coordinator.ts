@@ -15,13 +15,14 @@ import { Trainer } from '../worker/trainer.js';
 import { ADAM_DEFAULTS } from '../worker/adam.js';
 import { initialState } from '../worker/replica.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
-import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { StepTimings, TrainParams } from '../shared/protocol.js';
 import { coordinatorInboundLimit } from '../shared/limits.js';
 import { modelFingerprint } from '../worker/fingerprint.js';
-import { evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
+import { accuracyMode, evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
+import { checkData, checkModel } from '../jobs/validate.js';
 import { loadJob } from '../jobs/registry.js';
 
 /** The `--json` summary line. */
@@ -83,8 +84,11 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
+  checkData(job, data);
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
+  checkModel(job, evaluator.model);
+  if (job.accuracy && accuracyMode(job) === 'class-ids') log.info({ job: job.name }, 'accuracy: targets have one column, read as class ids');
   warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
   const trainParams: TrainParams = {
     epochs: cfg.epochs, batchSize: cfg.batchSize, lr: cfg.lr, seed: cfg.seed, checksumEvery: cfg.checksumEvery,
@@ -153,6 +157,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     async (err: unknown) => {
       const e = toRingtrainError(err);
       log.error({ code: e.code, err: e.message }, 'run failed');
+      logStack(log, e);
       run.failAll(e.code, e.message);
       closed = true;
       await server.close();

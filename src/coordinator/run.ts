@@ -28,6 +28,7 @@ import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/
 import type { EvalResult } from '../jobs/evaluate.js';
 import { newNonce } from '../shared/auth.js';
 import { assertSameModel } from './consistency.js';
+import { isJobPath } from '../jobs/registry.js';
 
 interface Peer {
   conn: WorkerConn;
@@ -196,8 +197,14 @@ export class Run {
         ev.conn.reject(ErrorCodes.RUN_FULL, `this run already has --max-workers ${this.s.cfg.maxWorkers} workers`);
         return { kind: 'other' };
       }
+      // A worker without the job module could never build the model: refuse it alone, at once.
+      if (msg.job === null && isJobPath(this.s.cfg.job)) {
+        this.log.warn({ code: ErrorCodes.JOB_REQUIRED, conn: ev.conn.id, host: msg.host }, 'worker refused: started without --job for a job module');
+        ev.conn.reject(ErrorCodes.JOB_REQUIRED, `the coordinator runs job module ${this.s.cfg.job}; start this worker with --job <path to the same module>`);
+        return { kind: 'other' };
+      }
       this.waiting.set(ev.conn.id, { conn: ev.conn, hello: msg });
-      this.log.info({ conn: ev.conn.id, host: msg.host, pid: msg.pid, ring: msg.ringUrl, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker joined');
+      this.log.info({ conn: ev.conn.id, host: msg.host, workerPid: msg.pid, ring: msg.ringUrl, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker joined');
       return { kind: 'joined' };
     }
     if (msg.type === 'error') this.log.warn({ conn: ev.conn.id, code: msg.code, err: msg.message }, 'waiting worker failed');
