@@ -15,8 +15,10 @@ import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
 import { loadJob } from './jobs/registry.js';
-import { launchCoordinator } from './coordinator/coordinator.js';
-import { runLocal } from './coordinator/local.js';
+import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
+import { summaryText } from './coordinator/summary-text.js';
+import { VERSION } from './shared/version.js';
+import { onInterrupts, runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
 
 function common(y: Argv): Argv {
@@ -89,6 +91,11 @@ async function resolveTraining(argv: Record<string, unknown>): Promise<Coordinat
 /** Set once the log level is known: an unexpected (RT_INTERNAL) error then also prints its stack. */
 let showStacks = false;
 
+/** The run's end on stdout: one JSON line with --json, else a few lines for a person. */
+function printSummary(argv: Record<string, unknown>, summary: RunSummary): void {
+  process.stdout.write(argv['json'] ? `${JSON.stringify(summary)}\n` : summaryText(summary));
+}
+
 async function main(): Promise<void> {
   let exitCode = 0;
   // yargs throws some usage errors (unknown arguments, a bad --config file) synchronously from
@@ -111,11 +118,11 @@ async function main(): Promise<void> {
           const summary = await withOps(argv, log, async (observers) => {
             const handle = await launchCoordinator(cfg, { logger: log, observers });
             const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
-            process.once('SIGINT', stop);
+            process.on('SIGINT', onInterrupts(() => handle.interrupt()));
             process.once('SIGTERM', stop);
             return handle.result;
           });
-          if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
+          printSummary(argv, summary);
         },
       )
       .command(
@@ -132,9 +139,12 @@ async function main(): Promise<void> {
             .option('job', { type: 'string', describe: 'Job module path, when the coordinator runs a job that is not built in' })
             .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Batches: auto (load the job's data here; receive only indices when it matches the coordinator's) or stream (always receive the rows)" })
             .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
+            .option('managed', { type: 'boolean', default: false, hidden: true, describe: 'Started by `ringtrain local`: Ctrl-C is left to the coordinator, which stops this worker' })
             .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
         async (argv) => {
           const cfg = workerConfig(argv);
+          // The terminal's Ctrl-C reaches `local`'s children too; their coordinator decides.
+          if (argv['managed'] === true) process.on('SIGINT', () => undefined);
           await runWorker(cfg, createLogger('worker', cfg.logLevel));
         },
       )
@@ -171,7 +181,7 @@ async function main(): Promise<void> {
           const summary = await withOps(argv, log, (observers) =>
             runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
           );
-          if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
+          printSummary(argv, summary);
         },
       )
       .command(
@@ -197,7 +207,7 @@ async function main(): Promise<void> {
       .strict()
       .help()
       .alias('help', 'h')
-      .version(false)
+      .version(VERSION)
       .fail((msg, err) => {
         // yargs calls this for usage errors (msg) and for errors thrown by handlers (err).
         if (err) throw err;

@@ -17,6 +17,7 @@ import { initialState } from '../worker/replica.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
+import { Defaults } from '../shared/constants.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { StepTimings, TrainParams } from '../shared/protocol.js';
 import { coordinatorInboundLimit } from '../shared/limits.js';
@@ -67,6 +68,8 @@ export interface CoordinatorHandle {
   scheme: 'ws' | 'wss';
   /** Settles when the run ends: the summary, or the error that stopped every rank. */
   result: Promise<RunSummary>;
+  /** Ctrl-C: stops at the next step, saves the newest agreed weights as the model, then fails with RT_ABORTED. */
+  interrupt(): void;
   /** Aborts the run (if still going) and closes the server. */
   close(reason?: Error): Promise<void>;
 }
@@ -145,6 +148,20 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     return summary;
   }
 
+  let interrupting = false;
+  /** Ctrl-C: the newest state every rank agreed on becomes the run's model. */
+  async function saveInterrupted(e: RingtrainError): Promise<RingtrainError> {
+    const st = run.latestState();
+    try {
+      evaluator.setWeights(st.params);
+      await saveModel(engine.tf, evaluator.model, output);
+      return new RingtrainError(ErrorCodes.ABORTED, `interrupted: the model of step ${st.step} (epoch ${st.epoch + (st.cursor > 0 ? 1 : 0)}) is saved in ${output}`);
+    } catch (saveErr) {
+      log.warn({ err: saveErr instanceof Error ? saveErr.message : String(saveErr) }, 'interrupted, and the model could not be saved');
+      return e;
+    }
+  }
+
   let closed = false;
   const result = execute().then(
     async (s) => {
@@ -155,7 +172,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       return s;
     },
     async (err: unknown) => {
-      const e = toRingtrainError(err);
+      let e = toRingtrainError(err);
+      if (interrupting) e = await saveInterrupted(e);
       log.error({ code: e.code, err: e.message }, 'run failed');
       logStack(log, e);
       run.failAll(e.code, e.message);
@@ -173,6 +191,13 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     port: server.port,
     scheme: server.scheme,
     result,
+    interrupt(): void {
+      if (closed || interrupting) return;
+      interrupting = true;
+      run.interrupt();
+      // Survivors that do not answer in time are not waited for: abort with what we hold.
+      setTimeout(() => server.events.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted')), Defaults.stateTimeoutMs + 1_000).unref();
+    },
     async close(reason?: Error): Promise<void> {
       if (!closed) server.events.close(reason ?? new RingtrainError(ErrorCodes.ABORTED, 'coordinator closed'));
       await result.catch(() => undefined);

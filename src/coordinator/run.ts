@@ -127,6 +127,9 @@ export class Run {
   private commMs = 0;
   private exposedMs = 0;
   private finalState: TrainState | null = null;
+  /** Ctrl-C: end the generation, collect the survivors' states, then stop (see interrupt()). */
+  private interrupted = false;
+  private training = false;
 
   constructor(private readonly s: RunSetup) {
     const ck = s.resume;
@@ -230,13 +233,15 @@ export class Run {
       if (formed !== null) end = { kind: 'lost', why: formed };
       else {
         const t0 = performance.now();
-        end = await this.train();
+        this.training = true;
+        end = await this.train().finally(() => (this.training = false));
         this.trainMs += performance.now() - t0;
       }
       if (end.kind === 'done') break;
       this.log.warn({ generation: this.generation, reason: end.kind === 'lost' ? end.why : 'a worker is joining', committed: this.committed }, 'generation ending');
       // A join pauses at the step boundary everyone has reached (all sent steps are committed).
       await this.pauseAndAdopt(end.kind === 'join' ? this.committed : null);
+      if (this.interrupted) throw new RingtrainError(ErrorCodes.ABORTED, `interrupted at step ${this.best.step}`);
       fruitless = this.committed > before || end.kind === 'join' ? 0 : fruitless + 1;
       if (fruitless >= Defaults.maxFruitlessGenerations) {
         throw new RingtrainError(ErrorCodes.RING_FAILED, `${fruitless} generations in a row ended without committing a step (last: ${end.kind === 'lost' ? end.why : 'join'}); check the network between workers`);
@@ -449,6 +454,7 @@ export class Run {
 
     send();
     for (;;) {
+      if (this.interrupted) return { kind: 'lost', why: 'interrupted' };
       if (this.committed === pos.step && needState.size === 0) {
         if (planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null) return { kind: 'done' };
         if (joinPending) return { kind: 'join' };
@@ -604,6 +610,21 @@ export class Run {
     const n = Math.max(1, this.timedSteps);
     const t = this.timingSums;
     return { waitMs: t.waitMs / n, computeMs: t.computeMs / n, allreduceMs: t.allreduceMs / n, updateMs: t.updateMs / n };
+  }
+
+  /**
+   * Stops the run at the next event: while training, the generation ends as on a loss, so the
+   * survivors report their states and the newest is adopted (latestState) before execute() fails
+   * with RT_ABORTED; otherwise there is nothing newer to collect and the run is aborted at once.
+   */
+  interrupt(): void {
+    this.interrupted = true;
+    if (!this.training) this.s.server.events.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
+  }
+
+  /** The newest state every rank agreed on (after interrupt(): the survivors' newest). */
+  latestState(): TrainState {
+    return this.best;
   }
 
   /** Sends `finish` to every member and waits for them to close. */
