@@ -60,17 +60,20 @@ function training(y: Argv): Argv {
     .option('compress', { type: 'string', choices: COMPRESSIONS, default: 'none', describe: 'Gradients on the wire: none (float32) or fp16 (half the bytes; every rank decodes the same bits)' })
     .option('accumulate', { type: 'number', default: 1, describe: 'Sum K micro-batches of --batch-size locally before each all-reduce (one optimizer step per K x batch-size x workers samples)' })
     .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
-    .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' });
+    .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' })
+    .option('linger', { type: 'number', default: 0, describe: 'Seconds the dashboard stays up after the run ends (the output folder also holds report.html)' });
 }
 
 /**
  * Runs `body` with the operations stack (dashboard, metrics, progress, exports) around it. The
- * HTTP flags are validated before any socket opens; the endpoint closes when the run ends.
+ * HTTP flags are validated before any socket opens; the endpoint closes when the run ends (after
+ * --linger seconds), and the human summary is printed before that.
  */
-async function withOps<T>(argv: Record<string, unknown>, log: Logger, body: (observers: RunObserver[]) => Promise<T>): Promise<T> {
+async function withOps(argv: Record<string, unknown>, log: Logger, body: (observers: RunObserver[]) => Promise<RunSummary>): Promise<void> {
   const ops = await startOps(opsConfig(argv, process.stderr.isTTY === true), log);
   try {
-    return await body(ops.observers);
+    // Printed before the dashboard lingers: the run is over for whoever reads the terminal.
+    printSummary(argv, await body(ops.observers));
   } finally {
     await ops.close();
   }
@@ -115,14 +118,13 @@ async function main(): Promise<void> {
         async (argv) => {
           const cfg = await resolveTraining(argv);
           const log = createLogger('coordinator', cfg.logLevel);
-          const summary = await withOps(argv, log, async (observers) => {
+          await withOps(argv, log, async (observers) => {
             const handle = await launchCoordinator(cfg, { logger: log, observers });
             const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
             process.on('SIGINT', onInterrupts(() => handle.interrupt()));
             process.once('SIGTERM', stop);
             return handle.result;
           });
-          printSummary(argv, summary);
         },
       )
       .command(
@@ -178,10 +180,9 @@ async function main(): Promise<void> {
             ...argv, minWorkers: argv['minWorkers'] ?? workers, maxWorkers: argv['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : argv['maxWorkers'],
           });
           const log = createLogger('coordinator', cfg.logLevel);
-          const summary = await withOps(argv, log, (observers) =>
+          await withOps(argv, log, (observers) =>
             runLocal(cfg, { workers, gpus, maxRestarts, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
           );
-          printSummary(argv, summary);
         },
       )
       .command(

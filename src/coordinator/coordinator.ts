@@ -111,7 +111,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
   const run = new Run({
-    cfg: { ...cfg, output }, server, data: new DataService(data.train, job, cfg.seed), log, events, trainParams, fingerprint, resume,
+    cfg: { ...cfg, output }, jobName: job.name, server, data: new DataService(data.train, job, cfg.seed), log, events, trainParams, fingerprint, resume,
     saveModel: (params, dir) => {
       evaluator.setWeights(params);
       return saveModel(engine.tf, evaluator.model, dir);

@@ -10,6 +10,7 @@ import { MetricsLog } from './metrics-log.js';
 import { ProgressBar } from './progress.js';
 import type { RunObserver } from './run-events.js';
 import { RunState } from './run-state.js';
+import { ReportWriter } from './report.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -23,6 +24,8 @@ export interface OpsConfig {
   httpPort: number | null;
   /** Draw a progress bar (only sensible when stderr is a terminal). */
   progress: boolean;
+  /** Seconds the HTTP endpoint stays up after the run ends (--linger; 0: closes at once). */
+  lingerSeconds: number;
 }
 
 /** Validates the HTTP flags: `--no-http` or `--http-port -1` turn the endpoint off. */
@@ -33,7 +36,13 @@ export function opsConfig(raw: Record<string, unknown>, isTTY: boolean): OpsConf
     throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-port must be an integer in [-1, 65535] (0 = any free port, -1 = off) (got ${JSON.stringify(v)})`);
   }
   const host = raw['host'];
+  const lv = raw['linger'] ?? 0;
+  const linger = typeof lv === 'string' && lv.trim() !== '' ? Number(lv) : lv;
+  if (typeof linger !== 'number' || !Number.isFinite(linger) || linger < 0 || linger > 604_800) {
+    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--linger must be a number of seconds in [0, 604800] (got ${JSON.stringify(lv)})`);
+  }
   return {
+    lingerSeconds: linger,
     httpHost: typeof host === 'string' && host !== '' ? host : '127.0.0.1',
     httpPort: raw['http'] === false || port === -1 ? null : port,
     progress: isTTY && raw['logLevel'] !== 'silent',
@@ -50,7 +59,8 @@ export interface Ops {
 export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   const state = new RunState();
   const metrics = new RunMetrics(state);
-  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport()];
+  // The report reads `state`, so it comes after it.
+  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport(), new ReportWriter(state)];
   if (cfg.progress) observers.push(new ProgressBar(state));
   let http: HttpEndpoint | null = null;
   if (cfg.httpPort !== null) {
@@ -65,5 +75,23 @@ export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
     }
   }
   if (http) log.info({ url: http.url, metrics: `${http.url}metrics`, status: `${http.url}status` }, 'dashboard');
-  return { observers, state, http, close: async () => void (await http?.close()) };
+  const close = async (): Promise<void> => {
+    if (http && cfg.lingerSeconds > 0) await linger(http.url, cfg.lingerSeconds, log);
+    await http?.close();
+  };
+  return { observers, state, http, close };
+}
+
+/** Keeps the dashboard up after the run for `seconds`, or until Ctrl-C. */
+async function linger(url: string, seconds: number, log: Logger): Promise<void> {
+  log.info({ url, seconds }, 'run ended; the dashboard stays up (Ctrl-C to leave now)');
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    const timer = setTimeout(done, seconds * 1000);
+    process.on('SIGINT', done);
+  });
 }

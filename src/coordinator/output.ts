@@ -4,7 +4,7 @@
  * temporary name and renamed, so a crash never leaves a half-written file under the real name.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { Tfjs } from '../jobs/job.js';
 
@@ -33,6 +33,12 @@ export async function saveModel(tf: Tfjs, model: TF.LayersModel, dir: string): P
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
     }),
   );
+}
+
+/** Writes `text` to `file` atomically, creating its folder. */
+export async function saveText(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeAtomic(file, text);
 }
 
 export async function saveJson(dir: string, name: string, value: unknown): Promise<void> {

@@ -37,6 +37,8 @@ interface Peer {
 
 export interface RunSetup {
   cfg: CoordinatorConfig;
+  /** The job's own name (cfg.job may be a module path). */
+  jobName: string;
   server: ControlServer;
   data: DataService;
   log: Logger;
@@ -366,7 +368,8 @@ export class Run {
     const { cfg, data } = this.s;
     const stepsPerEpoch = Math.ceil(data.size / (samplesPerRankStep(cfg) * N));
     await this.s.events.emit('onStart', {
-      job: this.s.cfg.job, generation: this.generation, epochs: cfg.epochs, stepsPerEpoch,
+      job: this.s.jobName, generation: this.generation, epochs: cfg.epochs, stepsPerEpoch,
+      hyper: { job: this.s.jobName, seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize, accumulate: cfg.accumulate ?? 1, lr: cfg.lr, workers: N, compress: cfg.compress ?? 'none' },
       // An estimate once membership has changed: the world size of this generation for what is left.
       totalSteps: this.best.step + Math.ceil(((cfg.epochs - this.best.epoch) * data.size - this.best.cursor) / (samplesPerRankStep(cfg) * N)),
       output: cfg.output ?? '',

@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, runCli } from '../helpers/cli.js';
+import { CLI, runCli, summaryOf } from '../helpers/cli.js';
+import { startLiveRun } from '../helpers/live-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-end-'));
 
@@ -66,5 +67,22 @@ describe('the end of a run', () => {
     const r = await interrupted(join(dir, 'twice'), 2);
     // 130 comes only from the second signal's path; the first alone ends with 1 (RT_ABORTED).
     expect(r.code).toBe(130);
+  });
+
+  it('--linger keeps the dashboard up after the summary until its time is up or Ctrl-C', async () => {
+    const run = startLiveRun(['local', '--workers', '1', '--job', 'regression-mlp', '--epochs', '1', '--json', '--http-port', '0', '--linger', '120', '--output', join(dir, 'linger')]);
+    const url = await run.url;
+    let stdout = '';
+    await new Promise<void>((resolve) => run.child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.endsWith('\n')) resolve();
+    }));
+    expect(JSON.parse(stdout) as { event: string }).toMatchObject({ event: 'summary' });
+    const status = (await (await fetch(`${url}status`)).json()) as { state: string; hyper: { workers: number } };
+    expect(status.state).toBe('done');
+    expect(status.hyper.workers).toBe(1);
+    expect((await fetch(url)).status).toBe(200);
+    run.child.kill('SIGINT');
+    expect(summaryOf(await run.done)['event']).toBe('summary');
   });
 });
