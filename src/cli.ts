@@ -14,6 +14,7 @@ import { readConfigFile } from './shared/config-file.js';
 import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
+import { evalSettings, readRunRecord } from './jobs/run-record.js';
 import { loadJob } from './jobs/registry.js';
 import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
 import { summaryText } from './coordinator/summary-text.js';
@@ -55,6 +56,7 @@ function training(y: Argv): Argv {
     .option('max-workers', { type: 'number', default: ConfigDefaults.maxWorkers, describe: 'Most workers in a generation; workers that arrive mid-run join at the next step boundary' })
     .option('checkpoint-every', { type: 'number', default: ConfigDefaults.checkpointEvery, describe: 'Write a checkpoint to the output directory every K steps (and at every epoch end)' })
     .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
+    .option('overwrite', { type: 'boolean', default: false, describe: 'Replace a previous run in --output (without it, such a folder is refused)' })
     .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
     .option('on-nonfinite', { type: 'string', choices: NON_FINITE_POLICIES, default: 'skip', describe: 'A non-finite all-reduced loss or gradient: skip that update on every rank (counted in the summary) or abort' })
     .option('compress', { type: 'string', choices: COMPRESSIONS, default: 'none', describe: 'Gradients on the wire: none (float32) or fp16 (half the bytes; every rank decodes the same bits)' })
@@ -191,17 +193,18 @@ async function main(): Promise<void> {
         (y) =>
           common(y)
             .option('model', { type: 'string', demandOption: true, describe: 'Folder holding model.json (a run output, or its best/ folder)' })
-            .option('job', { type: 'string', demandOption: true, describe: 'Job whose test split to use (built-in name or module path)' })
-            .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: "The training run's --seed (it fixes the data split)" })
+            .option('job', { type: 'string', describe: "Job whose test split to use (default: the one the model records; built-in name or module path)" })
+            .option('seed', { type: 'number', describe: "The training run's --seed, which fixes the split (default: the one the model records; another is refused)" })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
             .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON line' }),
         async (argv) => {
           const log = createLogger('eval', argv['logLevel'] as LogLevel);
           const seed = argv['seed'];
-          if (!Number.isInteger(seed) || seed < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
-          const r = await evaluateSaved(argv['model'], argv['job'], seed, argv['backend'] as BackendName, log);
+          if (seed !== undefined && (!Number.isInteger(seed) || seed < 0)) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
+          const settings = evalSettings(await readRunRecord(argv['model']), argv['job'], seed, ConfigDefaults.seed);
+          const r = await evaluateSaved(argv['model'], settings.jobSpec, settings.seed, argv['backend'] as BackendName, log);
           if (argv['json']) process.stdout.write(`${JSON.stringify(r)}\n`);
-          else process.stdout.write(`${r.job} test split (${r.samples} samples): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
+          else process.stdout.write(`${r.job} test split (${r.samples} samples, seed ${r.seed}): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
         },
       )
       .demandCommand(1, 'name a command: coordinator, worker, local or eval')

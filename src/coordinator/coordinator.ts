@@ -3,12 +3,13 @@
  * and finally saves the model and reports a summary. It is never on the gradient path. A fault
  * that no membership change can fix fails every rank together with the same error.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ControlServer } from './server.js';
 import { DataService } from './data-service.js';
 import { Run, type CommSummary } from './run.js';
 import { configFingerprint, loadCheckpoint } from './checkpoint.js';
 import { saveJson, saveModel } from './output.js';
+import { claimOutput } from './output-guard.js';
 import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
@@ -24,7 +25,9 @@ import { coordinatorInboundLimit } from '../shared/limits.js';
 import { modelFingerprint } from '../worker/fingerprint.js';
 import { accuracyMode, evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
 import { checkData, checkModel } from '../jobs/validate.js';
-import { loadJob } from '../jobs/registry.js';
+import { isJobPath, loadJob } from '../jobs/registry.js';
+import type { RunRecord } from '../jobs/run-record.js';
+import { VERSION } from '../shared/version.js';
 
 /** The `--json` summary line. */
 export interface RunSummary {
@@ -60,6 +63,14 @@ export interface RunSummary {
    */
   comm: CommSummary;
   output: string;
+  /** The run's settings, as its models record them too (see RunRecord). */
+  seed: number;
+  batchSize: number;
+  accumulate: number;
+  lr: number;
+  compress: string;
+  jobSpec: string;
+  version: string;
 }
 
 export interface CoordinatorHandle {
@@ -105,16 +116,23 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   });
   const output = cfg.output ?? cfg.resume ?? defaultOutput(job.name);
   const resume = cfg.resume ? await loadCheckpoint(cfg.resume, fingerprint) : null;
+  await claimOutput(output, { resume: resume !== null && output === cfg.resume, overwrite: cfg.overwrite === true });
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
   log.info({ host: cfg.host, port: server.port, job: job.name, train: data.train.size, test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
+  /** What every saved model and the summary record about this run. */
+  const record = (step: number, workers: number | null, engines: string[] | null): RunRecord => ({
+    job: job.name, jobSpec: isJobPath(cfg.job) ? resolve(cfg.job) : cfg.job, seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize,
+    accumulate: cfg.accumulate ?? 1, lr: cfg.lr, compress: cfg.compress ?? 'none', workers, engines, step, version: VERSION,
+  });
+
   const run = new Run({
     cfg: { ...cfg, output }, jobName: job.name, server, data: new DataService(data.train, job, cfg.seed), log, events, trainParams, fingerprint, resume,
-    saveModel: (params, dir) => {
+    saveModel: (params, dir, step) => {
       evaluator.setWeights(params);
-      return saveModel(engine.tf, evaluator.model, dir);
+      return saveModel(engine.tf, evaluator.model, dir, record(step, null, null));
     },
     initial: initialState(evaluator.getWeights()),
     modelFingerprint: modelFingerprint(evaluator),
@@ -131,7 +149,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, 'the final state rank 0 sent does not match its reported checksum');
     }
     evaluator.setWeights(out.finalState.params);
-    await saveModel(engine.tf, evaluator.model, output);
+    const rec = record(out.finalState.step, out.workers, out.engines);
+    await saveModel(engine.tf, evaluator.model, output, rec);
     await run.finish();
     const last = out.epochs[out.epochs.length - 1];
     const acc = out.accounting.report(cfg.epochs);
@@ -142,6 +161,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
       engines: out.engines, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm, output,
+      seed: rec.seed, batchSize: rec.batchSize, accumulate: rec.accumulate, lr: rec.lr, compress: rec.compress, jobSpec: rec.jobSpec, version: rec.version,
     };
     await saveJson(output, 'summary.json', summary);
     log.info({ ...summary, event: undefined }, 'run complete');
@@ -154,7 +174,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     const st = run.latestState();
     try {
       evaluator.setWeights(st.params);
-      await saveModel(engine.tf, evaluator.model, output);
+      await saveModel(engine.tf, evaluator.model, output, record(st.step, null, null));
       return new RingtrainError(ErrorCodes.ABORTED, `interrupted: the model of step ${st.step} (epoch ${st.epoch + (st.cursor > 0 ? 1 : 0)}) is saved in ${output}`);
     } catch (saveErr) {
       log.warn({ err: saveErr instanceof Error ? saveErr.message : String(saveErr) }, 'interrupted, and the model could not be saved');

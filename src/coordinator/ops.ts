@@ -60,7 +60,7 @@ export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   const state = new RunState();
   const metrics = new RunMetrics(state);
   // The report reads `state`, so it comes after it.
-  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport(), new ReportWriter(state)];
+  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport(log), new ReportWriter(state)];
   if (cfg.progress) observers.push(new ProgressBar(state));
   let http: HttpEndpoint | null = null;
   if (cfg.httpPort !== null) {

@@ -51,8 +51,8 @@ export interface RunSetup {
   /** The coordinator's own build of the model: every rank's must match it. */
   modelFingerprint: ModelFingerprint;
   evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
-  /** Saves `params` as a Layers model into `dir` (for the best-epoch export). */
-  saveModel(params: Float32Array, dir: string): Promise<void>;
+  /** Saves `params` (after `step` steps) as a Layers model into `dir` (for the best-epoch export). */
+  saveModel(params: Float32Array, dir: string, step: number): Promise<void>;
 }
 
 export interface RunOutcome {
@@ -594,7 +594,7 @@ export class Run {
       this.log.info({ epoch: p.epoch + 1, of: this.s.cfg.epochs, step: p.step + 1, trainLoss, valLoss: validation?.loss, testLoss: test.loss, testAccuracy: test.accuracy }, 'epoch done');
       await this.s.events.emit('onEpoch', {
         epoch: p.epoch + 1, step: p.step + 1, trainLoss, valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null,
-        testLoss: test.loss, testAccuracy: test.accuracy, saveModel: (dir) => this.s.saveModel(st.params, dir),
+        testLoss: test.loss, testAccuracy: test.accuracy, saveModel: (dir) => this.s.saveModel(st.params, dir, st.step),
       });
       this.epochLossSum = 0;
       this.epochSamples = 0;

@@ -74,7 +74,7 @@ describe('GPU flags', () => {
   });
 
   it('local --gpus starts one worker per listed GPU', async () => {
-    const r = await runCli(['local', '--gpus', '0,1', '--backend', 'wasm', '--job', 'regression-mlp', '--epochs', '1', '--json', '--log-level', 'warn', '--output', 'test-artifacts/gpus'], { env: NO_VULKAN, timeoutMs: 120_000 });
+    const r = await runCli(['local', '--gpus', '0,1', '--backend', 'wasm', '--job', 'regression-mlp', '--epochs', '1', '--json', '--log-level', 'warn', '--output', 'test-artifacts/gpus', '--overwrite'], { env: NO_VULKAN, timeoutMs: 120_000 });
     expect(r.stderr).not.toMatch(/error RT_/);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { workers: number; engines: string[] };
     expect(r.code).toBe(0);
