@@ -19,6 +19,7 @@ import { loadJob } from './jobs/registry.js';
 import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
 import { summaryText } from './coordinator/summary-text.js';
 import { VERSION } from './shared/version.js';
+import { explainUnknown } from './shared/unknown-args.js';
 import { onInterrupts, runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
 
@@ -215,7 +216,7 @@ async function main(): Promise<void> {
       .fail((msg, err) => {
         // yargs calls this for usage errors (msg) and for errors thrown by handlers (err).
         if (err) throw err;
-        throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
+        throw new RingtrainError(ErrorCodes.BAD_CONFIG, explainUnknown(msg, process.env, hideBin(process.argv)));
       })
       .parseAsync();
   } catch (err: unknown) {

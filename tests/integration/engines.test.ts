@@ -14,7 +14,7 @@ describe('engine selection', () => {
     expect(run.error, run.error).toBeUndefined();
     expect(run.engine).toBe('wasm');
     expect(run.reason).toMatch(/tensorflow: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed/);
-    expect(run.reason).toMatch(/webgpu: Dawn found no WebGPU adapter/);
+    expect(run.reason).toMatch(/webgpu: (Dawn found no WebGPU adapter|no Vulkan loader \(libvulkan\.so\.1\) on this machine)/);
   });
 
   it('auto refuses a software WebGPU adapter', async () => {
@@ -36,7 +36,7 @@ describe('engine selection', () => {
 
   it.each([
     ['tensorflow', /--backend tensorflow is unavailable: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed/],
-    ['webgpu', /--backend webgpu is unavailable: Dawn found no WebGPU adapter/],
+    ['webgpu', /--backend webgpu is unavailable: (Dawn found no WebGPU adapter|no Vulkan loader)/],
   ])('an explicit unavailable engine (%s) is a clear error', async (backend, message) => {
     const run = await runEngine('mnist-mlp', backend, { env: NO_VULKAN });
     expect(run.error).toMatch(/^RT_BACKEND_UNAVAILABLE: /);
