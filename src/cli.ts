@@ -64,6 +64,7 @@ function training(y: Argv): Argv {
     .option('accumulate', { type: 'number', default: 1, describe: 'Sum K micro-batches of --batch-size locally before each all-reduce (one optimizer step per K x batch-size x workers samples)' })
     .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
     .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' })
+    .option('tensorboard', { type: 'string', describe: 'Write TensorBoard scalar event files (loss, lr, samples/s, all-reduce ms, test/validation metrics) into DIR' })
     .option('linger', { type: 'number', default: 0, describe: 'Seconds the dashboard stays up after the run ends (the output folder also holds report.html)' });
 }
 

@@ -11,6 +11,7 @@ import { ProgressBar } from './progress.js';
 import type { RunObserver } from './run-events.js';
 import { RunState } from './run-state.js';
 import { ReportWriter } from './report.js';
+import { TensorBoardWriter } from './tensorboard.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -26,6 +27,8 @@ export interface OpsConfig {
   progress: boolean;
   /** Seconds the HTTP endpoint stays up after the run ends (--linger; 0: closes at once). */
   lingerSeconds: number;
+  /** Folder for TensorBoard event files (--tensorboard), or null. */
+  tensorboard: string | null;
 }
 
 /** Validates the HTTP flags: `--no-http` or `--http-port -1` turn the endpoint off. */
@@ -41,8 +44,11 @@ export function opsConfig(raw: Record<string, unknown>, isTTY: boolean): OpsConf
   if (typeof linger !== 'number' || !Number.isFinite(linger) || linger < 0 || linger > 604_800) {
     throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--linger must be a number of seconds in [0, 604800] (got ${JSON.stringify(lv)})`);
   }
+  const tb = raw['tensorboard'];
+  if (tb !== undefined && tb !== null && (typeof tb !== 'string' || tb.trim() === '')) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--tensorboard must name a folder (got ${JSON.stringify(tb)})`);
   return {
     lingerSeconds: linger,
+    tensorboard: typeof tb === 'string' ? tb : null,
     httpHost: typeof host === 'string' && host !== '' ? host : '127.0.0.1',
     httpPort: raw['http'] === false || port === -1 ? null : port,
     progress: isTTY && raw['logLevel'] !== 'silent',
@@ -61,6 +67,7 @@ export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   const metrics = new RunMetrics(state);
   // The report reads `state`, so it comes after it.
   const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport(log), new ReportWriter(state)];
+  if (cfg.tensorboard !== null) observers.push(new TensorBoardWriter(cfg.tensorboard, state));
   if (cfg.progress) observers.push(new ProgressBar(state));
   let http: HttpEndpoint | null = null;
   if (cfg.httpPort !== null) {
