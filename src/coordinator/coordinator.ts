@@ -164,7 +164,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       seed: rec.seed, batchSize: rec.batchSize, accumulate: rec.accumulate, lr: rec.lr, compress: rec.compress, jobSpec: rec.jobSpec, version: rec.version,
     };
     await saveJson(output, 'summary.json', summary);
-    log.info({ ...summary, event: undefined }, 'run complete');
+    // The headline only: the whole summary is in summary.json (and on stdout with --json).
+    log.info({ steps: summary.steps, finalLoss: summary.finalLoss, testLoss: summary.testLoss, testAccuracy: summary.testAccuracy, samplesPerSec: summary.samplesPerSec, wallSeconds: summary.wallSeconds, output }, 'run complete');
     return summary;
   }
 
