@@ -125,9 +125,11 @@ async function main(): Promise<void> {
           await withOps(argv, log, async (observers) => {
             const handle = await launchCoordinator(cfg, { logger: log, observers });
             const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
-            process.on('SIGINT', onInterrupts(() => handle.interrupt()));
+            const onInterrupt = onInterrupts(() => handle.interrupt());
+            process.on('SIGINT', onInterrupt);
             process.once('SIGTERM', stop);
-            return handle.result;
+            // Once the run is over, Ctrl-C belongs to --linger (or to nobody).
+            return handle.result.finally(() => process.off('SIGINT', onInterrupt));
           });
         },
       )
