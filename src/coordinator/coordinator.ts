@@ -173,6 +173,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   /** Ctrl-C: the newest state every rank agreed on becomes the run's model. */
   async function saveInterrupted(e: RingtrainError): Promise<RingtrainError> {
     const st = run.latestState();
+    if (st.step === 0) return new RingtrainError(ErrorCodes.ABORTED, 'interrupted before the first step; no model saved');
     try {
       evaluator.setWeights(st.params);
       await saveModel(engine.tf, evaluator.model, output, record(st.step, null, null));
