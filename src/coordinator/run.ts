@@ -205,7 +205,7 @@ export class Run {
       // A worker without the job module could never build the model: refuse it alone, at once.
       if (msg.job === null && isJobPath(this.s.cfg.job)) {
         this.log.warn({ code: ErrorCodes.JOB_REQUIRED, conn: ev.conn.id, host: msg.host }, 'worker refused: started without --job for a job module');
-        ev.conn.reject(ErrorCodes.JOB_REQUIRED, `the coordinator runs job module ${this.s.cfg.job}; start this worker with --job <path to the same module>`);
+        ev.conn.reject(ErrorCodes.JOB_REQUIRED, `this run's job is the module ${this.s.cfg.job}; start this worker with --job <path to the same module>`);
         return { kind: 'other' };
       }
       this.waiting.set(ev.conn.id, { conn: ev.conn, hello: msg });

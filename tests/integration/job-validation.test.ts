@@ -40,8 +40,9 @@ describe('jobs checked before training', () => {
       ['wrong-size', { train: '{ ...d, size: 60 }' }, /train\.x holds 256 values, but train\.size 60 × inputSize 4 = 240/],
       ['wrong-input', { model: "tf.sequential({ layers: [tf.layers.dense({ inputShape: [5], units: 1 })] })" }, /the model's input shape \[5\] differs from inputShape \[4\]/],
     ];
-    for (const [name, parts, message] of cases) {
-      const r = await runCli(['local', '--workers', '2', '--job', job(name, parts), '--output', join(dir, `out-${name}`), '--log-level', 'info']);
+    const results = await Promise.all(cases.map(([name, parts]) => runCli(['local', '--workers', '2', '--job', job(name, parts), '--output', join(dir, `out-${name}`), '--log-level', 'info'])));
+    for (const [i, [name, , message]] of cases.entries()) {
+      const r = results[i]!;
       expect(r.code, `${name}: ${r.stderr.slice(-1500)}`).toBe(2);
       const errors = r.stderr.split('\n').filter((l) => l.startsWith('ringtrain: error'));
       expect(errors, name).toEqual([expect.stringMatching(new RegExp(`RT_JOB_INVALID: job ${name}: ${message.source}`))]);

@@ -17,11 +17,11 @@ const dir = mkdtempSync(join(tmpdir(), 'rt-logs-'));
 
 describe('log hygiene', () => {
   it('a run at --log-level warn prints no Dawn warning, and "worker joined" has one pid key', async () => {
-    const quiet = await runCli(['local', '--workers', '1', '--job', 'regression-mlp', '--epochs', '1', '--json', '--no-http', '--log-level', 'warn', '--output', join(dir, 'quiet')], { env: { LD_LIBRARY_PATH: '' } });
-    expect(quiet.code, quiet.stderr.slice(-1500)).toBe(0);
-    expect(quiet.stderr).not.toMatch(/Couldn't load Vulkan|Warning:/);
-    const info = await runCli(['local', '--workers', '1', '--job', 'regression-mlp', '--epochs', '1', '--json', '--no-http', '--log-level', 'info', '--output', join(dir, 'info')], { env: { LD_LIBRARY_PATH: '' } });
-    const joined = info.stderr.split('\n').find((l) => l.includes('"msg":"worker joined"'));
+    const [quiet, info] = await Promise.all(['warn', 'info'].map((level) =>
+      runCli(['local', '--workers', '1', '--job', 'regression-mlp', '--epochs', '1', '--json', '--no-http', '--log-level', level, '--output', join(dir, level)], { env: { LD_LIBRARY_PATH: '' } })));
+    expect(quiet!.code, quiet!.stderr.slice(-1500)).toBe(0);
+    expect(quiet!.stderr).not.toMatch(/Couldn't load Vulkan|Warning:/);
+    const joined = info!.stderr.split('\n').find((l) => l.includes('"msg":"worker joined"'));
     expect(joined).toBeDefined();
     expect(joined!.match(/"pid":/g)).toHaveLength(1);
     expect(joined).toMatch(/"workerPid":\d+/);
