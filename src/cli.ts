@@ -153,7 +153,17 @@ async function main(): Promise<void> {
           const cfg = workerConfig(argv);
           // The terminal's Ctrl-C reaches `local`'s children too; their coordinator decides.
           if (argv['managed'] === true) process.on('SIGINT', () => undefined);
-          await runWorker(cfg, createLogger('worker', cfg.logLevel));
+          try {
+            await runWorker(cfg, createLogger('worker', cfg.logLevel));
+          } catch (err) {
+            // Under `local`, the coordinator already prints why the run was aborted (Ctrl-C): its
+            // workers exit 1 without repeating the same line once each.
+            if (argv['managed'] === true && err instanceof RingtrainError && err.code === ErrorCodes.ABORTED) {
+              process.exitCode = 1;
+              return;
+            }
+            throw err;
+          }
         },
       )
       .command(
@@ -232,7 +242,8 @@ async function main(): Promise<void> {
     const e = toRingtrainError(err);
     if (showStacks && e.code === ErrorCodes.INTERNAL) process.stderr.write(`${stackOf(e) ?? '(no stack)'}\n`);
   }
-  process.exitCode = exitCode;
+  // A handler may have set its own status (a quietly aborted managed worker).
+  process.exitCode ??= exitCode;
 }
 
 await main();

@@ -58,6 +58,8 @@ describe('the end of a run', () => {
     expect(r.stderr).toMatch(/"from":"most advanced survivor"/);
     expect(Number(m![1])).toBeGreaterThan(0);
     expect(m![2]).toBe(out);
+    // Said once, by the coordinator; its workers do not repeat it.
+    expect(r.stderr.match(/ringtrain: error/g)).toHaveLength(1);
     const model = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { weightsManifest: unknown[] };
     expect(model.weightsManifest.length).toBe(1);
     expect(existsSync(join(out, 'weights.bin'))).toBe(true);
