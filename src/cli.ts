@@ -7,7 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type DataMode, type LogLevel } from './shared/config.js';
-import { ErrorCodes, RingtrainError, formatError } from './shared/errors.js';
+import { ErrorCodes, RingtrainError, formatError, stackOf, toRingtrainError } from './shared/errors.js';
 import { Defaults } from './shared/constants.js';
 import { NON_FINITE_POLICIES } from './shared/protocol.js';
 import { LR_SCHEDULES, OPTIMIZER_KEYS, OPTIMIZER_NAMES } from './shared/optim/index.js';
@@ -16,10 +16,14 @@ import { readConfigFile } from './shared/config-file.js';
 import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
+import { evalSettings, readRunRecord } from './jobs/run-record.js';
 import { loadJob } from './jobs/registry.js';
 import type { JobDefaults } from './jobs/job.js';
-import { launchCoordinator } from './coordinator/coordinator.js';
-import { runLocal } from './coordinator/local.js';
+import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
+import { summaryText } from './coordinator/summary-text.js';
+import { VERSION } from './shared/version.js';
+import { explainUnknown } from './shared/unknown-args.js';
+import { onInterrupts, runLocal } from './coordinator/local.js';
 import { runWorker } from './worker/worker.js';
 import { enginesCommand } from './worker/native/command.js';
 import { localThreads } from './coordinator/local.js';
@@ -71,6 +75,7 @@ function training(y: Argv): Argv {
     .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
     .option('data-file', { type: 'string', describe: 'Training split from a packed file (ringtrain data pack); workers read their own rows from it, the coordinator only indexes it' })
     .option('init-from', { type: 'string', describe: 'Start from the weights of a saved model folder (model.json + weights, e.g. an earlier --output), with fresh optimizer state' })
+    .option('overwrite', { type: 'boolean', default: false, describe: 'Replace a previous run in --output (without it, such a folder is refused)' })
     .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
     .option('on-nonfinite', { type: 'string', choices: NON_FINITE_POLICIES, default: 'skip', describe: 'A non-finite all-reduced loss or gradient: skip that update on every rank (counted in the summary) or abort' })
     .option('max-nonfinite-skips', { type: 'number', default: Defaults.maxNonfiniteSkips, describe: 'More consecutive skipped (non-finite) steps than this end the run with RT_NON_FINITE: a run that cannot learn fails' })
@@ -78,17 +83,21 @@ function training(y: Argv): Argv {
     .option('accumulate', { type: 'number', default: 1, describe: 'Sum K micro-batches of --batch-size locally before each all-reduce (one optimizer step per K x batch-size x workers samples)' })
     .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard, /status and /metrics over HTTP (--no-http: off)' })
     .option('http-host', { type: 'string', default: '127.0.0.1', describe: 'Address the HTTP endpoint binds to; beyond loopback it needs the token (requests then present its HTTP key) or --insecure' })
-    .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' });
+    .option('http-port', { type: 'number', default: DEFAULT_HTTP_PORT, describe: 'HTTP port for the dashboard, /status and /metrics (0 = any free port, -1 = off)' })
+    .option('tensorboard', { type: 'string', describe: 'Write TensorBoard scalar event files (loss, lr, samples/s, all-reduce ms, test/validation metrics) into DIR' })
+    .option('linger', { type: 'number', default: 0, describe: 'Seconds the dashboard stays up after the run ends (the output folder also holds report.html)' });
 }
 
 /**
  * Runs `body` with the operations stack (dashboard, metrics, progress, exports) around it. The
- * HTTP flags are validated before any socket opens; the endpoint closes when the run ends.
+ * HTTP flags are validated before any socket opens; the endpoint closes when the run ends (after
+ * --linger seconds), and the human summary is printed before that.
  */
-async function withOps<T>(argv: Record<string, unknown>, cfg: CoordinatorConfig, log: Logger, body: (observers: RunObserver[]) => Promise<T>): Promise<T> {
+async function withOps(argv: Record<string, unknown>, cfg: CoordinatorConfig, log: Logger, body: (observers: RunObserver[]) => Promise<RunSummary>): Promise<void> {
   const ops = await startOps(opsConfig(argv, process.stderr.isTTY === true, cfg.security), log);
   try {
-    return await body(ops.observers);
+    // Printed before the dashboard lingers: the run is over for whoever reads the terminal.
+    printSummary(argv, await body(ops.observers));
   } finally {
     await ops.close();
   }
@@ -125,6 +134,14 @@ function withJobOptimizer(argv: Record<string, unknown>, d: JobDefaults): Record
   return out;
 }
 
+/** Set once the log level is known: an unexpected (RT_INTERNAL) error then also prints its stack. */
+let showStacks = false;
+
+/** The run's end on stdout: one JSON line with --json, else a few lines for a person. */
+function printSummary(argv: Record<string, unknown>, summary: RunSummary): void {
+  process.stdout.write(argv['json'] ? `${JSON.stringify(summary)}\n` : summaryText(summary));
+}
+
 async function main(): Promise<void> {
   let exitCode = 0;
   // yargs throws some usage errors (unknown arguments, a bad --config file) synchronously from
@@ -136,6 +153,7 @@ async function main(): Promise<void> {
       .usage('$0 <command> [options]\n\nData-parallel training for TensorFlow.js: a coordinator, workers, a ring all-reduce.')
       .env('RINGTRAIN')
       .config('config', readConfigFile)
+      .middleware((argv) => void (showStacks = argv['logLevel'] === 'debug' || argv['logLevel'] === 'trace'))
       .command(
         'coordinator',
         'Run the coordinator of a training job; workers connect to it',
@@ -143,14 +161,15 @@ async function main(): Promise<void> {
         async (argv) => {
           const cfg = await resolveTraining(argv);
           const log = createLogger('coordinator', cfg.logLevel);
-          const summary = await withOps(argv, cfg, log, async (observers) => {
+          await withOps(argv, cfg, log, async (observers) => {
             const handle = await launchCoordinator(cfg, { logger: log, observers });
             const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
-            process.once('SIGINT', stop);
+            const onInterrupt = onInterrupts(() => handle.interrupt());
+            process.on('SIGINT', onInterrupt);
             process.once('SIGTERM', stop);
-            return handle.result;
+            // Once the run is over, Ctrl-C belongs to --linger (or to nobody).
+            return handle.result.finally(() => process.off('SIGINT', onInterrupt));
           });
-          if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
         },
       )
       .command(
@@ -169,10 +188,23 @@ async function main(): Promise<void> {
             .option('data', { type: 'string', choices: DATA_MODES, default: ConfigDefaults.data, describe: "Batches: auto (load the job's data here; receive only indices when it matches the coordinator's) or stream (always receive the rows)" })
             .option('data-file', { type: 'string', describe: "This worker's copy of the coordinator's packed training file (--data-file there); its hash must match" })
             .option('connect-timeout', { type: 'number', default: ConfigDefaults.connectTimeout, describe: 'Milliseconds to keep retrying the coordinator before giving up' })
+            .option('managed', { type: 'boolean', default: false, hidden: true, describe: 'Started by `ringtrain local`: Ctrl-C is left to the coordinator, which stops this worker' })
             .option('reconnect-timeout', { type: 'number', default: ConfigDefaults.reconnectTimeout, describe: 'After losing the coordinator, milliseconds to keep retrying (the worker keeps its state)' }),
         async (argv) => {
           const cfg = workerConfig(argv);
-          await runWorker(cfg, createLogger('worker', cfg.logLevel));
+          // The terminal's Ctrl-C reaches `local`'s children too; their coordinator decides.
+          if (argv['managed'] === true) process.on('SIGINT', () => undefined);
+          try {
+            await runWorker(cfg, createLogger('worker', cfg.logLevel));
+          } catch (err) {
+            // Under `local`, the coordinator already prints why the run was aborted (Ctrl-C): its
+            // workers exit 1 without repeating the same line once each.
+            if (argv['managed'] === true && err instanceof RingtrainError && err.code === ErrorCodes.ABORTED) {
+              process.exitCode = 1;
+              return;
+            }
+            throw err;
+          }
         },
       )
       .command(
@@ -208,10 +240,9 @@ async function main(): Promise<void> {
           });
           const threads = localThreads(argv['threads'], workers);
           const log = createLogger('coordinator', cfg.logLevel);
-          const summary = await withOps(argv, cfg, log, (observers) =>
+          await withOps(argv, cfg, log, (observers) =>
             runLocal(cfg, { workers, gpus, maxRestarts, threads, backend: argv['backend'] as BackendName, workerLogLevel: argv['workerLogLevel'] as LogLevel, data: argv['data'] as DataMode, observers }, log),
           );
-          if (argv['json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
         },
       )
       .command(enginesCommand)
@@ -221,17 +252,18 @@ async function main(): Promise<void> {
         (y) =>
           common(y)
             .option('model', { type: 'string', demandOption: true, describe: 'Folder holding model.json (a run output, or its best/ folder)' })
-            .option('job', { type: 'string', demandOption: true, describe: 'Job whose test split to use (built-in name or module path)' })
-            .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: "The training run's --seed (it fixes the data split)" })
+            .option('job', { type: 'string', describe: "Job whose test split to use (default: the one the model records; built-in name or module path)" })
+            .option('seed', { type: 'number', describe: "The training run's --seed, which fixes the split (default: the one the model records; another is refused)" })
             .option('backend', { type: 'string', choices: BACKENDS, default: ConfigDefaults.backend, describe: 'Compute engine' })
             .option('json', { type: 'boolean', default: false, describe: 'Print the result as one JSON line' }),
         async (argv) => {
           const log = createLogger('eval', argv['logLevel'] as LogLevel);
           const seed = argv['seed'];
-          if (!Number.isInteger(seed) || seed < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
-          const r = await evaluateSaved(argv['model'], argv['job'], seed, argv['backend'] as BackendName, log);
+          if (seed !== undefined && (!Number.isInteger(seed) || seed < 0)) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
+          const settings = evalSettings(await readRunRecord(argv['model']), argv['job'], seed, ConfigDefaults.seed);
+          const r = await evaluateSaved(argv['model'], settings.jobSpec, settings.seed, argv['backend'] as BackendName, log);
           if (argv['json']) process.stdout.write(`${JSON.stringify(r)}\n`);
-          else process.stdout.write(`${r.job} test split (${r.samples} samples): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
+          else process.stdout.write(`${r.job} test split (${r.samples} samples, seed ${r.seed}): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
         },
       )
       .command('data', 'Packed datasets: build one (pack) or check one (inspect)', dataCommand)
@@ -239,22 +271,25 @@ async function main(): Promise<void> {
       .strict()
       .help()
       .alias('help', 'h')
-      .version(false)
+      .version(VERSION)
       .fail((msg, err) => {
         // yargs calls this for usage errors (msg) and for errors thrown by handlers (err).
         if (err) throw err;
-        throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
+        throw new RingtrainError(ErrorCodes.BAD_CONFIG, explainUnknown(msg, process.env, hideBin(process.argv)));
       })
       .parseAsync();
   } catch (err: unknown) {
     // A usage error yargs raises itself (e.g. from --config) arrives as a plain YError.
     // Usage problems (found before any socket opens) exit 2; failed runs exit 1.
-    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT, ErrorCodes.BAD_DATA, ErrorCodes.DATA_MISMATCH];
+    const usageCodes: string[] = [ErrorCodes.BAD_CONFIG, ErrorCodes.UNKNOWN_JOB, ErrorCodes.JOB_LOAD, ErrorCodes.JOB_INVALID, ErrorCodes.CHECKPOINT_MISMATCH, ErrorCodes.BAD_CHECKPOINT, ErrorCodes.BAD_DATA, ErrorCodes.DATA_MISMATCH];
     const usage = (err instanceof RingtrainError && usageCodes.includes(err.code)) || (err instanceof Error && err.name === 'YError');
     process.stderr.write(`ringtrain: ${formatError(usage && !(err instanceof RingtrainError) ? new RingtrainError(ErrorCodes.BAD_CONFIG, err instanceof Error ? err.message : String(err)) : err)}\n`);
     exitCode = usage ? 2 : 1;
+    const e = toRingtrainError(err);
+    if (showStacks && e.code === ErrorCodes.INTERNAL) process.stderr.write(`${stackOf(e) ?? '(no stack)'}\n`);
   }
-  process.exitCode = exitCode;
+  // A handler may have set its own status (a quietly aborted managed worker).
+  process.exitCode ??= exitCode;
 }
 
 await main();

@@ -3,7 +3,7 @@
  * and finally saves the model and reports a summary. It is never on the gradient path. A fault
  * that no membership change can fix fails every rank together with the same error.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ControlServer } from './server.js';
 import { DataService } from './data-service.js';
 import { Run, type CommSummary } from './run.js';
@@ -11,6 +11,7 @@ import { configFingerprint, loadCheckpoint, removeStaleTemps } from './checkpoin
 import { checkState } from './state-check.js';
 import { saveJson, saveModel } from './output.js';
 import { checkOutputWritable, checkResumeDir } from './path-checks.js';
+import { claimOutput } from './output-guard.js';
 import { RunEvents, type RunObserver } from './run-events.js';
 import { selectEngine } from '../worker/backend.js';
 import { Trainer } from '../worker/trainer.js';
@@ -18,14 +19,18 @@ import { clipNormOf, resolveOptimizer } from '../shared/optim/index.js';
 import { initialState } from '../worker/replica.js';
 import { weightsFrom } from './init-from.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
-import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
+import { Defaults } from '../shared/constants.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { StepTimings, TrainParams } from '../shared/protocol.js';
 import { coordinatorInboundLimit } from '../shared/limits.js';
 import { modelFingerprint } from '../worker/fingerprint.js';
-import { evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
-import { loadJob } from '../jobs/registry.js';
+import { accuracyMode, evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
+import { checkData, checkModel } from '../jobs/validate.js';
+import { isJobPath, loadJob } from '../jobs/registry.js';
+import type { RunRecord } from '../jobs/run-record.js';
+import { VERSION } from '../shared/version.js';
 
 /** The `--json` summary line. */
 export interface RunSummary {
@@ -73,6 +78,14 @@ export interface RunSummary {
   /** Learning rate of the last step applied (the schedule's). */
   finalLr: number;
   output: string;
+  /** The run's settings, as its models record them too (see RunRecord). */
+  seed: number;
+  batchSize: number;
+  accumulate: number;
+  lr: number;
+  compress: string;
+  jobSpec: string;
+  version: string;
 }
 
 export interface CoordinatorHandle {
@@ -81,6 +94,8 @@ export interface CoordinatorHandle {
   scheme: 'ws' | 'wss';
   /** Settles when the run ends: the summary, or the error that stopped every rank. */
   result: Promise<RunSummary>;
+  /** Ctrl-C: stops at the next step, saves the newest agreed weights as the model, then fails with RT_ABORTED. */
+  interrupt(): void;
   /** Aborts the run (if still going) and closes the server. */
   close(reason?: Error): Promise<void>;
 }
@@ -98,11 +113,14 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
+  checkData(job, data);
   // --data-file: the training split is a packed file the coordinator only indexes (the job's own
   // train split is unused; its test split stays in memory for evaluation).
   const train = cfg.dataFile ? await DataService.fromFile(cfg.dataFile, job, cfg.seed) : new DataService(data.train, job, cfg.seed);
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
+  checkModel(job, evaluator.model);
+  if (job.accuracy && accuracyMode(job) === 'class-ids') log.info({ job: job.name }, 'accuracy: targets have one column, read as class ids');
   warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
   // A cosine schedule without --lr-decay-steps decays over the steps the run plans at
   // --min-workers (more workers take fewer, larger steps and end before the rate reaches 0).
@@ -136,16 +154,23 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   }
   const stale = await removeStaleTemps(output);
   if (stale.length > 0) log.info({ dir: output, files: stale }, 'removed temporary checkpoint files of an interrupted write');
+  await claimOutput(output, { resume: resume !== null && output === cfg.resume, overwrite: cfg.overwrite === true });
   if (resume) log.info({ from: cfg.resume, step: resume.state.step, epoch: resume.state.epoch }, 'resuming from checkpoint');
   const sec = cfg.security;
   const server = await ControlServer.listen(cfg.host, cfg.port, log, { token: sec.token, tls: sec.tls, insecure: sec.insecure, maxPayload: coordinatorInboundLimit(evaluator.paramCount) });
   log.info({ host: cfg.host, port: server.port, job: job.name, train: train.size, ...(cfg.dataFile ? { dataFile: cfg.dataFile } : {}), test: data.test.size, params: evaluator.paramCount }, 'coordinator listening');
 
+  /** What every saved model and the summary record about this run. */
+  const record = (step: number, workers: number | null, engines: string[] | null): RunRecord => ({
+    job: job.name, jobSpec: isJobPath(cfg.job) ? resolve(cfg.job) : cfg.job, seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize,
+    accumulate: cfg.accumulate ?? 1, lr: cfg.lr, compress: cfg.compress ?? 'none', workers, engines, step, version: VERSION,
+  });
+
   const run = new Run({
-    cfg: { ...cfg, output }, server, data: train, log, events, trainParams, fingerprint: runFingerprint, resume,
-    saveModel: (params, dir) => {
+    cfg: { ...cfg, output }, jobName: job.name, server, data: train, log, events, trainParams, fingerprint: runFingerprint, resume,
+    saveModel: (params, dir, step) => {
       evaluator.setWeights(params);
-      return saveModel(engine.tf, evaluator.model, dir);
+      return saveModel(engine.tf, evaluator.model, dir, record(step, null, null));
     },
     initial: initialState(startWeights, optimizer),
     lrAt: (step) => optimizer.lrAt(step),
@@ -164,7 +189,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, 'the final state rank 0 sent does not match its reported checksum');
     }
     evaluator.setWeights(out.finalState.params);
-    await saveModel(engine.tf, evaluator.model, output);
+    const rec = record(out.finalState.step, out.workers, out.engines);
+    await saveModel(engine.tf, evaluator.model, output, rec);
     await run.finish();
     const last = out.epochs[out.epochs.length - 1];
     const acc = out.accounting.report(cfg.epochs);
@@ -175,11 +201,29 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       firstStepSeconds: out.firstStepSeconds, samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
       engines: out.engines, devices: out.devices, threads: out.threads, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm,
-      optimizer: { ...trainParams.optimizer, clipNorm: trainParams.clipNorm }, finalLr: optimizer.lrAt(Math.max(0, out.finalState.step - 1)), output,
+      optimizer: { ...trainParams.optimizer, clipNorm: trainParams.clipNorm }, finalLr: optimizer.lrAt(Math.max(0, out.finalState.step - 1)),
+      output,
+      seed: rec.seed, batchSize: rec.batchSize, accumulate: rec.accumulate, lr: rec.lr, compress: rec.compress, jobSpec: rec.jobSpec, version: rec.version,
     };
     await saveJson(output, 'summary.json', summary);
-    log.info({ ...summary, event: undefined }, 'run complete');
+    // The headline only: the whole summary is in summary.json (and on stdout with --json).
+    log.info({ steps: summary.steps, finalLoss: summary.finalLoss, testLoss: summary.testLoss, testAccuracy: summary.testAccuracy, samplesPerSec: summary.samplesPerSec, wallSeconds: summary.wallSeconds, output }, 'run complete');
     return summary;
+  }
+
+  let interrupting = false;
+  /** Ctrl-C: the newest state every rank agreed on becomes the run's model. */
+  async function saveInterrupted(e: RingtrainError): Promise<RingtrainError> {
+    const st = run.latestState();
+    if (st.step === 0) return new RingtrainError(ErrorCodes.ABORTED, 'interrupted before the first step; no model saved');
+    try {
+      evaluator.setWeights(st.params);
+      await saveModel(engine.tf, evaluator.model, output, record(st.step, null, null));
+      return new RingtrainError(ErrorCodes.ABORTED, `interrupted: the model of step ${st.step} (epoch ${st.epoch + (st.cursor > 0 ? 1 : 0)}) is saved in ${output}`);
+    } catch (saveErr) {
+      log.warn({ err: saveErr instanceof Error ? saveErr.message : String(saveErr) }, 'interrupted, and the model could not be saved');
+      return e;
+    }
   }
 
   let closed = false;
@@ -192,8 +236,10 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
       return s;
     },
     async (err: unknown) => {
-      const e = toRingtrainError(err);
+      let e = toRingtrainError(err);
+      if (interrupting) e = await saveInterrupted(e);
       log.error({ code: e.code, err: e.message }, 'run failed');
+      logStack(log, e);
       run.failAll(e.code, e.message);
       closed = true;
       await server.close();
@@ -209,6 +255,13 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     port: server.port,
     scheme: server.scheme,
     result,
+    interrupt(): void {
+      if (closed || interrupting) return;
+      interrupting = true;
+      run.interrupt();
+      // Survivors that do not answer in time are not waited for: abort with what we hold.
+      setTimeout(() => server.events.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted')), Defaults.stateTimeoutMs + 1_000).unref();
+    },
     async close(reason?: Error): Promise<void> {
       if (!closed) server.events.close(reason ?? new RingtrainError(ErrorCodes.ABORTED, 'coordinator closed'));
       await result.catch(() => undefined);

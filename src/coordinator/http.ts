@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DASHBOARD_HTML } from './dashboard-page.js';
+import { dashboardHtml } from './dashboard-page.js';
 import { refuseOrLogin } from './http-auth.js';
 import type { RunMetrics } from './metrics.js';
 import type { RunState } from './run-state.js';
@@ -24,6 +24,9 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.end(body);
 }
 
+/** The live page, built once (it inlines uPlot, read from node_modules). */
+let livePage: string | null = null;
+
 async function route(req: IncomingMessage, res: ServerResponse, state: RunState, metrics: RunMetrics): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
   // Only the path matters; a malformed Host header must not make URL parsing throw.
@@ -34,8 +37,10 @@ async function route(req: IncomingMessage, res: ServerResponse, state: RunState,
     case '/status':
       return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(state.snapshot()));
     case '/':
-    case '/index.html':
-      return send(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML);
+    case '/index.html': {
+      const page = (livePage ??= dashboardHtml());
+      return send(res, 200, 'text/html; charset=utf-8', page);
+    }
     case '/healthz':
       return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
     default:

@@ -52,11 +52,16 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   const onSignal = (sig: NodeJS.Signals): void => {
     void handle.close(new RingtrainError(ErrorCodes.ABORTED, `interrupted by ${sig}`));
   };
-  process.once('SIGINT', onSignal);
+  // Ctrl-C reaches the whole process group; the children ignore it (--managed) so that their
+  // states can still be collected and saved. A second Ctrl-C ends everything at once.
+  const onInterrupt = onInterrupts(() => handle.interrupt(), () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  process.on('SIGINT', onInterrupt);
   process.once('SIGTERM', onSignal);
   const args = [
     CLI, 'worker', '--coordinator', `${handle.scheme}://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
-    '--backend', opts.backend, ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]), '--log-level', opts.workerLogLevel, '--data', opts.data ?? 'auto',
+    '--managed', '--backend', opts.backend, ...(opts.threads === undefined ? [] : ['--threads', String(opts.threads)]), '--log-level', opts.workerLogLevel, '--data', opts.data ?? 'auto',
     // A job module path is passed to the children on their command line, never over the network.
     ...(isJobPath(cfg.job) ? ['--job', resolve(cfg.job)] : []),
     // Every worker reads its own rows from the same packed file.
@@ -94,10 +99,28 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
     throw err;
   } finally {
     ending = true;
-    process.off('SIGINT', onSignal);
+    process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onSignal);
     await Promise.all(children.map((c) => waitExit(c, 10_000)));
   }
+}
+
+/**
+ * A SIGINT handler: the first signal calls `first` (stop gracefully, saving the model); a second
+ * calls `hard` and exits at once with 130, the shell's code for an interrupted command.
+ */
+export function onInterrupts(first: () => void, hard: () => void = () => undefined): () => void {
+  let count = 0;
+  return () => {
+    count += 1;
+    if (count === 1) {
+      process.stderr.write('\ninterrupted: saving the newest weights as the model (Ctrl-C again to exit at once)\n');
+      first();
+      return;
+    }
+    hard();
+    process.exit(130);
+  };
 }
 
 /** Waits for a child to exit, killing it if it outstays `ms`. */

@@ -11,6 +11,8 @@ import { ProgressBar } from './progress.js';
 import type { RunObserver } from './run-events.js';
 import { RunState } from './run-state.js';
 import { httpKey, isLoopbackHost } from '../shared/auth.js';
+import { ReportWriter } from './report.js';
+import { TensorBoardWriter } from './tensorboard.js';
 import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { checkExposure } from '../shared/exposure.js';
 import { NO_SECURITY, type SecurityConfig } from '../shared/security-config.js';
@@ -28,6 +30,10 @@ export interface OpsConfig {
   httpPort: number | null;
   /** Draw a progress bar (only sensible when stderr is a terminal). */
   progress: boolean;
+  /** Seconds the HTTP endpoint stays up after the run ends (--linger; 0: closes at once). */
+  lingerSeconds: number;
+  /** Folder for TensorBoard event files (--tensorboard), or null. */
+  tensorboard: string | null;
 }
 
 /**
@@ -43,7 +49,16 @@ export function opsConfig(raw: Record<string, unknown>, isTTY: boolean, security
   const host = raw['httpHost'] ?? '127.0.0.1';
   if (typeof host !== 'string' || host.trim() === '') throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-host must be an address (got ${JSON.stringify(host)})`);
   checkExposure('--http-host', host, security.token, security.insecure);
+  const lv = raw['linger'] ?? 0;
+  const linger = typeof lv === 'string' && lv.trim() !== '' ? Number(lv) : lv;
+  if (typeof linger !== 'number' || !Number.isFinite(linger) || linger < 0 || linger > 604_800) {
+    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--linger must be a number of seconds in [0, 604800] (got ${JSON.stringify(lv)})`);
+  }
+  const tb = raw['tensorboard'];
+  if (tb !== undefined && tb !== null && (typeof tb !== 'string' || tb.trim() === '')) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--tensorboard must name a folder (got ${JSON.stringify(tb)})`);
   return {
+    lingerSeconds: linger,
+    tensorboard: typeof tb === 'string' ? tb : null,
     httpHost: host,
     httpKey: security.token !== null && !isLoopbackHost(host) ? httpKey(security.token) : null,
     httpPort: raw['http'] === false || port === -1 ? null : port,
@@ -61,7 +76,9 @@ export interface Ops {
 export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   const state = new RunState();
   const metrics = new RunMetrics(state);
-  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport()];
+  // The report reads `state`, so it comes after it.
+  const observers: RunObserver[] = [state, metrics, new MetricsLog(), new BestModelExport(log), new ReportWriter(state)];
+  if (cfg.tensorboard !== null) observers.push(new TensorBoardWriter(cfg.tensorboard, state));
   if (cfg.progress) observers.push(new ProgressBar(state));
   let http: HttpEndpoint | null = null;
   if (cfg.httpPort !== null) {
@@ -77,5 +94,23 @@ export async function startOps(cfg: OpsConfig, log: Logger): Promise<Ops> {
   }
   // The key is read-only access to this run's figures; the operator needs it to open the page.
   if (http) log.info({ url: http.url, metrics: `${http.url}metrics`, status: `${http.url}status`, ...(cfg.httpKey === null ? {} : { login: `${http.url}?key=${cfg.httpKey}` }) }, 'dashboard');
-  return { observers, state, http, close: async () => void (await http?.close()) };
+  const close = async (): Promise<void> => {
+    if (http && cfg.lingerSeconds > 0) await linger(http.url, cfg.lingerSeconds, log);
+    await http?.close();
+  };
+  return { observers, state, http, close };
+}
+
+/** Keeps the dashboard up after the run for `seconds`, or until Ctrl-C. */
+async function linger(url: string, seconds: number, log: Logger): Promise<void> {
+  log.info({ url, seconds }, 'run ended; the dashboard stays up (Ctrl-C to leave now)');
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    const timer = setTimeout(done, seconds * 1000);
+    process.on('SIGINT', done);
+  });
 }

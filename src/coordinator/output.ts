@@ -4,9 +4,10 @@
  * temporary name and renamed, so a crash never leaves a half-written file under the real name.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { Tfjs } from '../jobs/job.js';
+import type { RunRecord } from '../jobs/run-record.js';
 
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
@@ -14,8 +15,8 @@ async function writeAtomic(file: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, file);
 }
 
-/** Saves the model (with its current weights) into `dir`. */
-export async function saveModel(tf: Tfjs, model: TF.LayersModel, dir: string): Promise<void> {
+/** Saves the model (with its current weights) into `dir`, with the run's record as metadata. */
+export async function saveModel(tf: Tfjs, model: TF.LayersModel, dir: string, record?: RunRecord): Promise<void> {
   await mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -28,11 +29,18 @@ export async function saveModel(tf: Tfjs, model: TF.LayersModel, dir: string): P
         generatedBy: artifacts.generatedBy,
         convertedBy: artifacts.convertedBy ?? null,
         weightsManifest: [{ paths: ['./weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+        ...(record ? { userDefinedMetadata: { ringtrain: record } } : {}),
       };
       await writeAtomic(join(dir, 'model.json'), JSON.stringify(manifest));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
     }),
   );
+}
+
+/** Writes `text` to `file` atomically, creating its folder. */
+export async function saveText(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeAtomic(file, text);
 }
 
 export async function saveJson(dir: string, name: string, value: unknown): Promise<void> {

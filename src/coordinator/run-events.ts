@@ -15,8 +15,23 @@ export interface WorkerInfo {
   engine: string;
 }
 
-export interface RunStartEvent {
+/** The run's settings as the dashboard, report and recorded metadata show them. */
+export interface HyperParameters {
   job: string;
+  seed: number;
+  epochs: number;
+  /** Per-worker micro-batch (--batch-size); `accumulate` of them make one rank's step. */
+  batchSize: number;
+  accumulate: number;
+  lr: number;
+  workers: number;
+  compress: string;
+}
+
+export interface RunStartEvent {
+  /** The job's name (not the module path it was loaded from). */
+  job: string;
+  hyper: HyperParameters;
   generation: number;
   workers: WorkerInfo[];
   epochs: number;

@@ -3,7 +3,7 @@
  * Memory stays bounded however long the run: the loss curve is thinned (every other point
  * dropped) whenever it reaches its cap, so it always spans the whole run.
  */
-import type { EpochEvent, RunEndEvent, RunObserver, RunStartEvent, StepEvent, WorkerInfo } from './run-events.js';
+import type { EpochEvent, HyperParameters, RunEndEvent, RunObserver, RunStartEvent, StepEvent, WorkerInfo } from './run-events.js';
 
 const MAX_CURVE_POINTS = 2000;
 /** Throughput is measured over this many recent steps: smooth, yet quick to follow a change. */
@@ -22,6 +22,8 @@ export type EpochRecord = Omit<EpochEvent, 'saveModel'>;
 export interface RunStatus {
   state: 'waiting' | 'training' | 'done' | 'failed';
   job: string | null;
+  /** The run's settings (null until the first generation starts). */
+  hyper: HyperParameters | null;
   output: string | null;
   generation: number;
   /** Generations started after the first (membership changes). */
@@ -47,7 +49,7 @@ export interface RunStatus {
 export class RunState implements RunObserver {
   readonly name = 'status';
   private status: RunStatus = {
-    state: 'waiting', job: null, output: null, generation: 0, restarts: 0, epochs: 0, epoch: 0, step: 0, totalSteps: 0, loss: null,
+    state: 'waiting', job: null, hyper: null, output: null, generation: 0, restarts: 0, epochs: 0, epoch: 0, step: 0, totalSteps: 0, loss: null,
     samplesPerSec: 0, elapsedSeconds: 0, etaSeconds: null, nonFiniteSkips: 0, workers: [], lossCurve: [], epochHistory: [], error: null,
   };
   private startedAt: number | null = null;
@@ -63,6 +65,7 @@ export class RunState implements RunObserver {
     if (s.generation > 0) s.restarts++;
     s.state = 'training';
     s.job = e.job;
+    s.hyper = e.hyper;
     s.output = e.output;
     s.generation = e.generation;
     s.epochs = e.epochs;
@@ -113,6 +116,7 @@ export class RunState implements RunObserver {
     this.status.state = e.ok ? 'done' : 'failed';
     this.status.error = e.error ?? null;
     this.status.etaSeconds = e.ok ? 0 : null;
+    if (this.startedAt !== null) this.status.elapsedSeconds = (this.now() - this.startedAt) / 1000;
   }
 
   /** A copy of the current state, with the clock-derived fields brought up to date. */

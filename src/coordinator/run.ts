@@ -32,6 +32,7 @@ import { assertSameModel } from './consistency.js';
 import { ChecksumLog, checkState, type StateBounds } from './state-check.js';
 import { ReportGate } from './report-gate.js';
 import { blameStall } from './blame.js';
+import { isJobPath } from '../jobs/registry.js';
 
 interface Peer {
   conn: WorkerConn;
@@ -40,6 +41,8 @@ interface Peer {
 
 export interface RunSetup {
   cfg: CoordinatorConfig;
+  /** The job's own name (cfg.job may be a module path). */
+  jobName: string;
   server: ControlServer;
   data: DataService;
   log: Logger;
@@ -56,8 +59,8 @@ export interface RunSetup {
   /** The coordinator's own build of the model: every rank's must match it. */
   modelFingerprint: ModelFingerprint;
   evaluate(params: Float32Array): { test: EvalResult; validation: EvalResult | null };
-  /** Saves `params` as a Layers model into `dir` (for the best-epoch export). */
-  saveModel(params: Float32Array, dir: string): Promise<void>;
+  /** Saves `params` (after `step` steps) as a Layers model into `dir` (for the best-epoch export). */
+  saveModel(params: Float32Array, dir: string, step: number): Promise<void>;
 }
 
 export interface RunOutcome {
@@ -155,6 +158,9 @@ export class Run {
   private commMs = 0;
   private exposedMs = 0;
   private finalState: TrainState | null = null;
+  /** Ctrl-C: end the generation, collect the survivors' states, then stop (see interrupt()). */
+  private interrupted = false;
+  private training = false;
 
   constructor(private readonly s: RunSetup) {
     const ck = s.resume;
@@ -228,8 +234,14 @@ export class Run {
         ev.conn.reject(ErrorCodes.RUN_FULL, `this run already has --max-workers ${this.s.cfg.maxWorkers} workers`);
         return { kind: 'other' };
       }
+      // A worker without the job module could never build the model: refuse it alone, at once.
+      if (msg.job === null && isJobPath(this.s.cfg.job)) {
+        this.log.warn({ code: ErrorCodes.JOB_REQUIRED, conn: ev.conn.id, host: msg.host }, 'worker refused: started without --job for a job module');
+        ev.conn.reject(ErrorCodes.JOB_REQUIRED, `this run's job is the module ${this.s.cfg.job}; start this worker with --job <path to the same module>`);
+        return { kind: 'other' };
+      }
       this.waiting.set(ev.conn.id, { conn: ev.conn, hello: msg });
-      this.log.info({ conn: ev.conn.id, host: msg.host, pid: msg.pid, ring: msg.ringUrl, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker joined');
+      this.log.info({ conn: ev.conn.id, host: msg.host, workerPid: msg.pid, ring: msg.ringUrl, appliedSteps: msg.appliedSteps, waiting: this.waiting.size }, 'worker joined');
       return { kind: 'joined' };
     }
     if (msg.type === 'error') this.log.warn({ conn: ev.conn.id, code: msg.code, err: msg.message }, 'waiting worker failed');
@@ -265,13 +277,15 @@ export class Run {
       if (formed !== null) end = { kind: 'lost', why: formed };
       else {
         const t0 = performance.now();
-        end = await this.train();
+        this.training = true;
+        end = await this.train().finally(() => (this.training = false));
         this.trainMs += performance.now() - t0;
       }
       if (end.kind === 'done') break;
       this.log.warn({ generation: this.generation, reason: end.kind === 'lost' ? end.why : 'a worker is joining', committed: this.committed }, 'generation ending');
       // A join pauses at the step boundary everyone has reached (all sent steps are committed).
       await this.pauseAndAdopt(end.kind === 'join' ? this.committed : null);
+      if (this.interrupted) throw new RingtrainError(ErrorCodes.ABORTED, `interrupted at step ${this.best.step}`);
       fruitless = this.committed > before || end.kind === 'join' ? 0 : fruitless + 1;
       if (fruitless >= Defaults.maxFruitlessGenerations) {
         throw new RingtrainError(ErrorCodes.RING_FAILED, `${fruitless} generations in a row ended without committing a step (last: ${end.kind === 'lost' ? end.why : 'join'}); check the network between workers`);
@@ -418,7 +432,8 @@ export class Run {
     const { cfg, data } = this.s;
     const stepsPerEpoch = Math.ceil(data.size / (samplesPerRankStep(cfg) * N));
     await this.s.events.emit('onStart', {
-      job: this.s.cfg.job, generation: this.generation, epochs: cfg.epochs, stepsPerEpoch,
+      job: this.s.jobName, generation: this.generation, epochs: cfg.epochs, stepsPerEpoch,
+      hyper: { job: this.s.jobName, seed: cfg.seed, epochs: cfg.epochs, batchSize: cfg.batchSize, accumulate: cfg.accumulate ?? 1, lr: cfg.lr, workers: N, compress: cfg.compress ?? 'none' },
       // An estimate once membership has changed: the world size of this generation for what is left.
       totalSteps: this.best.step + Math.ceil(((cfg.epochs - this.best.epoch) * data.size - this.best.cursor) / (samplesPerRankStep(cfg) * N)),
       output: cfg.output ?? '',
@@ -527,6 +542,7 @@ export class Run {
 
     send();
     for (;;) {
+      if (this.interrupted) return { kind: 'lost', why: 'interrupted' };
       if (this.committed === pos.step && needState.size === 0) {
         if (planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null) return { kind: 'done' };
         if (joinPending) return { kind: 'join' };
@@ -692,7 +708,7 @@ export class Run {
       this.log.info({ epoch: p.epoch + 1, of: this.s.cfg.epochs, step: p.step + 1, trainLoss, valLoss: validation?.loss, testLoss: test.loss, testAccuracy: test.accuracy }, 'epoch done');
       await this.s.events.emit('onEpoch', {
         epoch: p.epoch + 1, step: p.step + 1, trainLoss, valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null,
-        testLoss: test.loss, testAccuracy: test.accuracy, saveModel: (dir) => this.s.saveModel(st.params, dir),
+        testLoss: test.loss, testAccuracy: test.accuracy, saveModel: (dir) => this.s.saveModel(st.params, dir, st.step),
       });
       this.epochLossSum = 0;
       this.epochSamples = 0;
@@ -712,6 +728,21 @@ export class Run {
     const n = Math.max(1, this.timedSteps);
     const t = this.timingSums;
     return { waitMs: t.waitMs / n, computeMs: t.computeMs / n, allreduceMs: t.allreduceMs / n, updateMs: t.updateMs / n };
+  }
+
+  /**
+   * Stops the run at the next event: while training, the generation ends as on a loss, so the
+   * survivors report their states and the newest is adopted (latestState) before execute() fails
+   * with RT_ABORTED; otherwise there is nothing newer to collect and the run is aborted at once.
+   */
+  interrupt(): void {
+    this.interrupted = true;
+    if (!this.training) this.s.server.events.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
+  }
+
+  /** The newest state every rank agreed on (after interrupt(): the survivors' newest). */
+  latestState(): TrainState {
+    return this.best;
   }
 
   /** Sends `finish` to every member and waits for them to close. */

@@ -145,6 +145,9 @@ export class ControlServer {
     conn.send({ type: 'challenge', protocol: PROTOCOL_VERSION, nonce, auth: this.opts.token !== null });
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // A connection we are closing (refused, failed authentication) has been told why; what it
+      // still sends (typically its own error report) is moot, not a protocol violation.
+      if (ws.readyState !== WebSocket.OPEN) return;
       let msg: WorkerToCoordinator;
       try {
         if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_MESSAGE, 'text frame on a control link');
@@ -178,7 +181,7 @@ export class ControlServer {
         }
         const token = this.opts.token;
         if (token !== null && !proofMatches(controlProof(token, nonce), msg.proof)) {
-          log.warn({ code: ErrorCodes.AUTH_FAILED, host: msg.host, pid: msg.pid, proof: msg.proof !== null }, 'authentication failed; closing');
+          log.warn({ code: ErrorCodes.AUTH_FAILED, host: msg.host, workerPid: msg.pid, proof: msg.proof !== null }, 'authentication failed; closing');
           conn.reject(ErrorCodes.AUTH_FAILED, msg.proof === null ? 'this coordinator requires a token: give the worker --token, --token-file or RINGTRAIN_TOKEN' : 'wrong token');
           return;
         }

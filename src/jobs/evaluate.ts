@@ -10,6 +10,24 @@ export interface EvalResult {
 
 const EVAL_BATCH = 500;
 
+/**
+ * How accuracy reads a job's targets: one-hot (or score) rows compare by argmax; one-column
+ * targets are class ids, compared with the argmax of the prediction (or, for a one-column
+ * prediction, with the prediction thresholded at 0.5). A one-column target's argmax is always 0,
+ * which would report the share of class 0 as accuracy.
+ */
+export function accuracyMode(job: Job): 'argmax' | 'class-ids' {
+  return job.outputSize === 1 ? 'class-ids' : 'argmax';
+}
+
+/** Number of rows of a batch the model classifies right (a scalar tensor). */
+function correctCount(tf: Tfjs, job: Job, ys: TF.Tensor, pred: TF.Tensor): TF.Tensor {
+  if (accuracyMode(job) === 'argmax') return tf.sum(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), 'float32'));
+  const flat = tf.reshape(pred, [pred.shape[0]!, -1]);
+  const predicted = flat.shape[1] === 1 ? tf.cast(tf.greaterEqual(tf.reshape(flat, [-1]), 0.5), 'float32') : tf.cast(tf.argMax(flat, -1), 'float32');
+  return tf.sum(tf.cast(tf.equal(predicted, tf.round(tf.reshape(ys, [-1]))), 'float32'));
+}
+
 export function evaluate(tf: Tfjs, job: Job, model: TF.LayersModel, data: Dataset, batch = EVAL_BATCH): EvalResult {
   const width = inputSize(job);
   let lossSum = 0;
@@ -21,7 +39,7 @@ export function evaluate(tf: Tfjs, job: Job, model: TF.LayersModel, data: Datase
       const ys = tf.tensor(data.y.subarray(start * job.outputSize, (start + n) * job.outputSize), [n, job.outputSize], 'float32');
       const pred = model.apply(xs, { training: false }) as TF.Tensor;
       const loss = tf.sum(job.loss(tf, ys, pred));
-      const hits = job.accuracy ? tf.sum(tf.cast(tf.equal(tf.argMax(pred, -1), tf.argMax(ys, -1)), 'float32')) : tf.scalar(0);
+      const hits = job.accuracy ? correctCount(tf, job, ys, pred) : tf.scalar(0);
       return [loss.dataSync()[0]!, hits.dataSync()[0]!];
     });
     lossSum += l;

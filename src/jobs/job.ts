@@ -25,7 +25,10 @@ export interface Job {
   name: string;
   /** Shape of one input sample (without the batch dimension). */
   inputShape: number[];
-  /** Length of one target row. */
+  /**
+   * Length of one target row. The model's output has this width, except with one-column targets
+   * (class ids), where the model may output one score per class.
+   */
   outputSize: number;
   /** Builds the (uncompiled) model. Called on every rank; initial weights come from the coordinator. */
   createModel(tf: Tfjs): TF.LayersModel;
@@ -38,7 +41,11 @@ export interface Job {
   loadData(seed: number): Promise<JobData> | JobData;
   /** Per-sample loss: returns a 1-D tensor with one value per row of the batch. */
   loss(tf: Tfjs, yTrue: TF.Tensor, yPred: TF.Tensor): TF.Tensor;
-  /** Report classification accuracy (argmax of prediction vs. argmax of target). */
+  /**
+   * Report classification accuracy: argmax of prediction vs. argmax of target; with one output
+   * column (`outputSize: 1`) targets are class ids, compared with the prediction's argmax (or, for
+   * a one-column prediction, the prediction thresholded at 0.5).
+   */
   accuracy?: boolean;
   /** Hyper-parameters used when the command line gives none. */
   defaults?: JobDefaults;

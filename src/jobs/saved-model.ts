@@ -94,6 +94,8 @@ export interface SavedEvalResult extends EvalResult {
   job: string;
   model: string;
   samples: number;
+  /** The seed the split was built with (the training run's). */
+  seed: number;
   engine: string;
 }
 
@@ -105,9 +107,9 @@ export async function evaluateSaved(dir: string, jobSpec: string, seed: number, 
   try {
     const data = await job.loadData(seed);
     const out = model.outputs[0]?.shape;
-    if (out?.[out.length - 1] !== job.outputSize) bad(dir, `its output has shape ${JSON.stringify(out)}, job ${job.name} expects ${job.outputSize} outputs`);
+    if (job.outputSize !== 1 && out?.[out.length - 1] !== job.outputSize) bad(dir, `its output has shape ${JSON.stringify(out)}, job ${job.name} expects ${job.outputSize} outputs`);
     const r = evaluate(engine.tf, job, model, data.test);
-    return { event: 'eval', job: job.name, model: dir, samples: data.test.size, engine: engine.name, ...r };
+    return { event: 'eval', job: job.name, model: dir, samples: data.test.size, seed, engine: engine.name, ...r };
   } finally {
     model.dispose();
   }

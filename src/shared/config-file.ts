@@ -25,5 +25,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path} must hold an object of flag names to values (got ${Array.isArray(parsed) ? 'a list' : typeof parsed})`);
   }
+  const snake = Object.keys(parsed).find((k) => k.includes('_'));
+  if (snake !== undefined) {
+    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `config file ${path}: unknown key "${snake}"; did you mean "${snake.replace(/_/g, '-')}"? (keys are the flags' names)`);
+  }
   return Object.fromEntries(Object.entries(parsed));
 }

@@ -42,6 +42,8 @@ export interface CoordinatorConfig {
   checkpointEvery: number;
   /** Directory of an earlier run to continue from its checkpoint. */
   resume: string | null;
+  /** Replace a previous run in --output (absent: such a folder is refused). */
+  overwrite?: boolean;
   logLevel: LogLevel;
   /** Skip (default) or abort a step whose all-reduced loss or gradient is not finite. */
   onNonfinite: NonFinitePolicy;
@@ -166,6 +168,7 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     rendezvousGraceMs: intIn(raw, 'rendezvousGrace', 'rendezvous-grace', 0, 86_400_000),
     checkpointEvery: intIn(raw, 'checkpointEvery', 'checkpoint-every', 1, 1_000_000_000),
     resume: optText(raw, 'resume', 'resume'),
+    overwrite: raw['overwrite'] === true,
     logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
     onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
     maxNonfiniteSkips: raw['maxNonfiniteSkips'] === undefined ? Defaults.maxNonfiniteSkips : intIn(raw, 'maxNonfiniteSkips', 'max-nonfinite-skips', 0, 1_000_000_000),

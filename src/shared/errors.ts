@@ -7,6 +7,7 @@ export const ErrorCodes = {
   UNKNOWN_JOB: 'RT_UNKNOWN_JOB',
   JOB_LOAD: 'RT_JOB_LOAD',
   JOB_REQUIRED: 'RT_JOB_REQUIRED',
+  JOB_INVALID: 'RT_JOB_INVALID',
   CONNECT_FAILED: 'RT_CONNECT_FAILED',
   BAD_MESSAGE: 'RT_BAD_MESSAGE',
   VERSION_MISMATCH: 'RT_VERSION_MISMATCH',
@@ -67,4 +68,17 @@ export function toRingtrainError(err: unknown, fallback: ErrorCode = ErrorCodes.
 export function formatError(err: unknown): string {
   const e = toRingtrainError(err);
   return `error ${e.code}: ${e.message.replace(/\s*\n\s*/g, ' ')}`;
+}
+
+/** The stack behind an error: its cause's when it wraps one (RT_INTERNAL wraps what was thrown). */
+export function stackOf(err: RingtrainError): string | undefined {
+  return err.cause instanceof Error ? err.cause.stack : err.stack;
+}
+
+/**
+ * Logs the stack of an unexpected (RT_INTERNAL) error at debug level: the one-line message is
+ * for the user, the stack for whoever reports the bug.
+ */
+export function logStack(log: { debug(obj: object, msg: string): void }, err: RingtrainError): void {
+  if (err.code === ErrorCodes.INTERNAL) log.debug({ stack: stackOf(err) }, 'internal error stack');
 }

@@ -9,6 +9,8 @@
  * (a CPU engine is as fast and simpler), an explicit `--backend webgpu` accepts them (that is how
  * the tests run WebGPU on machines without a GPU).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** What the worker learned about the adapter it will compute on. */
 export interface AdapterDesc {
@@ -36,7 +38,28 @@ export function parseAdapterList(text: string): { backend: string; name: string 
   return out;
 }
 
+/** Where the dynamic loader looks for libraries besides LD_LIBRARY_PATH and its cache. */
+const SYSTEM_LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`];
+const VULKAN_LOADER = 'libvulkan.so.1';
+
+/**
+ * True when the dynamic loader can find the Vulkan loader library (Linux only; other systems'
+ * Dawn needs none). Without it Dawn prints "Couldn't load Vulkan" straight to stderr, past any
+ * log level, so ringtrain looks first and says why at its own level instead.
+ */
+export function vulkanLoaderPresent(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = [...(env['LD_LIBRARY_PATH'] ?? '').split(':').filter((d) => d !== ''), ...SYSTEM_LIB_DIRS];
+  if (dirs.some((d) => existsSync(join(d, VULKAN_LOADER)))) return true;
+  try {
+    return readFileSync('/etc/ld.so.cache').includes(VULKAN_LOADER);
+  } catch {
+    return false;
+  }
+}
+
 async function loadDawn(): Promise<DawnModule | string> {
+  if (!vulkanLoaderPresent()) return `no Vulkan loader (${VULKAN_LOADER}) on this machine, which Dawn needs for WebGPU (see README: Engines)`;
   try {
     return (await import('webgpu')) as unknown as DawnModule;
   } catch (err) {

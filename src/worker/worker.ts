@@ -13,7 +13,7 @@ import { reportState, runGeneration } from './generation.js';
 import type { Replica } from './replica.js';
 import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
 import type { WorkerConfig } from '../shared/config.js';
-import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/errors.js';
 import { checksum } from '../shared/flat.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { StartMsg } from '../shared/protocol.js';
@@ -54,6 +54,8 @@ interface Compute {
 /** Runs one worker until the coordinator says the run is finished. */
 export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<WorkerResult> {
   const log = logger ?? createLogger('worker', cfg.logLevel);
+  // A --job module that cannot load fails this worker here, alone, before it joins any run.
+  if (cfg.job !== null) await loadJob(cfg.job);
   const sec = cfg.security;
   const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, log, { tls: sec.tls, token: sec.token, insecure: sec.insecure });
   // Survives reconnections: the model, the engine and the replica's state.
@@ -132,6 +134,7 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
           continue;
         }
         // A refusal nobody proved (an error before the welcome) never reaches here: see control-client.ts.
+        logStack(log, e);
         // Tell the coordinator, so every rank fails together instead of waiting for a timeout.
         await control.send({ type: 'error', code: e.code, message: e.message });
         throw e;

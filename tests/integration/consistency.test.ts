@@ -34,7 +34,10 @@ describe('consistency across ranks', () => {
     const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
     const w = await runCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1'], { env });
     expect(w.code).toBe(1);
-    expect(w.stderr).toMatch(/RT_JOB_REQUIRED: the coordinator runs job module .*marker-job\.mjs; start this worker with --job/);
+    expect(w.stderr).toMatch(/RT_JOB_REQUIRED: coordinator: this run's job is the module .*marker-job\.mjs; start this worker with --job/);
+    // The worker is refused alone; the coordinator keeps waiting for workers that have the job.
+    await coord.waitFor(/worker refused: started without --job/);
+    coord.child.kill('SIGKILL');
     await coord.exited;
     // Only the coordinator, which was given the path on its own command line, imported it.
     expect(existsSync(marker)).toBe(true);

@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -97,13 +98,21 @@ describe('live dashboard and metrics', () => {
     await page.goto(url, { timeout: 30_000 });
     // After the first epoch, so the screenshot also shows test loss and accuracy points.
     await page.waitForFunction(() => Number(document.querySelector('#accuracy-chart')?.getAttribute('data-points')) >= 1, undefined, { timeout: 60_000 });
-    const trainPoints = await page.$eval('#loss-chart polyline[data-series="train"]', (p) => (p.getAttribute('points') ?? '').trim().split(/\s+/).length);
+    const chart = await page.$eval('#loss-chart', (el) => ({ train: Number(el.getAttribute('data-train-points')), series: el.getAttribute('data-series'), canvases: el.querySelectorAll('canvas').length }));
+    const title = await page.textContent('#title');
+    const lr = await page.$eval('#hyper tr[data-key="lr"] td:last-child', (td) => td.textContent);
     const rows = await page.$$eval('#workers tbody tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
     const state = await page.textContent('#state');
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(state).toBe('training');
-    expect(trainPoints).toBeGreaterThanOrEqual(2);
+    // uPlot drew the curve (a canvas), titled by the job's name, with no validation legend for a
+    // job without a validation split, and the run's hyper-parameters beside it.
+    expect(chart.train).toBeGreaterThanOrEqual(2);
+    expect(chart.canvases).toBeGreaterThanOrEqual(1);
+    expect(chart.series).toBe('train,train (smoothed),test');
+    expect(title).toBe('mnist-mlp');
+    expect(lr).toBe('0.001');
     expect(rows.map((r) => r[0])).toEqual(Array.from({ length: WORKERS }, (_, i) => String(i)));
     for (const r of rows) {
       expect(r[1]).not.toBe('');
@@ -113,5 +122,15 @@ describe('live dashboard and metrics', () => {
     // The run itself still has to finish cleanly with the page attached.
     const summary = summaryOf(await run.done);
     expect(summary['workers']).toBe(WORKERS);
+    // The same page, with the final status embedded, stays in the output folder: open it from disk.
+    const report = await browser.newPage();
+    const fetched: string[] = [];
+    report.on('request', (r) => fetched.push(r.url()));
+    await report.goto(pathToFileURL(join(dir, 'out', 'report.html')).href);
+    await report.waitForFunction(() => document.querySelector('#state')?.textContent === 'done', undefined, { timeout: 10_000 });
+    expect(await report.$eval('#accuracy-chart', (el) => Number(el.getAttribute('data-points')))).toBe(8);
+    expect(await report.$$eval('#workers tbody tr', (trs) => trs.length)).toBe(WORKERS);
+    expect(fetched.filter((u) => !u.startsWith('file:'))).toEqual([]);
+    await report.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: true });
   });
 });

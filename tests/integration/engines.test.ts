@@ -26,7 +26,7 @@ describe('engine selection', () => {
     expect(run.error, run.error).toBeUndefined();
     expect(run.engine).toBe('wasm');
     expect(run.reason).toMatch(/tensorflow: turned off by RINGTRAIN_NO_TENSORFLOW=1/);
-    expect(run.reason).toMatch(/webgpu: Dawn found no WebGPU adapter/);
+    expect(run.reason).toMatch(/webgpu: (Dawn found no WebGPU adapter|no Vulkan loader \(libvulkan\.so\.1\) on this machine)/);
   });
 
   it('auto refuses a software WebGPU adapter', async () => {
@@ -48,7 +48,7 @@ describe('engine selection', () => {
 
   it.each([
     ['tensorflow', /--backend tensorflow is unavailable: turned off by RINGTRAIN_NO_TENSORFLOW=1/],
-    ['webgpu', /--backend webgpu is unavailable: Dawn found no WebGPU adapter/],
+    ['webgpu', /--backend webgpu is unavailable: (Dawn found no WebGPU adapter|no Vulkan loader)/],
   ])('an explicit unavailable engine (%s) is a clear error', async (backend, message) => {
     const run = await runEngine('mnist-mlp', backend, { env: { ...NO_VULKAN, ...NO_TF } });
     expect(run.error).toMatch(/^RT_BACKEND_UNAVAILABLE: /);
@@ -86,7 +86,7 @@ describe('GPU flags', () => {
   });
 
   it('local --gpus starts one worker per listed GPU', async () => {
-    const r = await runCli(['local', '--gpus', '0,1', '--backend', 'wasm', '--job', 'regression-mlp', '--epochs', '1', '--json', '--log-level', 'warn', '--output', 'test-artifacts/gpus'], { env: NO_VULKAN, timeoutMs: 120_000 });
+    const r = await runCli(['local', '--gpus', '0,1', '--backend', 'wasm', '--job', 'regression-mlp', '--epochs', '1', '--json', '--log-level', 'warn', '--output', 'test-artifacts/gpus', '--overwrite'], { env: NO_VULKAN, timeoutMs: 120_000 });
     expect(r.stderr).not.toMatch(/error RT_/);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as { workers: number; engines: string[] };
     expect(r.code).toBe(0);

@@ -4,7 +4,7 @@ import { RunState } from '../../dist/coordinator/run-state.js';
 import { progressPayload } from '../../dist/coordinator/progress.js';
 
 const timings = { waitMs: 1, computeMs: 2, allreduceMs: 3, updateMs: 4 };
-const start = { job: 'j', generation: 1, epochs: 1, stepsPerEpoch: 5000, totalSteps: 5000, output: '/tmp/x', workers: [{ rank: 0, host: 'a', pid: 1, engine: 'cpu' }, { rank: 1, host: 'b', pid: 2, engine: 'wasm' }] };
+const start = { job: 'j', hyper: { job: 'j', seed: 1, epochs: 1, batchSize: 8, accumulate: 1, lr: 0.01, workers: 2, compress: 'none' }, generation: 1, epochs: 1, stepsPerEpoch: 5000, totalSteps: 5000, output: '/tmp/x', workers: [{ rank: 0, host: 'a', pid: 1, engine: 'cpu' }, { rank: 1, host: 'b', pid: 2, engine: 'wasm' }] };
 
 describe('RunState', () => {
   it('keeps the loss curve bounded yet spanning the run, and measures throughput', () => {
