@@ -3,29 +3,30 @@
  * unsuitable; an engine asked for by name that cannot run the job is a clear start-up error; the
  * GPU flags are validated before anything starts.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { NO_VULKAN, runEngine } from '../helpers/engines.js';
 import { runCli } from '../helpers/cli.js';
 import { vulkanEnv } from '../helpers/vulkan.js';
-import { requireTensorflow } from '../helpers/tensorflow.js';
+import { TF_ON } from '../helpers/tensorflow.js';
 
 /** The native engine (installed by tests/setup/tensorflow.ts) hidden, to reach the engines after it. */
-const NO_TF = { RINGTRAIN_NO_TENSORFLOW: '1' };
+const NO_TF = { RT_NO_TENSORFLOW: '1' };
 
 describe('engine selection', () => {
   it('auto takes the native tensorflow engine first', async () => {
-    const tfVersion = requireTensorflow();
-    const run = await runEngine('mnist-cnn', 'auto', { env: NO_VULKAN });
+    const s = inject('tensorflowEngine');
+    if (!s.ok) throw new Error(s.error);
+    const run = await runEngine('mnist-cnn', 'auto', { env: { ...NO_VULKAN, ...TF_ON } });
     expect(run.error, run.error).toBeUndefined();
     expect(run.engine).toBe('tensorflow');
-    expect(run.reason).toMatch(new RegExp(`^auto: first usable engine; TensorFlow ${tfVersion.replace(/\./g, '\\.')} from tensorflow_cpu-`));
+    expect(run.reason).toMatch(new RegExp(`^auto: first usable engine; TensorFlow ${s.tfVersion.replace(/\./g, '\\.')} from tensorflow_cpu-`));
   });
 
   it('auto skips an unavailable tensorflow engine and an absent WebGPU adapter, then uses wasm', async () => {
     const run = await runEngine('mnist-mlp', 'auto', { env: { ...NO_VULKAN, ...NO_TF } });
     expect(run.error, run.error).toBeUndefined();
     expect(run.engine).toBe('wasm');
-    expect(run.reason).toMatch(/tensorflow: turned off by RINGTRAIN_NO_TENSORFLOW=1/);
+    expect(run.reason).toMatch(/tensorflow: turned off by RT_NO_TENSORFLOW=1/);
     expect(run.reason).toMatch(/webgpu: (Dawn found no WebGPU adapter|no Vulkan loader \(libvulkan\.so\.1\) on this machine)/);
   });
 
@@ -47,7 +48,7 @@ describe('engine selection', () => {
   });
 
   it.each([
-    ['tensorflow', /--backend tensorflow is unavailable: turned off by RINGTRAIN_NO_TENSORFLOW=1/],
+    ['tensorflow', /--backend tensorflow is unavailable: turned off by RT_NO_TENSORFLOW=1/],
     ['webgpu', /--backend webgpu is unavailable: (Dawn found no WebGPU adapter|no Vulkan loader)/],
   ])('an explicit unavailable engine (%s) is a clear error', async (backend, message) => {
     const run = await runEngine('mnist-mlp', backend, { env: { ...NO_VULKAN, ...NO_TF } });

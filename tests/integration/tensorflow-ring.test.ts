@@ -49,6 +49,7 @@ describe('tensorflow engine in runs', () => {
     const r = await runCli(['local', '--workers', '2', '--job', 'mnist-mlp', '--epochs', '1', '--batch-size', '512', '--backend', 'tensorflow', '--threads', '1', '--checksum-every', '1', '--json', '--log-level', 'info', '--output', out('tls'), '--tls-cert', cert, '--tls-key', key, '--tls-ca', cert]);
     const s = summaryOf(r);
     expect(r.stderr).toMatch(/"ring":"wss:\/\//);
+    expect(r.stderr).toMatch(/"role":"coordinator".*"engine":"tensorflow".*"msg":"engine selected"/);
     expect(s['engines']).toEqual(['tensorflow', 'tensorflow']);
     expect(s['threads']).toEqual([1, 1]);
     expect(s['steps']).toBe(8);

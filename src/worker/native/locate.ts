@@ -68,7 +68,8 @@ export function findBinding(dir: string): string | null {
 /** The engine linked into tfjs-node now, or why there is none (one line, naming the fix). */
 export function installedEngine(): { record: EngineRecord; dir: string } | { why: string } {
   // Keeps `auto` (and the coordinator's evaluation) off the native engine without uninstalling it.
-  if (process.env['RINGTRAIN_NO_TENSORFLOW'] === '1') return { why: 'turned off by RINGTRAIN_NO_TENSORFLOW=1' };
+  // Not a RINGTRAIN_* name: those are the CLI's flags.
+  if (process.env['RT_NO_TENSORFLOW'] === '1') return { why: 'turned off by RT_NO_TENSORFLOW=1' };
   const dir = tfjsNodeDir();
   if (dir === null) return { why: `${TFJS_NODE} is not installed (an optional dependency of ringtrain): run npm install --ignore-scripts ${TFJS_NODE}@${TFJS_NODE_VERSION}, then ${INSTALL_HINT}` };
   const marker = join(dir, MARKER);
