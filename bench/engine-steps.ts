@@ -177,7 +177,7 @@ async function main(): Promise<void> {
   };
   if (f['dump-weights']) out['weights'] = Buffer.from(run.params.buffer, run.params.byteOffset, run.params.byteLength).toString('base64');
   run.trainer.dispose();
-  if (f.compare) out['compare'] = await compare(tf, engine.name, job, seed, batchSize, steps, batch);
+  if (f.compare) out['compare'] = await compare(tf, job, seed, batchSize, steps, batch);
   // Exit only once the line is flushed (a pipe is written asynchronously): Dawn keeps the event
   // loop alive after use, so the process would not end by itself.
   process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(0));
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
  * ringtrain's trainer step under each read-back choice, a bare tfjs gradient step and tfjs's own
  * Adam step. Medians in ms.
  */
-async function compare(tf: Tfjs, engine: string, job: Job, seed: number, batchSize: number, steps: number, batch: (s: number) => { x: Float32Array; y: Float32Array; n: number }): Promise<Record<string, number>> {
+async function compare(tf: Tfjs, job: Job, seed: number, batchSize: number, steps: number, batch: (s: number) => { x: Float32Array; y: Float32Array; n: number }): Promise<Record<string, number>> {
   const variants: Record<string, (s: number) => Promise<unknown>> = {};
   const trainers = READ_BACKS.map((rb) => [rb, trainerStepper(tf, job, seed, batchSize, rb)] as const);
   for (const [rb, t] of trainers) variants[`trainer_${rb}_ms`] = (s) => t.step(batch(s));

@@ -1,8 +1,8 @@
 /**
- * How a training step talks to each engine: how gradients are read back, whether batch shapes are
- * held fixed, and the engine flags the trainer sets. Pure decisions, kept apart from the trainer
- * that carries them out; the figures behind them come from `npm run bench:engines`, which runs
- * the read-back choices side by side (its `engines-overhead` lines).
+ * How a training step talks to each engine: how gradients are read back and whether batch shapes
+ * are held fixed. Pure decisions, kept apart from the trainer that carries them out; the figures
+ * behind them come from `npm run bench:engines`, which runs the read-back choices side by side
+ * (its `engines-overhead` lines).
  */
 
 /**
@@ -20,8 +20,6 @@ export interface StepPlan {
    * a shader engine compile new pipelines for its new shapes.
    */
   fixedShapes: boolean;
-  /** tfjs flags to set on this engine (global to the process, so set once per engine). */
-  flags: Record<string, number | boolean>;
 }
 
 /**
@@ -34,8 +32,9 @@ export interface StepPlan {
  *   done.
  * - webgpu: a read is a GPU→host round trip (a mapAsync each) on a real GPU, so one concatenated
  *   read; on the software adapter both choices measure alike. Shapes fixed (a new shape costs
- *   pipeline compilation: about 100 ms per short batch on lavapipe). The submit batch stays at
- *   tfjs's default: 1, 15, 64 and 1000 measured alike on lavapipe.
+ *   pipeline compilation: about 100 ms per short batch on lavapipe). tfjs-webgpu's submit batch
+ *   (WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE) stays at its default of 15: 1, 15, 64 and 1000 measured
+ *   alike on lavapipe (`bench:engines -- --flag NAME=VALUE` reruns that comparison).
  * - any other engine: treated like webgpu (reads assumed to be round trips).
  */
 export function stepPlan(engine: string): StepPlan {
@@ -43,13 +42,10 @@ export function stepPlan(engine: string): StepPlan {
     case 'tensorflow':
     case 'wasm':
     case 'cpu':
-      return { readBack: 'each', fixedShapes: false, flags: {} };
+      return { readBack: 'each', fixedShapes: false };
     case 'webgpu':
-      return { readBack: 'one', fixedShapes: true, flags: { WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE: WEBGPU_SUBMIT_BATCH } };
+      return { readBack: 'one', fixedShapes: true };
     default:
-      return { readBack: 'one', fixedShapes: false, flags: {} };
+      return { readBack: 'one', fixedShapes: false };
   }
 }
-
-/** Commands tfjs-webgpu records before it submits them to the GPU queue (its default is 15). */
-export const WEBGPU_SUBMIT_BATCH = 15;

@@ -40,14 +40,6 @@ export class Trainer {
   constructor(readonly tf: Tfjs, readonly job: Job, readonly model: TF.LayersModel, opts: PlanOverride = {}) {
     const plan = stepPlan(tf.getBackend());
     this.plan = { ...plan, readBack: opts.readBack ?? plan.readBack, fixedShapes: opts.fixedShapes ?? plan.fixedShapes };
-    for (const [flag, value] of Object.entries(this.plan.flags)) {
-      // A tuning flag the installed engine version does not register is left at its default.
-      try {
-        tf.env().set(flag, value);
-      } catch {
-        /* unregistered flag */
-      }
-    }
     this.vars = model.trainableWeights.map((w) => w.read() as TF.Variable);
     if (this.vars.length === 0) {
       throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${job.name}: the model has no trainable weights (give its first layer an inputShape so it is built at creation)`);
