@@ -7,7 +7,7 @@
  * `--dump-weights` line carries the final weights).
  *
  *   node dist-bench/engine-steps.js --child --jobs mnist-mlp --backends wasm [--steps 5]
- *        [--batch-size 32] [--gpu I] [--seed 42] [--read-back each|one|heap] [--compare]
+ *        [--batch-size 32] [--gpu I] [--seed 42] [--read-back each|one] [--compare]
  *        [--flag NAME=VALUE] [--dump-weights]
  * (--child, --jobs and --backends keep the names the tests have always passed.)
  */
@@ -114,10 +114,8 @@ function tfjsSteppers(tf: Tfjs, job: Job, seed: number): { bare: (b: { x: Float3
   };
 }
 
-/** Read-back choices worth comparing on an engine. */
-function readBackChoices(engine: string): ReadBack[] {
-  return engine === 'wasm' ? ['heap', 'each', 'one'] : ['each', 'one'];
-}
+/** The read-back choices compared side by side. */
+const READ_BACKS: ReadBack[] = ['each', 'one'];
 
 async function main(): Promise<void> {
   const { values: f } = parseArgs({
@@ -180,7 +178,7 @@ async function main(): Promise<void> {
   };
   if (f['dump-weights']) out['weights'] = Buffer.from(run.params.buffer, run.params.byteOffset, run.params.byteLength).toString('base64');
   run.trainer.dispose();
-  if (f.compare) out['compare'] = await compare(tf, engine.name, job, seed, batchSize, steps, batch);
+  if (f.compare) out['compare'] = await compare(tf, job, seed, batchSize, steps, batch);
   // Exit only once the line is flushed (a pipe is written asynchronously): Dawn keeps the event
   // loop alive after use, so the process would not end by itself.
   process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(0));
@@ -191,9 +189,9 @@ async function main(): Promise<void> {
  * ringtrain's trainer step under each read-back choice, a bare tfjs gradient step and tfjs's own
  * Adam step. Medians in ms.
  */
-async function compare(tf: Tfjs, engine: string, job: Job, seed: number, batchSize: number, steps: number, batch: (s: number) => { x: Float32Array; y: Float32Array; n: number }): Promise<Record<string, number>> {
+async function compare(tf: Tfjs, job: Job, seed: number, batchSize: number, steps: number, batch: (s: number) => { x: Float32Array; y: Float32Array; n: number }): Promise<Record<string, number>> {
   const variants: Record<string, (s: number) => Promise<unknown>> = {};
-  const trainers = readBackChoices(engine).map((rb) => [rb, trainerStepper(tf, job, seed, batchSize, rb)] as const);
+  const trainers = READ_BACKS.map((rb) => [rb, trainerStepper(tf, job, seed, batchSize, rb)] as const);
   for (const [rb, t] of trainers) variants[`trainer_${rb}_ms`] = (s) => t.step(batch(s));
   const plain = tfjsSteppers(tf, job, seed);
   variants['tfjs_grad_ms'] = (s) => plain.bare(batch(s));

@@ -1,8 +1,7 @@
 /**
  * A wide MLP for engine benchmarks: 256→2048→2048→10 (4,743,178 parameters), softmax
  * cross-entropy, on seeded synthetic data (rows of uniform noise, 10 classes). Big enough that
- * arithmetic, not per-op cost, decides a step's time. `node dist/cli.js local --job
- * dist-bench/jobs/wide-mlp.js` trains it too.
+ * arithmetic, not per-op cost, decides a step's time. A job module like any other (default export).
  */
 import type { Job, JobData } from '../../dist/jobs/job.js';
 import { mixSeed, mulberry32 } from '../../dist/shared/rng.js';

@@ -1,17 +1,16 @@
 /**
- * How a training step talks to each engine: how gradients are read back, whether batch shapes are
- * held fixed, and the engine flags the trainer sets. Pure decisions, kept apart from the trainer
- * that carries them out; the figures behind them come from `npm run bench:engines`, which runs
- * every choice side by side (its `readback` lines).
+ * How a training step talks to each engine: how gradients are read back and whether batch shapes
+ * are held fixed. Pure decisions, kept apart from the trainer that carries them out; the figures
+ * behind them come from `npm run bench:engines`, which runs the read-back choices side by side
+ * (its `engines-overhead` lines).
  */
 
 /**
  * How a step's gradients leave the engine.
  * - `each`: one read per variable, each handed on as soon as it is in place (bucket overlap).
  * - `one`: every gradient and the loss flattened and concatenated in the engine, read once.
- * - `heap`: wasm only: each variable copied straight out of the engine's heap (no data() copy).
  */
-export type ReadBack = 'each' | 'one' | 'heap';
+export type ReadBack = 'each' | 'one';
 
 export interface StepPlan {
   readBack: ReadBack;
@@ -21,33 +20,32 @@ export interface StepPlan {
    * a shader engine compile new pipelines for its new shapes.
    */
   fixedShapes: boolean;
-  /** tfjs flags to set on this engine (global to the process, so set once per engine). */
-  flags: Record<string, number | boolean>;
 }
 
 /**
  * The plan for an engine, by its tfjs backend name.
- * - webgpu: a read is a GPU→CPU round trip (a mapAsync each), so one concatenated read; shapes
- *   fixed; commands submitted in batches of WEBGPU_SUBMIT_BATCH (tuned with bench:engines on the
- *   software adapter).
- * - tensorflow and cpu: a read is a plain copy of memory the engine already holds, and a concat
- *   adds an op and one more copy of every gradient; measured slower (bench:engines `readback`).
- * - wasm: the heap copy saves data()'s allocation and copy (bench:engines `readback`).
+ * - tensorflow, wasm and cpu: a read is a plain copy of memory the engine already holds, and a
+ *   concatenation adds an op and one more copy of every gradient: measured slower on tensorflow
+ *   (mnist-mlp at batch 32: 3.4–4.6 against 3.8–5.3 CPU ms per step; the wide MLP 54 against 68)
+ *   and no faster on wasm. Copying wasm gradients straight out of the engine's heap, through its
+ *   private internals, measured no faster than data() either (5.9–6.0 CPU ms both), so it is not
+ *   done.
+ * - webgpu: a read is a GPU→host round trip (a mapAsync each) on a real GPU, so one concatenated
+ *   read; on the software adapter both choices measure alike. Shapes fixed (a new shape costs
+ *   pipeline compilation: about 100 ms per short batch on lavapipe). tfjs-webgpu's submit batch
+ *   (WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE) stays at its default of 15: 1, 15, 64 and 1000 measured
+ *   alike on lavapipe (`bench:engines -- --flag NAME=VALUE` reruns that comparison).
  * - any other engine: treated like webgpu (reads assumed to be round trips).
  */
 export function stepPlan(engine: string): StepPlan {
   switch (engine) {
     case 'tensorflow':
-    case 'cpu':
-      return { readBack: 'each', fixedShapes: false, flags: {} };
     case 'wasm':
-      return { readBack: 'heap', fixedShapes: false, flags: {} };
+    case 'cpu':
+      return { readBack: 'each', fixedShapes: false };
     case 'webgpu':
-      return { readBack: 'one', fixedShapes: true, flags: { WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE: WEBGPU_SUBMIT_BATCH } };
+      return { readBack: 'one', fixedShapes: true };
     default:
-      return { readBack: 'one', fixedShapes: false, flags: {} };
+      return { readBack: 'one', fixedShapes: false };
   }
 }
-
-/** Commands tfjs-webgpu records before it submits them to the GPU queue (its default is 15). */
-export const WEBGPU_SUBMIT_BATCH = 15;

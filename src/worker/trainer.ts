@@ -11,7 +11,6 @@ import { ErrorCodes, RingtrainError } from '../shared/errors.js';
 import { withSeededMathRandom } from '../shared/rng.js';
 import { addInto } from '../shared/flat.js';
 import { stepPlan, type ReadBack, type StepPlan } from './step-plan.js';
-import { wasmHeapView } from './wasm-heap.js';
 
 export interface ParamInfo {
   name: string;
@@ -41,14 +40,6 @@ export class Trainer {
   constructor(readonly tf: Tfjs, readonly job: Job, readonly model: TF.LayersModel, opts: PlanOverride = {}) {
     const plan = stepPlan(tf.getBackend());
     this.plan = { ...plan, readBack: opts.readBack ?? plan.readBack, fixedShapes: opts.fixedShapes ?? plan.fixedShapes };
-    for (const [flag, value] of Object.entries(this.plan.flags)) {
-      // A tuning flag the installed engine version does not register is left at its default.
-      try {
-        tf.env().set(flag, value);
-      } catch {
-        /* unregistered flag */
-      }
-    }
     this.vars = model.trainableWeights.map((w) => w.read() as TF.Variable);
     if (this.vars.length === 0) {
       throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${job.name}: the model has no trainable weights (give its first layer an inputShape so it is built at creation)`);
@@ -158,20 +149,9 @@ export class Trainer {
           all.dispose();
         }
       }
-      // wasm computes synchronously and keeps values in its heap: copy them straight from there,
-      // each view used the moment it is taken.
-      let first = 0;
-      if (this.plan.readBack === 'heap') {
-        for (; first < list.length; first++) {
-          const d = wasmHeapView(tf, list[first]!);
-          if (!d) break;
-          place(first, d);
-        }
-        if (first === list.length) return value.dataSync()[0]!;
-      }
-      // Read the rest back concurrently: on asynchronous engines the downloads overlap, and each
-      // variable is handed on (onVar) the moment its values are in place.
-      await Promise.all(list.slice(first).map(async (g, k) => place(first + k, (await g.data()) as Float32Array)));
+      // One read per variable, concurrently: on asynchronous engines the downloads overlap, and
+      // each variable is handed on (onVar) the moment its values are in place.
+      await Promise.all(list.map(async (g, i) => place(i, (await g.data()) as Float32Array)));
       return (await value.data())[0]!;
     } finally {
       tf.dispose([xs, ys, value, ...Object.values(grads)]);

@@ -1,6 +1,5 @@
 /**
- * Trainer.computeGradients reads gradients back per variable, from the wasm heap, or in one
- * concatenated read. What each writes must be bit for bit what tfjs's own data() returns for the
+ * Trainer.computeGradients reads gradients back per variable or in one concatenated read. What each writes must be bit for bit what tfjs's own data() returns for the
  * same pass, on every call (no stale values after the weights change), both when writing and when
  * accumulating micro-batches. A pass padded to a fixed shape (rows weighted 0) gives the gradient
  * of the unpadded pass.
@@ -19,7 +18,7 @@ const job = BUILTIN_JOBS['mnist-mlp']!;
 
 describe('gradient read-back', () => {
   it.each([
-    ['wasm', 'heap'], ['wasm', 'each'], ['wasm', 'one'], ['cpu', 'each'], ['cpu', 'one'],
+    ['wasm', 'each'], ['wasm', 'one'], ['cpu', 'each'], ['cpu', 'one'],
   ] as const)('on %s, read %s, gives exactly what data() gives, call after call', async (name, readBack: ReadBack) => {
     const engine = await selectEngine(name, silent);
     const tf = engine.tf;
