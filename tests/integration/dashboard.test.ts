@@ -15,6 +15,8 @@ import { summaryOf } from '../helpers/cli.js';
 const WORKERS = 3;
 const BROWSER = inject('chromium');
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+// The run must end cleanly, however long a loaded machine makes its 8 epochs (30 s when idle).
+const RUN_LIMIT_MS = 600_000;
 
 interface PromFamily {
   name: string;
@@ -48,7 +50,7 @@ describe('live dashboard and metrics', () => {
     dir = mkdtempSync(join(tmpdir(), 'rt-dash-'));
     userData = mkdtempSync(join(tmpdir(), 'rt-chromium-'));
     // Enough epochs that the run outlives the browser's start on a busy 2-core machine.
-    run = startLiveRun(['local', '--workers', String(WORKERS), '--job', 'mnist-mlp', '--epochs', '8', '--json', '--http', '--http-port', '0', '--output', join(dir, 'out')]);
+    run = startLiveRun(['local', '--workers', String(WORKERS), '--job', 'mnist-mlp', '--epochs', '8', '--json', '--http', '--http-port', '0', '--output', join(dir, 'out')], { timeoutMs: RUN_LIMIT_MS });
     url = await run.url;
   });
 
@@ -113,5 +115,5 @@ describe('live dashboard and metrics', () => {
     // The run itself still has to finish cleanly with the page attached.
     const summary = summaryOf(await run.done);
     expect(summary['workers']).toBe(WORKERS);
-  });
+  }, RUN_LIMIT_MS);
 });
