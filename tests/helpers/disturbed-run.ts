@@ -15,10 +15,10 @@ export interface DisturbedRun {
   ringUrl: string;
 }
 
-/** Starts both runs and resolves once the live one is training. */
-export async function startDisturbedRun(args: string[], token: string): Promise<DisturbedRun> {
+/** Starts both runs and resolves once the live one is training (`timeoutMs`: the baseline's limit). */
+export async function startDisturbedRun(args: string[], token: string, timeoutMs?: number): Promise<DisturbedRun> {
   const dir = mkdtempSync(join(tmpdir(), 'rt-live-'));
-  const baseline = runCli([...args, '--output', join(dir, 'base'), '--log-level', 'warn'], { env: { RINGTRAIN_TOKEN: token } });
+  const baseline = runCli([...args, '--output', join(dir, 'base'), '--log-level', 'warn'], { env: { RINGTRAIN_TOKEN: token }, ...(timeoutMs ? { timeoutMs } : {}) });
   const live = startCli([...args, '--output', join(dir, 'live'), '--log-level', 'info'], { RINGTRAIN_TOKEN: token });
   const [, port] = await live.waitFor(/"port":(\d+).*coordinator listening/);
   const [, ringUrl] = await live.waitFor(/"ring":"(ws:\/\/[^"]+)"/);
