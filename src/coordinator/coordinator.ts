@@ -113,7 +113,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   const data = await job.loadData(cfg.seed);
-  checkData(job, data);
+  checkData(job, data, { trainFromFile: Boolean(cfg.dataFile) });
   // --data-file: the training split is a packed file the coordinator only indexes (the job's own
   // train split is unused; its test split stays in memory for evaluation).
   const train = cfg.dataFile ? await DataService.fromFile(cfg.dataFile, job, cfg.seed) : new DataService(data.train, job, cfg.seed);

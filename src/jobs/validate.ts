@@ -58,9 +58,10 @@ function checkSplit(job: Job, name: string, d: Dataset | undefined, minSize: num
 }
 
 /** Every split is typed and agrees with its `size` and the job's input and output widths. */
-export function checkData(job: Job, data: JobData): void {
+export function checkData(job: Job, data: JobData, opts: { trainFromFile?: boolean } = {}): void {
   if (typeof data !== 'object' || data === null) invalid(job, `loadData() must return { train, test, validation? } (got ${kindOf(data)})`);
-  checkSplit(job, 'train', data.train, 1);
+  // With --data-file the training rows come from the packed file, so the job's own train split may be empty.
+  checkSplit(job, 'train', data.train, opts.trainFromFile === true ? 0 : 1);
   checkSplit(job, 'test', data.test, 1);
   if (data.validation !== undefined) checkSplit(job, 'validation', data.validation, 1);
 }

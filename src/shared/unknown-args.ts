@@ -1,6 +1,6 @@
 /**
  * yargs reports an unknown RINGTRAIN_* variable as an unknown argument in camelCase
- * (`RINGTRAIN_LR_SCHEDULE` → "Unknown argument: lrSchedule"), which names nothing the user typed.
+ * (`RINGTRAIN_LEARNING_RATE` → "Unknown argument: learningRate"), which names nothing the user typed.
  * This rewrites such a message to name the variables, and leaves real command-line typos alone.
  */
 

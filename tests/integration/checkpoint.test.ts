@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { readFileSync } from 'node:fs';
-import { CHECKPOINT_FILE, loadCheckpoint } from '../../src/coordinator/checkpoint.js';
+import { CHECKPOINT_FILE, loadCheckpoint, unframeCheckpoint } from '../../src/coordinator/checkpoint.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { savedWeights as weights } from '../helpers/weights.js';
 import { maxAbsDiff } from '../../src/shared/flat.js';
@@ -85,7 +85,7 @@ describe('checkpoints', () => {
     ]);
     const sWhole = summaryOf(whole);
     expect(summaryOf(part)['steps']).toBe(50);
-    const ck = new Packr({ useRecords: false, moreTypes: true }).unpack(readFileSync(join(root, 'part', CHECKPOINT_FILE))) as { state: { optim: { optimizer: string; slots: object; scalars: Record<string, number> } } };
+    const ck = new Packr({ useRecords: false, moreTypes: true }).unpack(unframeCheckpoint(readFileSync(join(root, 'part', CHECKPOINT_FILE)), 'part')) as { state: { optim: { optimizer: string; slots: object; scalars: Record<string, number> } } };
     expect(ck.state.optim.optimizer).toBe('adamw');
     expect(Object.keys(ck.state.optim.slots).sort()).toEqual(['m', 'v']);
     expect(ck.state.optim.scalars['t']).toBe(50);
