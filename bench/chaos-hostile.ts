@@ -12,37 +12,18 @@
  * Prints one JSON line of what held: every worker process alive to the end, the run's exit,
  * its weights against the fault-free run's, samples per epoch, and the workers' log sizes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { freePort, runCli, sleep, summaryOf, type Proc } from './cli-proc.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { encodeMessage } from '../dist/shared/codec.js';
 import { newNonce } from '../dist/shared/auth.js';
 import { PROTOCOL_VERSION } from '../dist/shared/constants.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const TOKEN = `hostile-chaos-${process.pid}-token`;
 const STEP_TIMEOUT_MS = 2_000;
-
-interface Proc {
-  child: ChildProcess;
-  err: string;
-  out: string;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[]): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGTRAIN_TOKEN: TOKEN } });
-  const p: Proc = { child, err: '', out: '', exited: new Promise((r) => child.on('close', (code) => r(code))) };
-  child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (p.err += d.toString()));
-  return p;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const run = (args: string[]): Proc => runCli(args, { RINGTRAIN_TOKEN: TOKEN });
 
 async function until(p: Proc, re: RegExp, deadline: number): Promise<RegExpMatchArray> {
   for (;;) {
@@ -52,22 +33,6 @@ async function until(p: Proc, re: RegExp, deadline: number): Promise<RegExpMatch
     if (p.child.exitCode !== null) throw new Error(`process ended while waiting for ${re}`);
     await sleep(50);
   }
-}
-
-function summaryOf(p: Proc): Record<string, unknown> | null {
-  try {
-    return JSON.parse(p.out.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-  } catch {
-    return null;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** Silent sockets on every URL from each source, renewed one per URL and source every 150 ms. */

@@ -7,14 +7,12 @@
  * Not a test: it takes minutes and its figures are the point. It stops by itself (deadline).
  * `npm run chaos -- --hostile` runs the hostile mode instead (chaos-hostile.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { freePort, runCli as run, sleep, summaryOf, type Proc } from './cli-proc.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
@@ -24,33 +22,6 @@ const EPOCHS = arg('epochs', 12);
 const SEED = arg('seed', 42);
 const WORKERS = 4;
 const DEADLINE_MS = arg('deadline-s', 900) * 1000;
-
-interface Proc {
-  child: ChildProcess;
-  err: string;
-  out: string;
-  exited: Promise<number | null>;
-}
-
-function run(args: string[]): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, err: '', out: '', exited: new Promise((r) => child.on('close', (code) => r(code))) };
-  child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (p.err += d.toString()));
-  return p;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** Waits until `count` lines of the coordinator's log match `re` (or the deadline passes). */
 async function until(p: Proc, re: RegExp, count: number, deadline: number): Promise<void> {
@@ -67,14 +38,6 @@ function committedSteps(log: string): number[] {
 
 function formingSteps(log: string): number[] {
   return [...log.matchAll(/"generation":\d+,"workers":\d+,"step":(\d+)[^\n]*forming generation/g)].map((m) => Number(m[1]));
-}
-
-function summaryOf(p: Proc): Record<string, unknown> | null {
-  try {
-    return JSON.parse(p.out.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-  } catch {
-    return null;
-  }
 }
 
 async function main(): Promise<void> {

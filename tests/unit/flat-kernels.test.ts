@@ -5,20 +5,10 @@ import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
 import { FLAT_WASM } from '../../src/shared/kernels/flat-wasm.js';
 // @ts-expect-error: a plain .mjs dev tool without type declarations
 import { assemble } from '../../src/shared/kernels/assemble.mjs';
+import { bits, spread as spreadValues } from '../helpers/values.js';
 
 /** Values across many magnitudes, signs, exact zeros and float32 subnormals. */
-function spread(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const next = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return new Float32Array(n).map(() => {
-    const r = next();
-    if (r < 0.03) return 0;
-    if (r < 0.06) return (next() - 0.5) * 2e-39;
-    return (next() - 0.5) * 10 ** (next() * 12 - 6);
-  });
-}
-
-const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const spread = (n: number, seed: number): Float32Array => spreadValues(n, seed, { zeros: 0.03, negativeZeros: 0, subnormals: 0.03, decades: [-6, 6] });
 
 describe('flat SIMD kernels', () => {
   it('ships the bytes its WebAssembly text assembles to', async () => {

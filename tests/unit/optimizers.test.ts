@@ -6,20 +6,10 @@ import { maxAbsDiff } from '../../src/shared/flat.js';
 import { codeOf } from '../helpers/codes.js';
 import { Replica, initialState } from '../../src/worker/replica.js';
 import { decodeMessage, encodeMessage } from '../../src/shared/codec.js';
+import { bits, spread as spreadValues } from '../helpers/values.js';
 
-const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 /** Values across many magnitudes and signs, with exact zeros, negative zeros and float32 subnormals. */
-function spread(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const next = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  return new Float32Array(n).map(() => {
-    const r = next();
-    if (r < 0.03) return 0;
-    if (r < 0.05) return -0;
-    if (r < 0.08) return (next() - 0.5) * 2e-39;
-    return (next() - 0.5) * 10 ** (next() * 8 - 5);
-  });
-}
+const spread = (n: number, seed: number): Float32Array => spreadValues(n, seed, { zeros: 0.03, negativeZeros: 0.02, subnormals: 0.03, decades: [-5, 3] });
 const wave = (n: number, k: number): Float32Array => new Float32Array(n).map((_, i) => Math.cos(i * 0.37 + k) * (1 + (i % 5)));
 
 describe('learning-rate schedules', () => {
