@@ -421,7 +421,7 @@ export class Run {
         this.threads[rank] = msg.threads ?? null;
         fingerprints[rank] = msg.fingerprint;
         this.localData[rank] = msg.localData === true;
-        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason, device: msg.device, threads: msg.threads, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
+        this.log.info({ generation: this.generation, rank, workerPid: this.members[rank]!.hello.pid, engine: msg.engine, reason: msg.engineReason, device: msg.device, threads: msg.threads, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
       } else if (msg.type === 'ring-failed' && msg.generation === this.generation) {
         return this.ringFailure(rank, msg, 'could not form the ring');
       }
@@ -454,7 +454,13 @@ export class Run {
     /** Planned steps whose state (eval / checkpoint) is still to be handled. */
     const needState = new Set<number>();
     let pos: Position = { step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor };
-    let joinPending = this.waiting.size > 0 && N < cfg.maxWorkers;
+    // A generation pauses for a waiting worker at a step boundary, but only after committing a
+    // step of its own: a worker dropped for a cut path rejoins at once, and while the cut lasts
+    // every generation it joins fails to form, so without this the run would cycle without ever
+    // training.
+    const firstStep = this.best.step;
+    let joinWanted = this.waiting.size > 0 && N < cfg.maxWorkers;
+    let joinPending = false;
     const gate = new ReportGate(N, this.best.step);
     /** When each rank last sent anything (its pongs are in conn.lastSeen). */
     const heard = this.members.map(() => Date.now());
@@ -544,6 +550,10 @@ export class Run {
     send();
     for (;;) {
       if (this.interrupted) return { kind: 'lost', why: 'interrupted' };
+      if (joinWanted && !joinPending && this.committed > firstStep) {
+        joinPending = true;
+        this.log.info('a worker is waiting to join; pausing at the next step boundary');
+      }
       if (this.committed === pos.step && needState.size === 0) {
         if (planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null) return { kind: 'done' };
         if (joinPending) return { kind: 'join' };
@@ -564,10 +574,7 @@ export class Run {
       const ev = await this.event(Math.min(Defaults.stallWarnMs, cfg.stepTimeoutMs - sinceProgress), `step ${this.committed}`);
       if (ev === null || ev.kind === 'other') continue;
       if (ev.kind === 'joined') {
-        if (N < cfg.maxWorkers && !joinPending) {
-          joinPending = true;
-          this.log.info('a worker is waiting to join; pausing at the next step boundary');
-        }
+        if (N < cfg.maxWorkers) joinWanted = true;
         continue;
       }
       if (ev.kind === 'lost') return { kind: 'lost', why: `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}` };

@@ -123,8 +123,15 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
     const workers = names.map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
     await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
     await coord.waitFor(/"step":100,"epoch":\d+.*step committed/);
+    // Cut the path between ranks 0 and 1: with 3 ranks every all-reduce uses it (small ones pair
+    // rank 0 with 1 and fold rank 2 into 0; the ring runs 0 -> 1 -> 2 -> 0), so the cut shows.
+    const hostOf = (rank: number): string => {
+      const pid = Number(coord.stderr().match(new RegExp(`"generation":1,"rank":${rank},"workerPid":(\\d+)[^\\n]*"msg":"rank ready"`))![1]);
+      return names[workers.findIndex((w) => w.child.pid === pid)]!;
+    };
+    const ends = [hostOf(0), hostOf(1)] as const;
     const t0 = Date.now();
-    net.cutPath('w1', 'w2', true);
+    net.cutPath(ends[0], ends[1], true);
     // Both ends fail to reach each other; the coordinator collects their reports and drops one.
     const decided = await coord.waitFor(/"reports":(\[[^\]]*\]),"lost":\[\],"drop":\[(\d+)\],"rule":"([^"]+)","msg":"ring failure decided"/, 75_000);
     const decidedAfterMs = Date.now() - t0;
@@ -141,20 +148,20 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
     expect(mutual, reports.join(', ')).toBeDefined();
     expect([mutual!.rank, mutual!.peer!.rank]).toContain(dropped);
     expect(decideRingFailure(parsed, [])).toEqual({ drop: [dropped], how: rule });
-    // The ends of the cut path are w1 and w2, each of which logged the peer it lost.
-    for (const w of [workers[1]!, workers[2]!]) expect(w.stderr()).toMatch(/"peer":\{"rank":\d,"link":"(successor|predecessor|mesh)"\}.*(could not form the ring|all-reduce failed)/);
+    // Each end of the cut path logged the peer it lost.
+    for (const w of ends.map((h) => workers[names.indexOf(h)]!)) expect(w.stderr()).toMatch(/"peer":\{"rank":\d,"link":"(successor|predecessor|mesh)"\}.*(could not form the ring|all-reduce failed)/);
     const ending = await coord.waitFor(/"reason":"(rank\(s\) \d+ \([^)]*pid (\d+)\) dropped by [^"]*)","committed":\d+,"msg":"generation ending"/, 10_000);
     const droppedHost = names[workers.findIndex((w) => w.child.pid === Number(ending[2]))];
-    expect(['w1', 'w2']).toContain(droppedHost);
+    expect(ends).toContain(droppedHost);
     await coord.waitFor(/"workers":2,"msg":"ring formed; training"/, 30_000);
     const survivorsAfterMs = Date.now() - t0;
-    net.cutPath('w1', 'w2', false);
+    net.cutPath(ends[0], ends[1], false);
     // Back on a whole network, the dropped worker rejoins at a step boundary.
     await coord.waitFor(/"workers":3,"msg":"ring formed; training"/, 60_000);
     const exit = await coord.exited;
     expect(exit.code, coord.stderr().split('\n').filter((l) => !l.includes('step committed')).join('\n').slice(-4000)).toBe(0);
     const s = JSON.parse(coord.stdout().trim().split('\n').pop()!) as Record<string, unknown>;
-    console.log(JSON.stringify({ event: 'partition-path-figures', reports, dropped, droppedHost, rule, decidedAfterMs, survivorsAfterMs, totalMs: Date.now() - t0, generations: s['generations'], workers: s['workers'] }));
+    console.log(JSON.stringify({ event: 'partition-path-figures', cut: ends, reports, dropped, droppedHost, rule, decidedAfterMs, survivorsAfterMs, totalMs: Date.now() - t0, generations: s['generations'], workers: s['workers'] }));
     expect(s['workers']).toBe(3);
     expect(s['samplesPerEpoch']).toEqual(Array.from({ length: 80 }, () => 3200));
     expect(s['duplicateSamples']).toBe(0);
