@@ -23,7 +23,7 @@ import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
 import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
 import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { HelloMsg, ModelFingerprint, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
+import type { HelloMsg, ModelFingerprint, RingFailedMsg, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
 import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/sampler.js';
 import type { Optimizer } from '../shared/optim/index.js';
 import type { EvalResult } from '../jobs/evaluate.js';
@@ -32,6 +32,7 @@ import { assertSameModel } from './consistency.js';
 import { ChecksumLog, checkState, type StateBounds } from './state-check.js';
 import { ReportGate } from './report-gate.js';
 import { blameStall } from './blame.js';
+import { decideRingFailure, type RingReport } from './ring-blame.js';
 import { isJobPath } from '../jobs/registry.js';
 
 interface Peer {
@@ -420,9 +421,9 @@ export class Run {
         this.threads[rank] = msg.threads ?? null;
         fingerprints[rank] = msg.fingerprint;
         this.localData[rank] = msg.localData === true;
-        this.log.info({ rank, engine: msg.engine, reason: msg.engineReason, device: msg.device, threads: msg.threads, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
+        this.log.info({ generation: this.generation, rank, workerPid: this.members[rank]!.hello.pid, engine: msg.engine, reason: msg.engineReason, device: msg.device, threads: msg.threads, data: this.localData[rank] ? 'local' : 'streamed' }, 'rank ready');
       } else if (msg.type === 'ring-failed' && msg.generation === this.generation) {
-        return `rank ${rank} could not form the ring: ${msg.message}`;
+        return this.ringFailure(rank, msg, 'could not form the ring');
       }
     }
     // A rank with a different model would corrupt the sum: refuse before the first step.
@@ -453,7 +454,13 @@ export class Run {
     /** Planned steps whose state (eval / checkpoint) is still to be handled. */
     const needState = new Set<number>();
     let pos: Position = { step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor };
-    let joinPending = this.waiting.size > 0 && N < cfg.maxWorkers;
+    // A generation pauses for a waiting worker at a step boundary, but only after committing a
+    // step of its own: a worker dropped for a cut path rejoins at once, and while the cut lasts
+    // every generation it joins fails to form, so without this the run would cycle without ever
+    // training.
+    const firstStep = this.best.step;
+    let joinWanted = this.waiting.size > 0 && N < cfg.maxWorkers;
+    let joinPending = false;
     const gate = new ReportGate(N, this.best.step);
     /** When each rank last sent anything (its pongs are in conn.lastSeen). */
     const heard = this.members.map(() => Date.now());
@@ -543,6 +550,10 @@ export class Run {
     send();
     for (;;) {
       if (this.interrupted) return { kind: 'lost', why: 'interrupted' };
+      if (joinWanted && !joinPending && this.committed > firstStep) {
+        joinPending = true;
+        this.log.info('a worker is waiting to join; pausing at the next step boundary');
+      }
       if (this.committed === pos.step && needState.size === 0) {
         if (planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null) return { kind: 'done' };
         if (joinPending) return { kind: 'join' };
@@ -563,10 +574,7 @@ export class Run {
       const ev = await this.event(Math.min(Defaults.stallWarnMs, cfg.stepTimeoutMs - sinceProgress), `step ${this.committed}`);
       if (ev === null || ev.kind === 'other') continue;
       if (ev.kind === 'joined') {
-        if (N < cfg.maxWorkers && !joinPending) {
-          joinPending = true;
-          this.log.info('a worker is waiting to join; pausing at the next step boundary');
-        }
+        if (N < cfg.maxWorkers) joinWanted = true;
         continue;
       }
       if (ev.kind === 'lost') return { kind: 'lost', why: `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}` };
@@ -610,7 +618,7 @@ export class Run {
           }
           break;
         case 'ring-failed':
-          if (msg.generation === gen) return { kind: 'lost', why: await this.rootCause(`rank ${rank} reports a broken ring at step ${msg.step}: ${msg.message}`) };
+          if (msg.generation === gen) return { kind: 'lost', why: await this.ringFailure(rank, msg, `reports a broken ring at step ${msg.step}`) };
           break;
         default:
           this.log.warn({ rank, type: msg.type }, 'unexpected message during training dropped');
@@ -618,14 +626,33 @@ export class Run {
     }
   }
 
-  /** A broken ring usually means a lost neighbour: wait briefly for its socket to close. */
-  private async rootCause(reported: string): Promise<string> {
+  /**
+   * A rank reported a broken ring. Usually a neighbour is lost (its socket closes within moments);
+   * when every rank still reaches the coordinator, the path between two of them is cut. So the
+   * other reports are collected for a short grace period and ring-blame.ts's rule decides whom to
+   * drop: their control connections are closed, they reconnect as waiting workers, and they rejoin
+   * at a step boundary (a rejoin that breaks the ring again is decided the same way).
+   */
+  private async ringFailure(rank: number, first: RingFailedMsg, what: string): Promise<string> {
+    const gen = this.generation;
+    const reports: RingReport[] = [{ rank, peer: first.peer ?? null }];
+    const lost = new Map<number, string>();
     const deadline = Date.now() + Defaults.rootCauseGraceMs;
-    while (Date.now() < deadline) {
-      const ev = await this.event(deadline - Date.now(), 'a lost worker');
-      if (ev?.kind === 'lost') return `rank ${ev.rank} (${this.describe(ev.rank)}) was lost: ${ev.reason}; ${reported}`;
+    // Ends early once a rank is lost (its loss explains the rest) or every rank has reported.
+    while (Date.now() < deadline && lost.size === 0 && new Set(reports.map((r) => r.rank)).size < this.members.length) {
+      const ev = await this.event(deadline - Date.now(), 'the other ranks\' ring reports');
+      if (ev === null) break;
+      if (ev.kind === 'lost') lost.set(ev.rank, ev.reason);
+      else if (ev.kind === 'member' && ev.msg.type === 'ring-failed' && ev.msg.generation === gen) reports.push({ rank: ev.rank, peer: ev.msg.peer ?? null });
     }
-    return reported;
+    const verdict = decideRingFailure(reports, [...lost.keys()]);
+    const named = reports.map((r) => (r.peer ? `${r.rank}->${r.peer.rank} (${r.peer.link})` : `${r.rank}->?`));
+    this.log.warn({ generation: gen, reports: named, lost: [...lost.keys()], drop: verdict.drop, rule: verdict.how }, 'ring failure decided');
+    for (const r of verdict.drop) if (!lost.has(r)) this.members[r]?.conn.terminate();
+    const reported = `rank ${rank} ${what}: ${first.message}`;
+    if (lost.size > 0) return `${[...lost].map(([r, why]) => `rank ${r} (${this.describe(r)}) was lost: ${why}`).join('; ')}; ${reported}`;
+    if (verdict.drop.length === 0) return `${reported} (reports ${named.join(', ')}: ${verdict.how}; nobody dropped)`;
+    return `rank(s) ${verdict.drop.map((r) => `${r} (${this.describe(r)})`).join(', ')} dropped by ${verdict.how} (reports ${named.join(', ')}); ${reported}`;
   }
 
   /** Ends the generation: survivors stop (now, or at `atStep`) and report; the newest state wins. */

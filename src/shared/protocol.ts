@@ -147,8 +147,15 @@ export interface StepDoneMsg {
 }
 /** A worker's full state: on pause (membership change), or after a step the coordinator asked for. */
 export interface StateMsg { type: 'state'; generation: number; state: TrainState | null }
-/** The ring broke under this worker; it keeps its state and waits for the coordinator's decision. */
-export interface RingFailedMsg { type: 'ring-failed'; generation: number; step: number; code: ErrorCode; message: string }
+/** Which of a rank's ring links failed: its successor, its predecessor, or a mesh peer (ring-collective.ts). */
+export type RingLinkRole = 'successor' | 'predecessor' | 'mesh';
+/** The peer at the other end of the link that failed. */
+export interface RingPeer { rank: number; link: RingLinkRole }
+/**
+ * The ring broke under this worker; it keeps its state and waits for the coordinator's decision.
+ * `peer` names the link that failed when one did (a timeout of the whole collective names none).
+ */
+export interface RingFailedMsg { type: 'ring-failed'; generation: number; step: number; code: ErrorCode; message: string; peer?: RingPeer }
 export interface ErrorMsg { type: 'error'; code: ErrorCode; message: string }
 
 // ---- coordinator -> worker ----
@@ -283,7 +290,16 @@ function f32(o: Obj, k: string): Float32Array {
   if (!(v instanceof Float32Array)) bad(`field ${k} must be a Float32Array`);
   return v;
 }
+const LINK_ROLES: readonly RingLinkRole[] = ['successor', 'predecessor', 'mesh'];
+
+function parseRingPeer(o: Obj): RingPeer {
+  const link = str(o, 'link', 16);
+  if (!(LINK_ROLES as readonly string[]).includes(link)) bad(`field peer.link must be one of ${LINK_ROLES.join(', ')}`);
+  return { rank: int(o, 'rank', 0, 4095), link: link as RingLinkRole };
+}
+
 /** Present: neither undefined nor null (how optional fields arrive). */
+
 function has(o: Obj, k: string): boolean {
   return o[k] !== undefined && o[k] !== null;
 }
@@ -444,7 +460,10 @@ export function parseMessage(raw: unknown): Message {
     case 'state':
       return { type, generation: int(raw, 'generation'), state: raw['state'] === null ? null : parseState(obj(raw, 'state')) };
     case 'ring-failed':
-      return { type, generation: int(raw, 'generation'), step: int(raw, 'step'), code: errorCode(raw), message: str(raw, 'message') };
+      return {
+        type, generation: int(raw, 'generation'), step: int(raw, 'step'), code: errorCode(raw), message: str(raw, 'message'),
+        ...(has(raw, 'peer') ? { peer: parseRingPeer(obj(raw, 'peer')) } : {}),
+      };
     case 'error':
       return { type, code: errorCode(raw), message: str(raw, 'message') };
     case 'start': {

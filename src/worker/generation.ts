@@ -3,7 +3,7 @@
  * ring, then train step by step until the coordinator pauses the generation, finishes the run, or
  * the ring breaks. The worker never decides membership; it keeps its state and reports it.
  */
-import { RingCollective } from './ring-collective.js';
+import { RingCollective, RingPeerError } from './ring-collective.js';
 import { SoloCollective, type Collective } from './collective.js';
 import type { ControlClient } from './control-client.js';
 import type { RingServer } from './ring-server.js';
@@ -16,7 +16,7 @@ import { checksum } from '../shared/flat.js';
 import { planBuckets } from '../shared/buckets.js';
 import { BucketReducer } from './bucket-reducer.js';
 import type { Logger } from '../shared/logger.js';
-import { assertNever, type BatchMsg, type CoordinatorToWorker, type StartMsg } from '../shared/protocol.js';
+import { assertNever, type BatchMsg, type CoordinatorToWorker, type RingPeer, type StartMsg } from '../shared/protocol.js';
 import { deriveRingKey } from '../shared/auth.js';
 import { skipNonFinite } from '../shared/nonfinite.js';
 import type { TlsMaterial } from '../shared/tls.js';
@@ -79,8 +79,8 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
     if (ring instanceof RingCollective) log.debug({ successorLocal: ring.successorLocal, predReads: ring.predReads }, 'ring formed');
   } catch (err) {
     const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
-    log.warn({ code: e.code, err: e.message }, 'could not form the ring');
-    await control.send({ type: 'ring-failed', generation: gen, step: replica.step, code: e.code, message: e.message });
+    log.warn({ code: e.code, err: e.message, ...peerOf(e) }, 'could not form the ring');
+    await control.send({ type: 'ring-failed', generation: gen, step: replica.step, code: e.code, message: e.message, ...peerOf(e) });
     return { kind: 'broken' };
   }
 
@@ -242,8 +242,8 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
         continue;
       }
       const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
-      log.warn({ code: e.code, err: e.message, step: replica.step }, 'all-reduce failed; keeping state and waiting for the coordinator');
-      await control.send({ type: 'ring-failed', generation: gen, step: replica.step, code: e.code, message: e.message });
+      log.warn({ code: e.code, err: e.message, step: replica.step, ...peerOf(e) }, 'all-reduce failed; keeping state and waiting for the coordinator');
+      await control.send({ type: 'ring-failed', generation: gen, step: replica.step, code: e.code, message: e.message, ...peerOf(e) });
       return { kind: 'broken' };
     }
     const t3 = performance.now();
@@ -271,4 +271,9 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     });
     if (batch.sendState) void reportState(control, gen, replica);
   }
+}
+
+/** The peer a ring error names, as the optional field of a ring-failed report. */
+function peerOf(e: Error): { peer?: RingPeer } {
+  return e instanceof RingPeerError ? { peer: e.peer } : {};
 }

@@ -29,7 +29,8 @@ import type { RingServer } from './ring-server.js';
 import { PeerLink, type RingLink } from './peer-link.js';
 import { FatalDialError, dialOnce, localEndpoint } from './ring-handshake.js';
 import { Defaults } from '../shared/constants.js';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError, toRingtrainError, type ErrorCode } from '../shared/errors.js';
+import type { RingPeer } from '../shared/protocol.js';
 import { Dtype, FrameKind, LinkKind, bytesAsF32, type FrameHeader } from '../shared/codec.js';
 import type { FrameTarget, Route } from '../shared/ring-stream.js';
 import { addInto, segmentBounds, type Span } from '../shared/flat.js';
@@ -75,8 +76,25 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * A failure of one link, naming the peer at its other end: the coordinator weighs these reports to
+ * decide whom to drop when two workers cannot reach each other (coordinator/ring-blame.ts).
+ */
+export class RingPeerError extends RingtrainError {
+  constructor(code: ErrorCode, message: string, readonly peer: RingPeer) {
+    super(code, message);
+  }
+}
+
+/** `err` as a RingPeerError naming `peer` (an error that already names one keeps it). */
+function blamePeer(err: unknown, peer: RingPeer): RingPeerError {
+  if (err instanceof RingPeerError) return err;
+  const e = toRingtrainError(err, ErrorCodes.RING_FAILED);
+  return new RingPeerError(e.code, e.message, peer);
+}
+
 /** Opens an authenticated link to a peer's ring listener, retrying until the deadline (it may still be starting). */
-async function dialPeer(opts: RingOptions, url: string, link: number): Promise<RingLink> {
+async function dialPeer(opts: RingOptions, url: string, link: number, peer: RingPeer): Promise<RingLink> {
   const timeoutMs = opts.connectTimeoutMs;
   const deadline = Date.now() + timeoutMs;
   let delay: number = Defaults.connectBackoffMs;
@@ -89,7 +107,7 @@ async function dialPeer(opts: RingOptions, url: string, link: number): Promise<R
     try {
       return await dialOnce({ url, generation: opts.generation, rank: opts.rank, ringKey: opts.ringKey, tls: opts.tls ?? null, timeoutMs: Math.max(1, deadline - Date.now()), link, local });
     } catch (err) {
-      if (err instanceof FatalDialError) throw err.error;
+      if (err instanceof FatalDialError) throw blamePeer(err.error, peer);
       const code = (err as { code?: unknown }).code;
       if (local !== null && (code === 'ECONNREFUSED' || code === 'ENOENT')) {
         opts.log.debug({ url }, 'ring peer not reachable over its local endpoint; using TCP');
@@ -101,7 +119,7 @@ async function dialPeer(opts: RingOptions, url: string, link: number): Promise<R
       delay = Math.min(delay * 2, Defaults.connectBackoffMaxMs);
     }
   }
-  throw new RingtrainError(ErrorCodes.RING_FAILED, `could not connect to ring ${link === LinkKind.Mesh ? 'peer' : 'successor'} ${url} within ${timeoutMs} ms (${lastError})`);
+  throw new RingPeerError(ErrorCodes.RING_FAILED, `could not connect to ring ${link === LinkKind.Mesh ? 'peer' : 'successor'} rank ${peer.rank} ${url} within ${timeoutMs} ms (${lastError})`, peer);
 }
 
 /** A data frame whose payload was gathered into a buffer of its own. */
@@ -167,23 +185,26 @@ export class RingCollective implements Collective {
     this.wireDtype = opts.compress === 'fp16' ? Dtype.F16 : Dtype.F32;
     this.log = opts.log;
     const n = this.worldSize;
-    const onError = (err: Error): void => this.fail(err);
+    /** A link's error names the peer at its other end. */
+    const onError = (peer: RingPeer) => (err: Error): void => this.fail(blamePeer(err, peer));
+    const predRank = (this.rank - 1 + n) % n;
+    const succRank = (this.rank + 1) % n;
     const alloc = (bytes: number): Buffer => this.pool.take(bytes);
     const readBuffer = (): Buffer => Buffer.allocUnsafeSlow(Defaults.ringReadBufferBytes);
     const inArena = opts.arena?.allocBytes(Defaults.ringReadBufferBytes) ?? null;
-    this.pred = new PeerLink(pred, `ring link from predecessor rank ${(this.rank - 1 + n) % n}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError, alloc, inArena ?? readBuffer(), true);
+    this.pred = new PeerLink(pred, `ring link from predecessor rank ${predRank}`, { route: (h) => this.routeRing(h), end: (h, r, p) => this.endRing(h, r, p) }, onError({ rank: predRank, link: 'predecessor' }), alloc, inArena ?? readBuffer(), true);
     this.predReads = { fixed: this.pred.fixedReads, inArena: this.pred.fixedReads && inArena !== null };
     this.successorLocal = succ.local === true;
     // Nothing the successor sends is meaningful on the ring: data only flows forward.
-    this.succ = new PeerLink(succ, `ring link to successor rank ${(this.rank + 1) % n}`, {
+    this.succ = new PeerLink(succ, `ring link to successor rank ${succRank}`, {
       route: () => {
         this.log.warn('unexpected frame from ring successor dropped');
         return 'discard';
       },
       end: () => undefined,
-    }, onError);
+    }, onError({ rank: succRank, link: 'successor' }));
     for (const [peer, link] of mesh) {
-      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError, alloc, readBuffer()));
+      this.mesh.set(peer, new PeerLink(link, `mesh link with rank ${peer}`, { route: (h) => this.routeMesh(peer, h), end: (h, r, p) => r === 'collect' && this.onMeshFrame(peer, { header: h, payload: p! }) }, onError({ rank: peer, link: 'mesh' }), alloc, readBuffer()));
     }
   }
 
@@ -196,11 +217,12 @@ export class RingCollective implements Collective {
     const peers = wantMesh ? doublingPeers(rank, n) : [];
     // Every link this rank accepts is asked for at once, so the listener can refuse any other hello.
     const accepted = [{ rank: (rank - 1 + n) % n, link: LinkKind.Ring as number }, ...peers.filter((p) => p < rank).map((p) => ({ rank: p, link: LinkKind.Mesh as number }))];
-    const acceptedP = server.awaitLinks(generation, opts.ringKey, timeout, accepted);
+    const acceptedP = server.awaitLinks(generation, opts.ringKey, timeout, accepted)
+      .map((p, i) => p.catch((err: unknown) => Promise.reject(blamePeer(err, { rank: accepted[i]!.rank, link: i === 0 ? 'predecessor' : 'mesh' }))));
     const predP = acceptedP[0]!;
-    const succP = dialPeer(opts, opts.successorUrl, LinkKind.Ring);
+    const succP = dialPeer(opts, opts.successorUrl, LinkKind.Ring, { rank: (rank + 1) % n, link: 'successor' });
     let nextAccepted = 1;
-    const meshP = peers.map((p) => (p > rank ? dialPeer(opts, urls![p]!, LinkKind.Mesh) : acceptedP[nextAccepted++]!));
+    const meshP = peers.map((p) => (p > rank ? dialPeer(opts, urls![p]!, LinkKind.Mesh, { rank: p, link: 'mesh' }) : acceptedP[nextAccepted++]!));
     const all = await Promise.allSettled([predP, succP, ...meshP]);
     const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -292,7 +314,7 @@ export class RingCollective implements Collective {
     const bytes = this.wireBytes(op.buf.subarray(offset, offset + count), hop === this.worldSize - 1);
     this.succ.send({ kind: FrameKind.Data, dtype: this.dtype, hop, generation: this.generation, seq: op.seq, offset, count }, bytes, (err) => {
       if (err) {
-        this.fail(new RingtrainError(ErrorCodes.RING_FAILED, `sending to ring successor failed: ${err.message}`));
+        this.fail(new RingPeerError(ErrorCodes.RING_FAILED, `sending to ring successor rank ${(this.rank + 1) % this.worldSize} failed: ${err.message}`, { rank: (this.rank + 1) % this.worldSize, link: 'successor' }));
         return;
       }
       if (this.ring !== op) return;
@@ -445,7 +467,7 @@ export class RingCollective implements Collective {
       const count = Math.min(this.chunkElems, span.start + span.length - off);
       const bytes = this.wireBytes(buf.subarray(off, off + count), roundInPlace);
       chunks.push(new Promise<void>((resolve, reject) => {
-        link.send({ kind: FrameKind.Data, dtype: this.dtype, hop, generation: this.generation, seq, offset: off, count }, bytes, (err) => (err ? reject(new RingtrainError(ErrorCodes.RING_FAILED, `sending to rank ${peer} failed: ${err.message}`)) : resolve()));
+        link.send({ kind: FrameKind.Data, dtype: this.dtype, hop, generation: this.generation, seq, offset: off, count }, bytes, (err) => (err ? reject(new RingPeerError(ErrorCodes.RING_FAILED, `sending to rank ${peer} failed: ${err.message}`, { rank: peer, link: 'mesh' })) : resolve()));
       }));
     }
     return Promise.all(chunks).then(() => undefined);

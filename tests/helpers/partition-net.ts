@@ -68,6 +68,18 @@ export class PartitionNet {
     ip(['-n', this.hub, 'link', 'set', `v${this.hosts.indexOf(h)}`, up ? 'up' : 'down']);
   }
 
+  /**
+   * Cuts (or restores) only the path between hosts `a` and `b`: a blackhole route to the other's
+   * address in each one's namespace, so packets between them go nowhere while both still reach
+   * everyone else (the coordinator included).
+   */
+  cutPath(a: string, b: string, cut: boolean): void {
+    const ia = this.hosts.indexOf(a);
+    const ib = this.hosts.indexOf(b);
+    ip(['-n', this.ns(a), 'route', cut ? 'add' : 'del', 'blackhole', `${PartitionNet.address(ib)}/32`]);
+    ip(['-n', this.ns(b), 'route', cut ? 'add' : 'del', 'blackhole', `${PartitionNet.address(ia)}/32`]);
+  }
+
   /** Removes every namespace this net created; safe to call twice. */
   destroy(): void {
     while (this.made.length > 0) spawnSync('ip', ['netns', 'del', this.made.pop()!]);

@@ -3,22 +3,29 @@
  * network namespace of its own on a bridge (tests/helpers/partition-net.ts, 10.79.0.0/24). One
  * worker's cable is pulled mid-run: the coordinator names that worker within its heartbeat
  * timeout and the other two go on; plugged back in, the worker reconnects with its state and
- * rejoins at a step boundary, and the run ends with every sample trained once per epoch.
+ * rejoins at a step boundary, and the run ends with every sample trained once per epoch. Then only
+ * the path between two workers is cut (both still reach the coordinator): both ends name each
+ * other, the coordinator drops one of them by the rule of coordinator/ring-blame.ts, the others
+ * finish, and the dropped one rejoins once the path is back.
  * Needs root for the namespaces; without it the test says why and does not run.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, type LiveProcess } from '../helpers/cli.js';
 import { PartitionNet, partitionNetUnavailable } from '../helpers/partition-net.js';
+import { decideRingFailure, type RingReport } from '../../src/coordinator/ring-blame.js';
+import type { RingLinkRole } from '../../src/shared/protocol.js';
 
 const TOKEN = 'partition-test-token-99';
 const why = partitionNetUnavailable();
 if (why) console.warn(`partition test not run: ${why}`);
 const procs: LiveProcess[] = [];
-let net: PartitionNet | null = null;
-afterAll(() => {
+const nets: PartitionNet[] = [];
+// After each test, even a failed one: its processes and every namespace it made (the next test
+// makes namespaces of the same names).
+afterEach(() => {
   for (const p of procs.splice(0)) p.child.kill('SIGKILL');
-  net?.destroy();
+  for (const n of nets.splice(0)) n.destroy();
 });
 
 /** The CLI inside namespace `ns`, as a LiveProcess. */
@@ -59,14 +66,15 @@ function inNs(ns: string, args: string[]): LiveProcess {
 describe.skipIf(why !== null)('network partition between separate hosts', () => {
   it('a worker whose link goes down is named within the heartbeat timeout, the others go on, and it rejoins when the link is back', async () => {
     const hosts = ['coord', 'w0', 'w1', 'w2'];
-    net = new PartitionNet(hosts);
+    const net = new PartitionNet(hosts);
+    nets.push(net);
     const addr = (h: string): string => PartitionNet.address(hosts.indexOf(h));
     const coord = inNs(net.ns('coord'), [
       'coordinator', '--host', addr('coord'), '--port', '7070', '--min-workers', '2', '--max-workers', '3', '--rendezvous-grace', '10000',
       '--job', 'regression-mlp', '--epochs', '60', '--seed', '8', '--json', '--no-http', '--log-level', 'debug',
     ]);
     await coord.waitFor(/coordinator listening/);
-    const workers = ['w0', 'w1', 'w2'].map((h) => inNs(net!.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
+    const workers = ['w0', 'w1', 'w2'].map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
     await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
     await coord.waitFor(/"step":200,"epoch":\d+.*step committed/);
     const cut = Date.now();
@@ -98,6 +106,66 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
     expect(s['duplicateSamples']).toBe(0);
     expect(new Set(s['replicaChecksums'] as string[]).size).toBe(1);
     expect(workers[1]!.stderr()).toMatch(/coordinator lost; keeping state and reconnecting/);
+    expect((await Promise.all(workers.map((w) => w.exited))).map((e) => e.code)).toEqual([0, 0, 0]);
+  });
+
+  it('a path cut between two workers only: both ends name each other, the coordinator drops one by its rule, and the run goes on', async () => {
+    const hosts = ['coord', 'w0', 'w1', 'w2'];
+    const net = new PartitionNet(hosts);
+    nets.push(net);
+    const addr = (h: string): string => PartitionNet.address(hosts.indexOf(h));
+    const coord = inNs(net.ns('coord'), [
+      'coordinator', '--host', addr('coord'), '--port', '7070', '--min-workers', '2', '--max-workers', '3', '--rendezvous-grace', '10000',
+      '--job', 'regression-mlp', '--epochs', '80', '--seed', '8', '--step-timeout', '4000', '--json', '--no-http', '--log-level', 'debug',
+    ]);
+    await coord.waitFor(/coordinator listening/);
+    const names = ['w0', 'w1', 'w2'];
+    const workers = names.map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
+    await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
+    await coord.waitFor(/"step":100,"epoch":\d+.*step committed/);
+    // Cut the path between ranks 0 and 1: with 3 ranks every all-reduce uses it (small ones pair
+    // rank 0 with 1 and fold rank 2 into 0; the ring runs 0 -> 1 -> 2 -> 0), so the cut shows.
+    const hostOf = (rank: number): string => {
+      const pid = Number(coord.stderr().match(new RegExp(`"generation":1,"rank":${rank},"workerPid":(\\d+)[^\\n]*"msg":"rank ready"`))![1]);
+      return names[workers.findIndex((w) => w.child.pid === pid)]!;
+    };
+    const ends = [hostOf(0), hostOf(1)] as const;
+    const t0 = Date.now();
+    net.cutPath(ends[0], ends[1], true);
+    // Both ends fail to reach each other; the coordinator collects their reports and drops one.
+    const decided = await coord.waitFor(/"reports":(\[[^\]]*\]),"lost":\[\],"drop":\[(\d+)\],"rule":"([^"]+)","msg":"ring failure decided"/, 75_000);
+    const decidedAfterMs = Date.now() - t0;
+    const reports = JSON.parse(decided[1]!) as string[];
+    const dropped = Number(decided[2]);
+    const rule = decided[3]!;
+    // The two ends name each other (rank a -> rank b and b -> a); the one dropped is one of them,
+    // as the README's rule says for these reports.
+    const parsed: RingReport[] = reports.map((r) => {
+      const m = /^(\d+)->(\d+) \((successor|predecessor|mesh)\)$/.exec(r);
+      return { rank: Number(r.split('->')[0]), peer: m ? { rank: Number(m[2]), link: m[3] as RingLinkRole } : null };
+    });
+    const mutual = parsed.find((a) => a.peer && parsed.some((b) => b.rank === a.peer!.rank && b.peer?.rank === a.rank));
+    expect(mutual, reports.join(', ')).toBeDefined();
+    expect([mutual!.rank, mutual!.peer!.rank]).toContain(dropped);
+    expect(decideRingFailure(parsed, [])).toEqual({ drop: [dropped], how: rule });
+    // Each end of the cut path logged the peer it lost.
+    for (const w of ends.map((h) => workers[names.indexOf(h)]!)) expect(w.stderr()).toMatch(/"peer":\{"rank":\d,"link":"(successor|predecessor|mesh)"\}.*(could not form the ring|all-reduce failed)/);
+    const ending = await coord.waitFor(/"reason":"(rank\(s\) \d+ \([^)]*pid (\d+)\) dropped by [^"]*)","committed":\d+,"msg":"generation ending"/, 10_000);
+    const droppedHost = names[workers.findIndex((w) => w.child.pid === Number(ending[2]))];
+    expect(ends).toContain(droppedHost);
+    await coord.waitFor(/"workers":2,"msg":"ring formed; training"/, 30_000);
+    const survivorsAfterMs = Date.now() - t0;
+    net.cutPath(ends[0], ends[1], false);
+    // Back on a whole network, the dropped worker rejoins at a step boundary.
+    await coord.waitFor(/"workers":3,"msg":"ring formed; training"/, 60_000);
+    const exit = await coord.exited;
+    expect(exit.code, coord.stderr().split('\n').filter((l) => !l.includes('step committed')).join('\n').slice(-4000)).toBe(0);
+    const s = JSON.parse(coord.stdout().trim().split('\n').pop()!) as Record<string, unknown>;
+    console.log(JSON.stringify({ event: 'partition-path-figures', cut: ends, reports, dropped, droppedHost, rule, decidedAfterMs, survivorsAfterMs, totalMs: Date.now() - t0, generations: s['generations'], workers: s['workers'] }));
+    expect(s['workers']).toBe(3);
+    expect(s['samplesPerEpoch']).toEqual(Array.from({ length: 80 }, () => 3200));
+    expect(s['duplicateSamples']).toBe(0);
+    expect(new Set(s['replicaChecksums'] as string[]).size).toBe(1);
     expect((await Promise.all(workers.map((w) => w.exited))).map((e) => e.code)).toEqual([0, 0, 0]);
   });
 });

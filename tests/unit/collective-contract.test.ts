@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Collective } from '../../src/worker/collective.js';
 import { createLocalGroup } from '../../src/worker/local-collective.js';
 import { createRing, type TestRing } from '../helpers/ring.js';
+import { RingPeerError } from '../../src/worker/ring-collective.js';
 
 function input(rank: number, length: number): Float32Array {
   const b = new Float32Array(length);
@@ -72,6 +73,26 @@ describe('ring failure', () => {
     const results = await Promise.allSettled(pending);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(results.map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(expect.arrayContaining(['RT_RING_FAILED']));
+    await ring.close();
+  });
+
+  it('names the peer of the link that failed, with its place in the ring', async () => {
+    const ring = await createRing(3);
+    const bufs = [0, 1, 2].map((r) => input(r, 10_000));
+    const pending = [ring.ranks[0]!.allreduceSum(bufs[0]!), ring.ranks[1]!.allreduceSum(bufs[1]!)];
+    await ring.ranks[2]!.close();
+    const reasons = (await Promise.allSettled(pending)).map((r) => (r as PromiseRejectedResult).reason as unknown);
+    // Each failing rank names rank 2 (whose links closed) or the other failing rank (whose own
+    // failure closed its links), and the role it gives matches the ring 0 -> 1 -> 2 -> 0.
+    const named = reasons.map((e, rank) => {
+      expect(e).toBeInstanceOf(RingPeerError);
+      const { peer } = e as RingPeerError;
+      expect(peer.rank).not.toBe(rank);
+      if (peer.link === 'successor') expect(peer.rank).toBe((rank + 1) % 3);
+      if (peer.link === 'predecessor') expect(peer.rank).toBe((rank + 2) % 3);
+      return peer.rank;
+    });
+    expect(named).toContain(2);
     await ring.close();
   });
 });

@@ -97,6 +97,16 @@ describe('control messages', () => {
     expect(code(() => decodeMessage(packr.pack({ ...ready, device: 'x'.repeat(300) })))).toBe('RT_BAD_MESSAGE');
   });
 
+  it('carries the peer a ring-failed report names (optional), checked when present', () => {
+    const failed = { type: 'ring-failed', generation: 2, step: 5, code: 'RT_RING_FAILED', message: 'm' };
+    expect(decodeMessage(packr.pack(failed))).not.toHaveProperty('peer');
+    expect(decodeMessage(packr.pack({ ...failed, peer: { rank: 2, link: 'successor' } }))).toMatchObject({ peer: { rank: 2, link: 'successor' } });
+    expect(decodeMessage(packr.pack({ ...failed, peer: null }))).not.toHaveProperty('peer');
+    expect(code(() => decodeMessage(packr.pack({ ...failed, peer: { rank: 2, link: 'sideways' } })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...failed, peer: { rank: -1, link: 'mesh' } })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...failed, peer: 'rank 2' })))).toBe('RT_BAD_MESSAGE');
+  });
+
   it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {
     const m = parseMessage({ type: 'error', code: 'EVIL', message: 'x' });
     expect(m).toEqual({ type: 'error', code: 'RT_INTERNAL', message: 'x' });

@@ -1,0 +1,59 @@
+/**
+ * Whom to drop when the ring breaks. Ranks report `ring-failed`, each naming the peer of the link
+ * that failed under it when one did; the coordinator collects them for a short grace period
+ * (Defaults.rootCauseGraceMs) and then decides by one rule, in this order:
+ *
+ *   1. a rank whose control socket closed (or whose heartbeats stopped) in that time is lost:
+ *      only those go, as for any lost worker;
+ *   2. otherwise the ranks that two or more distinct reporters name are dropped: a rank that
+ *      fails first closes its other links, so its other neighbours name it as well;
+ *   3. otherwise, when the reports name exactly one link (one unordered pair of ranks: the two
+ *      ends of a cut path, each naming the other), the higher rank of that pair is dropped;
+ *   4. otherwise nobody is dropped: the generation ends and the next one forms with everyone.
+ *
+ * Dropping either end of a cut link heals the ring; the higher rank is chosen because rank 0
+ * carries the checkpoints and because the choice must not depend on arrival order. Decisions
+ * only: the run loop logs and acts.
+ */
+import type { RingPeer } from '../shared/protocol.js';
+
+/** One rank's ring-failed report: who reported, and the peer it names (if any). */
+export interface RingReport {
+  rank: number;
+  peer: RingPeer | null;
+}
+
+/** What to do about a broken ring. */
+export interface RingVerdict {
+  /** Ranks to drop (may be empty), ascending. */
+  drop: number[];
+  /** Which step of the rule decided, for the log. */
+  how: 'socket closed' | 'named by two or more' | 'higher rank of the one broken link' | 'none stands out';
+}
+
+/**
+ * `reports`: the ring-failed reports of this generation (one per rank; later ones from the same
+ * rank are ignored). `closed`: ranks whose control connection was lost during the grace period.
+ */
+export function decideRingFailure(reports: readonly RingReport[], closed: readonly number[]): RingVerdict {
+  if (closed.length > 0) return { drop: [...new Set(closed)].sort((a, b) => a - b), how: 'socket closed' };
+  const seen = new Set<number>();
+  const namedBy = new Map<number, Set<number>>();
+  const links = new Set<string>();
+  for (const r of reports) {
+    if (seen.has(r.rank)) continue;
+    seen.add(r.rank);
+    if (r.peer === null || r.peer.rank === r.rank) continue;
+    const by = namedBy.get(r.peer.rank) ?? new Set<number>();
+    by.add(r.rank);
+    namedBy.set(r.peer.rank, by);
+    links.add(`${Math.min(r.rank, r.peer.rank)}-${Math.max(r.rank, r.peer.rank)}`);
+  }
+  const twice = [...namedBy].flatMap(([rank, by]) => (by.size >= 2 ? [rank] : [])).sort((a, b) => a - b);
+  if (twice.length > 0) return { drop: twice, how: 'named by two or more' };
+  if (links.size === 1) {
+    const [a, b] = [...links][0]!.split('-').map(Number) as [number, number];
+    return { drop: [Math.max(a, b)], how: 'higher rank of the one broken link' };
+  }
+  return { drop: [], how: 'none stands out' };
+}
