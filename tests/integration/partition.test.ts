@@ -63,19 +63,28 @@ function inNs(ns: string, args: string[]): LiveProcess {
   return p;
 }
 
+/**
+ * A coordinator and three workers, each on a host (network namespace) of its own, training
+ * regression-mlp with the coordinator's `extra` flags; resolves once generation 1 trains.
+ */
+async function startCluster(extra: string[]): Promise<{ net: PartitionNet; coord: LiveProcess; workers: LiveProcess[] }> {
+  const hosts = ['coord', 'w0', 'w1', 'w2'];
+  const net = new PartitionNet(hosts);
+  nets.push(net);
+  const addr = (h: string): string => PartitionNet.address(hosts.indexOf(h));
+  const coord = inNs(net.ns('coord'), [
+    'coordinator', '--host', addr('coord'), '--port', '7070', '--min-workers', '2', '--max-workers', '3', '--rendezvous-grace', '10000',
+    '--job', 'regression-mlp', '--seed', '8', '--json', '--no-http', '--log-level', 'debug', ...extra,
+  ]);
+  await coord.waitFor(/coordinator listening/);
+  const workers = ['w0', 'w1', 'w2'].map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
+  await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
+  return { net, coord, workers };
+}
+
 describe.skipIf(why !== null)('network partition between separate hosts', () => {
   it('a worker whose link goes down is named within the heartbeat timeout, the others go on, and it rejoins when the link is back', async () => {
-    const hosts = ['coord', 'w0', 'w1', 'w2'];
-    const net = new PartitionNet(hosts);
-    nets.push(net);
-    const addr = (h: string): string => PartitionNet.address(hosts.indexOf(h));
-    const coord = inNs(net.ns('coord'), [
-      'coordinator', '--host', addr('coord'), '--port', '7070', '--min-workers', '2', '--max-workers', '3', '--rendezvous-grace', '10000',
-      '--job', 'regression-mlp', '--epochs', '60', '--seed', '8', '--json', '--no-http', '--log-level', 'debug',
-    ]);
-    await coord.waitFor(/coordinator listening/);
-    const workers = ['w0', 'w1', 'w2'].map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
-    await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
+    const { net, coord, workers } = await startCluster(['--epochs', '60']);
     await coord.waitFor(/"step":200,"epoch":\d+.*step committed/);
     const cut = Date.now();
     const before = coord.stderr().length;
@@ -110,18 +119,8 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
   });
 
   it('a path cut between two workers only: both ends name each other, the coordinator drops one by its rule, and the run goes on', async () => {
-    const hosts = ['coord', 'w0', 'w1', 'w2'];
-    const net = new PartitionNet(hosts);
-    nets.push(net);
-    const addr = (h: string): string => PartitionNet.address(hosts.indexOf(h));
-    const coord = inNs(net.ns('coord'), [
-      'coordinator', '--host', addr('coord'), '--port', '7070', '--min-workers', '2', '--max-workers', '3', '--rendezvous-grace', '10000',
-      '--job', 'regression-mlp', '--epochs', '80', '--seed', '8', '--step-timeout', '4000', '--json', '--no-http', '--log-level', 'debug',
-    ]);
-    await coord.waitFor(/coordinator listening/);
     const names = ['w0', 'w1', 'w2'];
-    const workers = names.map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
-    await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
+    const { net, coord, workers } = await startCluster(['--epochs', '80', '--step-timeout', '4000']);
     await coord.waitFor(/"step":100,"epoch":\d+.*step committed/);
     // Cut the path between ranks 0 and 1: with 3 ranks every all-reduce uses it (small ones pair
     // rank 0 with 1 and fold rank 2 into 0; the ring runs 0 -> 1 -> 2 -> 0), so the cut shows.
