@@ -52,7 +52,7 @@ describe('hostile coordinator side', () => {
     // The squatter's error lands during the connect (an unverified refusal, retried) or just after
     // it (the connection dropped, reconnecting), depending on timing: either way the worker goes on.
     await Promise.all(workers.map((w) => w.waitFor(/squatter says go away(; reconnecting|","msg":"unverified refusal at the coordinator's port; retrying)/, 15_000)));
-    await Promise.all(workers.map((w) => w.waitFor(/could not prove this worker's token; reconnecting/, 15_000)));
+    await Promise.all(workers.map((w) => w.waitFor(/could not prove this worker's token.*reconnecting/, 15_000)));
     await Promise.all(workers.map((w) => w.waitFor(/"code":"RT_TLS".*unverified refusal at the coordinator's port; retrying/, 15_000)));
     await squatter.close();
     const second = start(['coordinator', ...common, '--resume', out]);

@@ -52,7 +52,7 @@ describe('the end of a run', () => {
     const out = join(dir, 'ctrl-c');
     const r = await interrupted(out, 1);
     expect(r.code).toBe(1);
-    const m = r.stderr.match(/ringtrain: error RT_ABORTED: interrupted: the model of step (\d+) \(epoch 1\) is saved in (.*)/);
+    const m = r.stderr.match(/ringtrain: error RT_ABORTED: interrupted: the model of step (\d+) \(epoch \d+\) is saved in (.*)/);
     expect(m, r.stderr.slice(-3000)).not.toBeNull();
     // The survivors' state, newer than any checkpoint (every 50 steps): collected after the signal.
     expect(r.stderr).toMatch(/"from":"most advanced survivor"/);
