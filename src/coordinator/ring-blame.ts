@@ -40,6 +40,7 @@ export function decideRingFailure(reports: readonly RingReport[], closed: readon
   const seen = new Set<number>();
   const namedBy = new Map<number, Set<number>>();
   const links = new Set<string>();
+  const named = new Set<string>();
   for (const r of reports) {
     if (seen.has(r.rank)) continue;
     seen.add(r.rank);
@@ -48,11 +49,15 @@ export function decideRingFailure(reports: readonly RingReport[], closed: readon
     by.add(r.rank);
     namedBy.set(r.peer.rank, by);
     links.add(`${Math.min(r.rank, r.peer.rank)}-${Math.max(r.rank, r.peer.rank)}`);
+    named.add(`${r.rank}->${r.peer.rank}`);
   }
   const twice = [...namedBy].flatMap(([rank, by]) => (by.size >= 2 ? [rank] : [])).sort((a, b) => a - b);
   if (twice.length > 0) return { drop: twice, how: 'named by two or more' };
   if (links.size === 1) {
     const [a, b] = [...links][0]!.split('-').map(Number) as [number, number];
+    // Only a link both ends report is known broken; one report alone may be a neighbour's echo
+    // of another rank's failure (a failing rank closes all its links).
+    if (!named.has(`${a}->${b}`) || !named.has(`${b}->${a}`)) return { drop: [], how: 'none stands out' };
     return { drop: [Math.max(a, b)], how: 'higher rank of the one broken link' };
   }
   return { drop: [], how: 'none stands out' };
