@@ -164,11 +164,10 @@ async function main(): Promise<void> {
           await withOps(argv, cfg, log, async (observers) => {
             const handle = await launchCoordinator(cfg, { logger: log, observers });
             const stop = (): void => void handle.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
-            const onInterrupt = onInterrupts(() => handle.interrupt());
-            process.on('SIGINT', onInterrupt);
+            const releaseInterrupts = onInterrupts(() => handle.interrupt());
             process.once('SIGTERM', stop);
-            // Once the run is over, Ctrl-C belongs to --linger (or to nobody).
-            return handle.result.finally(() => process.off('SIGINT', onInterrupt));
+            // Once an uninterrupted run is over, Ctrl-C belongs to --linger (or to nobody).
+            return handle.result.finally(releaseInterrupts);
           });
         },
       )

@@ -54,10 +54,9 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
   };
   // Ctrl-C reaches the whole process group; the children ignore it (--managed) so that their
   // states can still be collected and saved. A second Ctrl-C ends everything at once.
-  const onInterrupt = onInterrupts(() => handle.interrupt(), () => {
+  const releaseInterrupts = onInterrupts(() => handle.interrupt(), () => {
     for (const c of children) c.kill('SIGKILL');
   });
-  process.on('SIGINT', onInterrupt);
   process.once('SIGTERM', onSignal);
   const args = [
     CLI, 'worker', '--coordinator', `${handle.scheme}://${host.includes(':') ? `[${host}]` : host}:${handle.port}`, '--ring-host', host,
@@ -99,19 +98,22 @@ export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: 
     throw err;
   } finally {
     ending = true;
-    process.off('SIGINT', onInterrupt);
+    releaseInterrupts();
     process.off('SIGTERM', onSignal);
     await Promise.all(children.map((c) => waitExit(c, 10_000)));
   }
 }
 
 /**
- * A SIGINT handler: the first signal calls `first` (stop gracefully, saving the model); a second
- * calls `hard` and exits at once with 130, the shell's code for an interrupted command.
+ * Installs a SIGINT handler: the first signal calls `first` (stop gracefully, saving the model); a
+ * second calls `hard` and exits at once with 130, the shell's code for an interrupted command.
+ * The returned release removes the handler only while no signal has come: once a run is being
+ * interrupted, a second Ctrl-C must still exit with 130 however quickly the run then ends, rather
+ * than meet Node's default action.
  */
 export function onInterrupts(first: () => void, hard: () => void = () => undefined): () => void {
   let count = 0;
-  return () => {
+  const handler = (): void => {
     count += 1;
     if (count === 1) {
       process.stderr.write('\ninterrupted: saving the newest weights as the model (Ctrl-C again to exit at once)\n');
@@ -120,6 +122,10 @@ export function onInterrupts(first: () => void, hard: () => void = () => undefin
     }
     hard();
     process.exit(130);
+  };
+  process.on('SIGINT', handler);
+  return () => {
+    if (count === 0) process.off('SIGINT', handler);
   };
 }
 
