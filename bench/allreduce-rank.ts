@@ -9,12 +9,12 @@
  */
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer, type AddressInfo } from 'ws';
-import { RingServer } from '../dist/worker/ring-server.js';
-import { RingCollective } from '../dist/worker/ring-collective.js';
-import { createLogger } from '../dist/shared/logger.js';
-import { allocator, KernelArena } from '../dist/shared/kernel-arena.js';
-import { deriveRingKey } from '../dist/shared/auth.js';
-import { Defaults } from '../dist/shared/constants.js';
+import { RingServer } from '../dist/shared/transport/ring-server.js';
+import { RingCollective } from '../dist/shared/collective/ring-collective.js';
+import { createLogger } from '../dist/shared/base/logger.js';
+import { allocator, KernelArena } from '../dist/shared/kernels/kernel-arena.js';
+import { deriveRingKey } from '../dist/shared/protocol/auth.js';
+import { Defaults } from '../dist/shared/base/constants.js';
 import { emit, stdinLines } from './lines.js';
 
 const { values: flags } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, 'raw-ws': { type: 'string' }, transport: { type: 'string', default: 'auto' } } });

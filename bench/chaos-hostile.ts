@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, runCli, sleep, summaryOf, type Proc } from './cli-proc.js';
 import { WebSocket, WebSocketServer } from 'ws';
-import { encodeMessage } from '../dist/shared/codec.js';
-import { newNonce } from '../dist/shared/auth.js';
-import { PROTOCOL_VERSION } from '../dist/shared/constants.js';
+import { encodeMessage } from '../dist/shared/protocol/codec.js';
+import { newNonce } from '../dist/shared/protocol/auth.js';
+import { PROTOCOL_VERSION } from '../dist/shared/base/constants.js';
 
 const TOKEN = `hostile-chaos-${process.pid}-token`;
 const STEP_TIMEOUT_MS = 2_000;

@@ -13,17 +13,17 @@
  */
 import { parseArgs } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
-import { selectEngine } from '../dist/worker/backend.js';
-import { Trainer } from '../dist/worker/trainer.js';
+import { selectEngine } from '../dist/shared/engine/backend.js';
+import { Trainer } from '../dist/shared/engine/trainer.js';
 import { resolveOptimizer } from '../dist/shared/optim/index.js';
-import { Replica, initialState } from '../dist/worker/replica.js';
-import { allocator, KernelArena } from '../dist/shared/kernel-arena.js';
-import { inputSize, type Job, type Tfjs } from '../dist/jobs/job.js';
+import { Replica, initialState } from '../dist/shared/engine/replica.js';
+import { allocator, KernelArena } from '../dist/shared/kernels/kernel-arena.js';
+import { inputSize, type Job, type Tfjs } from '../dist/shared/job/job.js';
 import { loadJob } from '../dist/jobs/registry.js';
-import type { BackendName } from '../dist/shared/config.js';
-import { checksum } from '../dist/shared/flat.js';
-import { createLogger } from '../dist/shared/logger.js';
-import type { ReadBack } from '../dist/worker/step-plan.js';
+import type { BackendName } from '../dist/shared/config/config.js';
+import { checksum } from '../dist/shared/kernels/flat.js';
+import { createLogger } from '../dist/shared/base/logger.js';
+import type { ReadBack } from '../dist/shared/engine/step-plan.js';
 import { wideMlp } from './jobs/wide-mlp.js';
 import { median, round } from './lines.js';
 

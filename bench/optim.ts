@@ -8,7 +8,7 @@
  *   --params 4000000  --repeats 30
  */
 import { parseArgs } from 'node:util';
-import { allocator, KernelArena } from '../dist/shared/kernel-arena.js';
+import { allocator, KernelArena } from '../dist/shared/kernels/kernel-arena.js';
 import { clipGlobalNorm, resolveOptimizer } from '../dist/shared/optim/index.js';
 import { emit, median, round } from './lines.js';
 

@@ -6,28 +6,28 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type DataMode, type LogLevel } from './shared/config.js';
-import { ErrorCodes, RingtrainError, formatError, stackOf, toRingtrainError } from './shared/errors.js';
-import { Defaults } from './shared/constants.js';
-import { NON_FINITE_POLICIES } from './shared/protocol.js';
+import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordinatorConfig, gpuList, workerConfig, type BackendName, type CoordinatorConfig, type DataMode, type LogLevel } from './shared/config/config.js';
+import { ErrorCodes, RingtrainError, formatError, stackOf, toRingtrainError } from './shared/base/errors.js';
+import { Defaults } from './shared/base/constants.js';
+import { NON_FINITE_POLICIES } from './shared/protocol/protocol.js';
 import { LR_SCHEDULES, OPTIMIZER_KEYS, OPTIMIZER_NAMES } from './shared/optim/index.js';
-import { createLogger, type Logger } from './shared/logger.js';
-import { readConfigFile } from './shared/config-file.js';
-import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops.js';
+import { createLogger, type Logger } from './shared/base/logger.js';
+import { readConfigFile } from './shared/config/config-file.js';
+import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
 import { evalSettings, readRunRecord } from './jobs/run-record.js';
 import { loadJob } from './jobs/registry.js';
-import type { JobDefaults } from './jobs/job.js';
+import type { JobDefaults } from './shared/job/job.js';
 import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
-import { summaryText } from './coordinator/summary-text.js';
-import { VERSION } from './shared/version.js';
-import { explainUnknown } from './shared/unknown-args.js';
-import { onInterrupts, runLocal } from './coordinator/local.js';
+import { summaryText } from './coordinator/ops/summary-text.js';
+import { VERSION } from './shared/base/version.js';
+import { explainUnknown } from './launch/unknown-args.js';
+import { onInterrupts, runLocal } from './launch/local.js';
 import { runWorker } from './worker/worker.js';
-import { enginesCommand } from './worker/native/command.js';
-import { localThreads } from './coordinator/local.js';
-import { dataCommand } from './cli-data.js';
+import { enginesCommand } from './shared/engine/native/command.js';
+import { localThreads } from './launch/local.js';
+import { dataCommand } from './launch/cli-data.js';
 
 function common(y: Argv): Argv {
   return y

@@ -3,8 +3,8 @@
  * cross-entropy, on seeded synthetic data (rows of uniform noise, 10 classes). Big enough that
  * arithmetic, not per-op cost, decides a step's time. A job module like any other (default export).
  */
-import type { Job, JobData } from '../../dist/jobs/job.js';
-import { mixSeed, mulberry32 } from '../../dist/shared/rng.js';
+import type { Job, JobData } from '../../dist/shared/job/job.js';
+import { mixSeed, mulberry32 } from '../../dist/shared/base/rng.js';
 
 const IN = 256;
 const CLASSES = 10;

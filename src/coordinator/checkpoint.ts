@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { parseTrainState, type TrainState } from '../shared/protocol.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import { parseTrainState, type TrainState } from '../shared/protocol/protocol.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 const FORMAT = 2;

@@ -4,8 +4,8 @@
  * first step, naming the ranks and the first difference, instead of failing later in a ring
  * frame-size error or, worse, training silently on mismatched layouts.
  */
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import type { ModelFingerprint, WeightSpec } from '../shared/protocol.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import type { ModelFingerprint, WeightSpec } from '../shared/protocol/protocol.js';
 
 function showSpec(w: WeightSpec | undefined): string {
   return w ? `${w.name} [${w.shape.join(',')}] ${w.dtype}` : 'nothing';

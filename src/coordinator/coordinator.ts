@@ -4,7 +4,7 @@
  * that no membership change can fix fails every rank together with the same error.
  */
 import { join, resolve } from 'node:path';
-import { ControlServer } from './server.js';
+import { ControlServer } from '../shared/transport/control-server.js';
 import { DataService } from './data-service.js';
 import { Run, type CommSummary } from './run.js';
 import { configFingerprint, loadCheckpoint, removeStaleTemps } from './checkpoint.js';
@@ -13,24 +13,24 @@ import { saveJson, saveModel } from './output.js';
 import { checkOutputWritable, checkResumeDir } from './path-checks.js';
 import { claimOutput } from './output-guard.js';
 import { RunEvents, type RunObserver } from './run-events.js';
-import { selectEngine } from '../worker/backend.js';
-import { Trainer } from '../worker/trainer.js';
+import { selectEngine } from '../shared/engine/backend.js';
+import { Trainer } from '../shared/engine/trainer.js';
 import { clipNormOf, resolveOptimizer } from '../shared/optim/index.js';
-import { initialState } from '../worker/replica.js';
+import { initialState } from '../shared/engine/replica.js';
 import { weightsFrom } from './init-from.js';
-import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
-import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/errors.js';
-import { checksum } from '../shared/flat.js';
-import { Defaults } from '../shared/constants.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import type { StepTimings, TrainParams } from '../shared/protocol.js';
-import { coordinatorInboundLimit } from '../shared/limits.js';
-import { modelFingerprint } from '../worker/fingerprint.js';
+import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config/config.js';
+import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/base/errors.js';
+import { checksum } from '../shared/kernels/flat.js';
+import { Defaults } from '../shared/base/constants.js';
+import { createLogger, type Logger } from '../shared/base/logger.js';
+import type { StepTimings, TrainParams } from '../shared/protocol/protocol.js';
+import { coordinatorInboundLimit } from '../shared/base/limits.js';
+import { modelFingerprint } from '../shared/engine/fingerprint.js';
 import { accuracyMode, evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
-import { checkData, checkModel } from '../jobs/validate.js';
+import { checkData, checkModel } from '../shared/job/validate.js';
 import { isJobPath, loadJob } from '../jobs/registry.js';
 import type { RunRecord } from '../jobs/run-record.js';
-import { VERSION } from '../shared/version.js';
+import { VERSION } from '../shared/base/version.js';
 
 /** The `--json` summary line. */
 export interface RunSummary {

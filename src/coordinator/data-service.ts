@@ -7,13 +7,13 @@
  * reads its own rows from its copy of the file, so there is nothing to stream.
  */
 import { createHash } from 'node:crypto';
-import type { Dataset, Job } from '../jobs/job.js';
-import { inputSize } from '../jobs/job.js';
-import { datasetFingerprint, gatherRows, type RowWidths } from '../shared/dataset.js';
-import { epochOrder, rankShare, type PlannedStep } from '../shared/sampler.js';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import { PackReader } from '../data/pack-reader.js';
-import { assertJobLayout } from '../data/pack-format.js';
+import type { Dataset, Job } from '../shared/job/job.js';
+import { inputSize } from '../shared/job/job.js';
+import { datasetFingerprint, gatherRows, type RowWidths } from '../shared/data/dataset.js';
+import { epochOrder, rankShare, type PlannedStep } from '../shared/data/sampler.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import { PackReader } from '../shared/data/pack-reader.js';
+import { assertJobLayout } from '../shared/data/pack-format.js';
 
 export class DataService {
   private readonly widths: RowWidths;

@@ -5,10 +5,10 @@
  * the first difference is RT_MODEL_MISMATCH, found before the coordinator opens a socket.
  * Only the weights are taken: the optimizer starts fresh (initialState), at step 0.
  */
-import type { Tfjs } from '../jobs/job.js';
+import type { Tfjs } from '../shared/job/job.js';
 import { loadSavedModel } from '../jobs/saved-model.js';
-import type { Trainer } from '../worker/trainer.js';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import type { Trainer } from '../shared/engine/trainer.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 
 const shape = (s: readonly (number | null)[]): string => `[${s.join(',')}]`;
 

@@ -6,7 +6,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 
 /** What a run leaves in its output folder (other files are the user's and stay). */
 export const RUN_FILES = ['summary.json', 'model.json', 'weights.bin', 'metrics.jsonl', 'checkpoint.bin', 'report.html', 'best'] as const;

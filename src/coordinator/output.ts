@@ -6,7 +6,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
-import type { Tfjs } from '../jobs/job.js';
+import type { Tfjs } from '../shared/job/job.js';
 import type { RunRecord } from '../jobs/run-record.js';
 
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {

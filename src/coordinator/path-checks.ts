@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CHECKPOINT_FILE } from './checkpoint.js';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 
 function bad(msg: string): never {
   throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);

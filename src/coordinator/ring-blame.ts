@@ -15,7 +15,7 @@
  * carries the checkpoints and because the choice must not depend on arrival order. Decisions
  * only: the run loop logs and acts.
  */
-import type { RingPeer } from '../shared/protocol.js';
+import type { RingPeer } from '../shared/protocol/protocol.js';
 
 /** One rank's ring-failed report: who reported, and the peer it names (if any). */
 export interface RingReport {

@@ -4,8 +4,8 @@
  * progress bar, Prometheus metrics, the dashboard's status, the JSONL log and the best-model
  * export all hang off these events, so operations code stays out of the run loop.
  */
-import type { StepTimings } from '../shared/protocol.js';
-import type { Logger } from '../shared/logger.js';
+import type { StepTimings } from '../shared/protocol/protocol.js';
+import type { Logger } from '../shared/base/logger.js';
 
 /** One rank of the current generation, as the dashboard's worker table shows it. */
 export interface WorkerInfo {

@@ -13,21 +13,21 @@
  * state one step ahead, computed from a complete global sum, and everyone adopts it. So no
  * committed step is lost and no replica keeps a step the others did not apply.
  */
-import type { ControlServer, ServerEvent, WorkerConn } from './server.js';
+import type { ControlServer, ServerEvent, WorkerConn } from '../shared/transport/control-server.js';
 import { DataService } from './data-service.js';
 import { StepCollector, type CommittedStep } from './step-control.js';
 import { SampleAccounting } from './accounting.js';
 import { saveCheckpoint, type Checkpoint, type EpochMetrics } from './checkpoint.js';
 import type { RunEvents } from './run-events.js';
-import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
-import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config.js';
-import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
-import type { HelloMsg, ModelFingerprint, RingFailedMsg, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol.js';
-import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/sampler.js';
+import { Defaults, PROTOCOL_VERSION } from '../shared/base/constants.js';
+import { samplesPerRankStep, type CoordinatorConfig } from '../shared/config/config.js';
+import { ErrorCodes, RingtrainError, type ErrorCode } from '../shared/base/errors.js';
+import type { Logger } from '../shared/base/logger.js';
+import type { HelloMsg, ModelFingerprint, RingFailedMsg, StepTimings, TrainParams, TrainState, WorkerToCoordinator } from '../shared/protocol/protocol.js';
+import { endsEpoch, planStep, type PlannedStep, type Position } from '../shared/data/sampler.js';
 import type { Optimizer } from '../shared/optim/index.js';
 import type { EvalResult } from '../jobs/evaluate.js';
-import { newNonce } from '../shared/auth.js';
+import { newNonce } from '../shared/protocol/auth.js';
 import { assertSameModel } from './consistency.js';
 import { ChecksumLog, checkState, type StateBounds } from './state-check.js';
 import { ReportGate } from './report-gate.js';

@@ -5,9 +5,9 @@
  * damaged: whatever it claims must fit the model, be finite, and lie within what this run can
  * have trained. Decisions only: the caller logs, refuses and evicts.
  */
-import type { TrainState } from '../shared/protocol.js';
+import type { TrainState } from '../shared/protocol/protocol.js';
 import type { Optimizer } from '../shared/optim/index.js';
-import { checksum } from '../shared/flat.js';
+import { checksum } from '../shared/kernels/flat.js';
 
 /** What a state of this run can be. */
 export interface StateBounds {

@@ -3,8 +3,8 @@
  * agree. Losses came out of the all-reduce, so they must be equal; checksums, when requested,
  * must be equal too. A disagreement is a hard error naming the ranks, never a warning.
  */
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import type { StepDoneMsg, StepTimings } from '../shared/protocol.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import type { StepDoneMsg, StepTimings } from '../shared/protocol/protocol.js';
 
 export interface CommittedStep {
   step: number;

@@ -1,7 +1,7 @@
 /** Held-out evaluation: mean per-sample loss and (for classifiers) accuracy, in batches. */
 import type * as TF from '@tensorflow/tfjs';
-import type { Dataset, Job, Tfjs } from './job.js';
-import { inputSize } from './job.js';
+import type { Dataset, Job, Tfjs } from '../shared/job/job.js';
+import { inputSize } from '../shared/job/job.js';
 
 export interface EvalResult {
   loss: number;

@@ -4,7 +4,7 @@
  * parameters): it exercises the convolution kernels a GPU engine must have (wasm lacks
  * Conv2DBackpropFilter, so `auto` skips wasm for it) while staying quick on software adapters.
  */
-import type { Job } from './job.js';
+import type { Job } from '../shared/job/job.js';
 import { makeMnistData } from './mnist-mlp.js';
 
 const CLASSES = 10;

@@ -4,8 +4,8 @@
  * cross-entropy. The package's own helpers shuffle with Math.random, so we read its raw arrays.
  */
 import { createRequire } from 'node:module';
-import type { Dataset, Job, JobData } from './job.js';
-import { mixSeed, permutation } from '../shared/rng.js';
+import type { Dataset, Job, JobData } from '../shared/job/job.js';
+import { mixSeed, permutation } from '../shared/base/rng.js';
 
 const PIXELS = 784;
 const CLASSES = 10;

@@ -5,8 +5,8 @@
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import type { Job } from './job.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import type { Job } from '../shared/job/job.js';
 import { mnistCnn } from './mnist-cnn.js';
 import { mnistMlp } from './mnist-mlp.js';
 import { regressionMlp } from './regression-mlp.js';

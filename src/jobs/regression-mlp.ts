@@ -3,8 +3,8 @@
  * with noise. Inputs and targets are standardised with the training split's statistics only, so
  * nothing leaks from validation or test.
  */
-import type { Dataset, Job, JobData } from './job.js';
-import { gaussian, mixSeed, mulberry32 } from '../shared/rng.js';
+import type { Dataset, Job, JobData } from '../shared/job/job.js';
+import { gaussian, mixSeed, mulberry32 } from '../shared/base/rng.js';
 
 const FEATURES = 10;
 const SAMPLES = { train: 3200, validation: 400, test: 400 };

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 
 export interface RunRecord {
   /** The job's name. */

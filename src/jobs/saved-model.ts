@@ -8,12 +8,12 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { evaluate, type EvalResult } from './evaluate.js';
-import type { Tfjs } from './job.js';
+import type { Tfjs } from '../shared/job/job.js';
 import { loadJob } from './registry.js';
-import { selectEngine } from '../worker/backend.js';
-import type { BackendName } from '../shared/config.js';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
+import { selectEngine } from '../shared/engine/backend.js';
+import type { BackendName } from '../shared/config/config.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import type { Logger } from '../shared/base/logger.js';
 
 function bad(dir: string, why: string): never {
   throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `${join(dir, 'model.json')} is not a TensorFlow.js Layers model: ${why}`);

@@ -4,12 +4,12 @@
  * bytes (header fingerprint, then a hash of the data), and reads only the rows of its batches
  * (BatchFeed in local-data.ts reads them ahead); memory stays a few batches.
  */
-import type { Job } from '../jobs/job.js';
-import { inputSize } from '../jobs/job.js';
-import { PackReader } from '../data/pack-reader.js';
-import { assertJobLayout } from '../data/pack-format.js';
-import { ErrorCodes, RingtrainError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
+import type { Job } from '../shared/job/job.js';
+import { inputSize } from '../shared/job/job.js';
+import { PackReader } from '../shared/data/pack-reader.js';
+import { assertJobLayout } from '../shared/data/pack-format.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import type { Logger } from '../shared/base/logger.js';
 
 /**
  * Rows a worker reads ahead of its steps from a packed file, at most (at least one batch is

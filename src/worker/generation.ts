@@ -3,25 +3,25 @@
  * ring, then train step by step until the coordinator pauses the generation, finishes the run, or
  * the ring breaks. The worker never decides membership; it keeps its state and reports it.
  */
-import { RingCollective, RingPeerError } from './ring-collective.js';
-import { SoloCollective, type Collective } from './collective.js';
-import type { ControlClient } from './control-client.js';
-import type { RingServer } from './ring-server.js';
-import type { Trainer } from './trainer.js';
-import { Replica } from './replica.js';
+import { RingCollective, RingPeerError } from '../shared/collective/ring-collective.js';
+import { SoloCollective, type Collective } from '../shared/collective/collective.js';
+import type { ControlClient } from '../shared/transport/control-client.js';
+import type { RingServer } from '../shared/transport/ring-server.js';
+import type { Trainer } from '../shared/engine/trainer.js';
+import { Replica } from '../shared/engine/replica.js';
 import { clipGlobalNorm, fromConfig, type Optimizer } from '../shared/optim/index.js';
-import { Defaults } from '../shared/constants.js';
-import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
-import { checksum } from '../shared/flat.js';
-import { planBuckets } from '../shared/buckets.js';
-import { BucketReducer } from './bucket-reducer.js';
-import type { Logger } from '../shared/logger.js';
-import { assertNever, type BatchMsg, type CoordinatorToWorker, type RingPeer, type StartMsg } from '../shared/protocol.js';
-import { deriveRingKey } from '../shared/auth.js';
-import { skipNonFinite } from '../shared/nonfinite.js';
-import type { TlsMaterial } from '../shared/tls.js';
-import { modelFingerprint } from './fingerprint.js';
-import { allocator, KernelArena } from '../shared/kernel-arena.js';
+import { Defaults } from '../shared/base/constants.js';
+import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/base/errors.js';
+import { checksum } from '../shared/kernels/flat.js';
+import { planBuckets } from '../shared/collective/buckets.js';
+import { BucketReducer } from '../shared/collective/bucket-reducer.js';
+import type { Logger } from '../shared/base/logger.js';
+import { assertNever, type BatchMsg, type CoordinatorToWorker, type RingPeer, type StartMsg } from '../shared/protocol/protocol.js';
+import { deriveRingKey } from '../shared/protocol/auth.js';
+import { skipNonFinite } from '../shared/optim/nonfinite.js';
+import type { TlsMaterial } from '../shared/transport/tls.js';
+import { modelFingerprint } from '../shared/engine/fingerprint.js';
+import { allocator, KernelArena } from '../shared/kernels/kernel-arena.js';
 import { BatchFeed, type LocalSplit } from './local-data.js';
 import type { FileSplit } from './file-data.js';
 

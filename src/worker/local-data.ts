@@ -8,16 +8,16 @@
  * has no streamed fallback: the coordinator holds no rows, so this worker must hold the same file
  * (file-data.ts) or fail with RT_DATA_MISMATCH before it reports ready.
  */
-import type { Dataset, Job } from '../jobs/job.js';
-import { inputSize } from '../jobs/job.js';
-import type { DataMode } from '../shared/config.js';
-import { datasetFingerprint, gatherRows, hasShape, type RowWidths } from '../shared/dataset.js';
-import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
-import type { BatchMsg, BatchRows, StartMsg } from '../shared/protocol.js';
-import { isPackFingerprint } from '../data/pack-format.js';
+import type { Dataset, Job } from '../shared/job/job.js';
+import { inputSize } from '../shared/job/job.js';
+import type { DataMode } from '../shared/config/config.js';
+import { datasetFingerprint, gatherRows, hasShape, type RowWidths } from '../shared/data/dataset.js';
+import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/base/errors.js';
+import type { Logger } from '../shared/base/logger.js';
+import type { BatchMsg, BatchRows, StartMsg } from '../shared/protocol/protocol.js';
+import { isPackFingerprint } from '../shared/data/pack-format.js';
 import { fileRows, openFileSplit, READ_AHEAD_BYTES, verifyFile, type FileSplit } from './file-data.js';
-import type { PackReader } from '../data/pack-reader.js';
+import type { PackReader } from '../shared/data/pack-reader.js';
 
 /** The training split as this worker holds it, with what the gather needs. */
 export interface LocalSplit {

@@ -5,20 +5,20 @@
  */
 import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
-import { ControlClient } from './control-client.js';
-import { RingServer } from './ring-server.js';
-import { Trainer } from './trainer.js';
-import { selectEngine, type Engine } from './backend.js';
+import { ControlClient } from '../shared/transport/control-client.js';
+import { RingServer } from '../shared/transport/ring-server.js';
+import { Trainer } from '../shared/engine/trainer.js';
+import { selectEngine, type Engine } from '../shared/engine/backend.js';
 import { reportState, runGeneration } from './generation.js';
-import type { Replica } from './replica.js';
-import { Defaults, PROTOCOL_VERSION } from '../shared/constants.js';
-import type { WorkerConfig } from '../shared/config.js';
-import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/errors.js';
-import { checksum } from '../shared/flat.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import type { StartMsg } from '../shared/protocol.js';
+import type { Replica } from '../shared/engine/replica.js';
+import { Defaults, PROTOCOL_VERSION } from '../shared/base/constants.js';
+import type { WorkerConfig } from '../shared/config/config.js';
+import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/base/errors.js';
+import { checksum } from '../shared/kernels/flat.js';
+import { createLogger, type Logger } from '../shared/base/logger.js';
+import type { StartMsg } from '../shared/protocol/protocol.js';
 import { BUILTIN_JOBS, loadJob } from '../jobs/registry.js';
-import type { Job } from '../jobs/job.js';
+import type { Job } from '../shared/job/job.js';
 import { LocalData } from './local-data.js';
 
 export interface WorkerResult {

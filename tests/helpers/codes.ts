@@ -1,5 +1,5 @@
 /** The stable code a call throws with, for asserting on error codes without try/catch noise. */
-import { RingtrainError } from '../../src/shared/errors.js';
+import { RingtrainError } from '../../src/shared/base/errors.js';
 
 export function codeOf(fn: () => unknown): string {
   try {

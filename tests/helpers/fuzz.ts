@@ -4,10 +4,10 @@
  * frames with random headers. The same seed always yields the same frames, so a failure replays.
  */
 import { Packr } from 'msgpackr';
-import { mulberry32 } from '../../src/shared/rng.js';
-import { encodeMessage, Dtype, FrameKind } from '../../src/shared/codec.js';
-import type { Message } from '../../src/shared/protocol.js';
-import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
+import { mulberry32 } from '../../src/shared/base/rng.js';
+import { encodeMessage, Dtype, FrameKind } from '../../src/shared/protocol/codec.js';
+import type { Message } from '../../src/shared/protocol/protocol.js';
+import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
 import { ringFrame } from './peer.js';
 import { freshState } from './train-state.js';
 

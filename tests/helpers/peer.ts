@@ -3,10 +3,10 @@
  * records everything that comes back, so a test can play a stranger, a replayer or a fuzzer.
  */
 import { WebSocket } from 'ws';
-import { decodeRaw, encodeMessage, FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../../src/shared/codec.js';
-import { parseMessage, type ChallengeMsg, type HelloMsg } from '../../src/shared/protocol.js';
-import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
-import { controlProof } from '../../src/shared/auth.js';
+import { decodeRaw, encodeMessage, FRAME_HEADER_BYTES, FrameKind, readFrameHeader, writeFrameHeader } from '../../src/shared/protocol/codec.js';
+import { parseMessage, type ChallengeMsg, type HelloMsg } from '../../src/shared/protocol/protocol.js';
+import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
+import { controlProof } from '../../src/shared/protocol/auth.js';
 
 export interface Peer {
   ws: WebSocket;

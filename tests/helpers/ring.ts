@@ -1,8 +1,8 @@
 /** Builds real rings on loopback (port 0) inside the test process. */
 import { pino } from 'pino';
-import { RingServer } from '../../src/worker/ring-server.js';
-import { RingCollective } from '../../src/worker/ring-collective.js';
-import { SoloCollective, type Collective } from '../../src/worker/collective.js';
+import { RingServer } from '../../src/shared/transport/ring-server.js';
+import { RingCollective } from '../../src/shared/collective/ring-collective.js';
+import { SoloCollective, type Collective } from '../../src/shared/collective/collective.js';
 
 export const silent = pino({ level: 'silent' });
 

@@ -6,9 +6,9 @@
  * ws://) instead of the upgrade.
  */
 import { WebSocketServer } from 'ws';
-import { encodeMessage } from '../../src/shared/codec.js';
-import { newNonce } from '../../src/shared/auth.js';
-import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
+import { encodeMessage } from '../../src/shared/protocol/codec.js';
+import { newNonce } from '../../src/shared/protocol/auth.js';
+import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
 
 export interface Squatter {
   /** Connections answered with each trick, in the order above. */

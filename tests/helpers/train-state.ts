@@ -1,6 +1,6 @@
 /** Start-message parts for tests that speak the protocol themselves: Adam's, built by the optim layer. */
 import { resolveOptimizer } from '../../src/shared/optim/index.js';
-import type { TrainParams, TrainState } from '../../src/shared/protocol.js';
+import type { TrainParams, TrainState } from '../../src/shared/protocol/protocol.js';
 
 const adam = resolveOptimizer({ lr: 1e-3 });
 

@@ -7,14 +7,14 @@
  * the same sockets and framing as separate worker processes.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { RingServer } from '../../src/worker/ring-server.js';
-import { RingCollective, type Compression } from '../../src/worker/ring-collective.js';
-import { createLogger } from '../../src/shared/logger.js';
-import type { AllreduceAlgorithm } from '../../src/shared/doubling-plan.js';
+import { RingServer } from '../../src/shared/transport/ring-server.js';
+import { RingCollective, type Compression } from '../../src/shared/collective/ring-collective.js';
+import { createLogger } from '../../src/shared/base/logger.js';
+import type { AllreduceAlgorithm } from '../../src/shared/collective/doubling-plan.js';
 import { TEST_RING_KEY } from '../helpers/ring.js';
-import { KernelArena } from '../../src/shared/kernel-arena.js';
-import { localEndpoint } from '../../src/worker/ring-handshake.js';
-import { Defaults } from '../../src/shared/constants.js';
+import { KernelArena } from '../../src/shared/kernels/kernel-arena.js';
+import { localEndpoint } from '../../src/shared/transport/ring-handshake.js';
+import { Defaults } from '../../src/shared/base/constants.js';
 
 const log = createLogger('test', 'silent');
 const WORLDS = [1, 2, 3, 5, 8];

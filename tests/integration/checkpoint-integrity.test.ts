@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from '../../src/coordinator/checkpoint.js';
-import type { TrainState } from '../../src/shared/protocol.js';
+import type { TrainState } from '../../src/shared/protocol/protocol.js';
 
 const TRAIN = ['--job', 'regression-mlp', '--epochs', '2', '--seed', '4', '--no-http', '--log-level', 'error'];
 const root = mkdtempSync(join(tmpdir(), 'rt-ckint-'));

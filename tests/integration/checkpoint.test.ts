@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { CHECKPOINT_FILE, loadCheckpoint, unframeCheckpoint } from '../../src/coordinator/checkpoint.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { savedWeights as weights } from '../helpers/weights.js';
-import { maxAbsDiff } from '../../src/shared/flat.js';
+import { maxAbsDiff } from '../../src/shared/kernels/flat.js';
 
 const WRITER = new URL('../fixtures/checkpoint-writer.mjs', import.meta.url).pathname;
 

@@ -8,9 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { decodeMessage, encodeMessage } from '../../src/shared/codec.js';
-import { newNonce } from '../../src/shared/auth.js';
-import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
+import { decodeMessage, encodeMessage } from '../../src/shared/protocol/codec.js';
+import { newNonce } from '../../src/shared/protocol/auth.js';
+import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
 import { runCli } from '../helpers/cli.js';
 
 /** A fake coordinator that challenges properly, then answers the hello with `welcomeProof`. */

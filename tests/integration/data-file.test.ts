@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, summaryOf, type CliResult } from '../helpers/cli.js';
-import { PackWriter } from '../../src/data/pack-writer.js';
+import { PackWriter } from '../../src/shared/data/pack-writer.js';
 // @ts-expect-error a plain-JS fixture without types
 import { row, WIDTH } from '../fixtures/wide-row-job.mjs';
 

@@ -10,13 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.js';
-import { decodeMessage, encodeMessage } from '../../src/shared/codec.js';
-import { newNonce } from '../../src/shared/auth.js';
-import { PROTOCOL_VERSION } from '../../src/shared/constants.js';
+import { decodeMessage, encodeMessage } from '../../src/shared/protocol/codec.js';
+import { newNonce } from '../../src/shared/protocol/auth.js';
+import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
 import { adamParams, freshState } from '../helpers/train-state.js';
-import { datasetFingerprint } from '../../src/shared/dataset.js';
+import { datasetFingerprint } from '../../src/shared/data/dataset.js';
 import { makeMnistData } from '../../src/jobs/mnist-mlp.js';
-import type { Message } from '../../src/shared/protocol.js';
+import type { Message } from '../../src/shared/protocol/protocol.js';
 
 function train(data: 'auto' | 'stream' | null): Promise<CliResult> {
   const out = join(mkdtempSync(join(tmpdir(), 'rt-data-')), 'run');

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpKey } from '../../src/shared/auth.js';
+import { httpKey } from '../../src/shared/protocol/auth.js';
 import { CLI } from '../helpers/cli.js';
 import { NetnsHosts } from '../helpers/netns-hosts.js';
 import { composeFile, dockerRun, imageUid, k8sManifests, k8sProcs, place, readmeImages, shellWords, type RecipeProc } from '../helpers/recipes.js';

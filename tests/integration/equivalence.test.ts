@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import { savedWeights as weights } from '../helpers/weights.js';
-import { maxAbsDiff } from '../../src/shared/flat.js';
+import { maxAbsDiff } from '../../src/shared/kernels/flat.js';
 
 const JOB = new URL('../fixtures/tiny-job.mjs', import.meta.url).pathname;
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, connect, Socket, type Server } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { once } from 'node:events';
-import { readIntoOwnBuffers, type ReadTargets } from '../../src/worker/fixed-read.js';
+import { readIntoOwnBuffers, type ReadTargets } from '../../src/shared/transport/fixed-read.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
-import { roundFields, roundForHumans } from '../../src/shared/logger.js';
-import { envVarOf, explainUnknown } from '../../src/shared/unknown-args.js';
-import { vulkanLoaderPresent } from '../../src/worker/webgpu.js';
+import { roundFields, roundForHumans } from '../../src/shared/base/logger.js';
+import { envVarOf, explainUnknown } from '../../src/launch/unknown-args.js';
+import { vulkanLoaderPresent } from '../../src/shared/engine/webgpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-logs-'));
 

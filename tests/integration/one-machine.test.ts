@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { httpKey } from '../../src/shared/auth.js';
-import { workerConfig } from '../../src/shared/config.js';
+import { httpKey } from '../../src/shared/protocol/auth.js';
+import { workerConfig } from '../../src/shared/config/config.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 
 const NO_TOKEN = { RINGTRAIN_TOKEN: '' };

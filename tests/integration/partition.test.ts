@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, type LiveProcess } from '../helpers/cli.js';
 import { PartitionNet, partitionNetUnavailable } from '../helpers/partition-net.js';
 import { decideRingFailure, type RingReport } from '../../src/coordinator/ring-blame.js';
-import type { RingLinkRole } from '../../src/shared/protocol.js';
+import type { RingLinkRole } from '../../src/shared/protocol/protocol.js';
 
 const TOKEN = 'partition-test-token-99';
 const why = partitionNetUnavailable();

@@ -7,11 +7,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
-import { ControlClient } from '../../src/worker/control-client.js';
-import { decodeRaw, encodeMessage } from '../../src/shared/codec.js';
-import { Defaults, PROTOCOL_VERSION } from '../../src/shared/constants.js';
-import { createLogger } from '../../src/shared/logger.js';
-import type { StepDoneMsg } from '../../src/shared/protocol.js';
+import { ControlClient } from '../../src/shared/transport/control-client.js';
+import { decodeRaw, encodeMessage } from '../../src/shared/protocol/codec.js';
+import { Defaults, PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
+import { createLogger } from '../../src/shared/base/logger.js';
+import type { StepDoneMsg } from '../../src/shared/protocol/protocol.js';
 
 const log = createLogger('test', 'warn');
 

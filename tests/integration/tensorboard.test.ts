@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, summaryOf } from '../helpers/cli.js';
-import { crc32c, maskedCrc, readEvents, scalarEvent, tfRecord, versionEvent } from '../../src/coordinator/tfevents.js';
+import { crc32c, maskedCrc, readEvents, scalarEvent, tfRecord, versionEvent } from '../../src/coordinator/ops/tfevents.js';
 
 describe('TensorBoard event files', () => {
   it('encodes and checks TFRecords and scalar events', () => {

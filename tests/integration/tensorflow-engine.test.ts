@@ -8,12 +8,12 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectEngine } from '../../src/worker/backend.js';
-import { Trainer } from '../../src/worker/trainer.js';
+import { selectEngine } from '../../src/shared/engine/backend.js';
+import { Trainer } from '../../src/shared/engine/trainer.js';
 import { BUILTIN_JOBS } from '../../src/jobs/registry.js';
-import { inputSize } from '../../src/jobs/job.js';
-import { bindingImports, REQUIRED_SYMBOLS } from '../../src/worker/native/build.js';
-import { installedEngine } from '../../src/worker/native/locate.js';
+import { inputSize } from '../../src/shared/job/job.js';
+import { bindingImports, REQUIRED_SYMBOLS } from '../../src/shared/engine/native/build.js';
+import { installedEngine } from '../../src/shared/engine/native/locate.js';
 import { runCli } from '../helpers/cli.js';
 import { runEngine } from '../helpers/engines.js';
 import { requireTensorflow } from '../helpers/tensorflow.js';

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clipGlobalNorm, resolveOptimizer } from '../../src/shared/optim/index.js';
-import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
-import { maxAbsDiff } from '../../src/shared/flat.js';
+import { allocator, KernelArena } from '../../src/shared/kernels/kernel-arena.js';
+import { maxAbsDiff } from '../../src/shared/kernels/flat.js';
 import { PYTHON, torchEnv } from '../helpers/torch.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/torch_optim.py', import.meta.url));

@@ -6,10 +6,10 @@
  * outcome through inject('tensorflowEngine') and fail with its message, the others run on.
  */
 import type { TestProject } from 'vitest/node';
-import { formatError } from '../../src/shared/errors.js';
-import { installTensorflow } from '../../src/worker/native/install.js';
-import { DEFAULT_PIP_SPEC, INSTALL_HINT, defaultCacheDir } from '../../src/worker/native/locate.js';
-import { phases } from '../../src/worker/native/phases.js';
+import { formatError } from '../../src/shared/base/errors.js';
+import { installTensorflow } from '../../src/shared/engine/native/install.js';
+import { DEFAULT_PIP_SPEC, INSTALL_HINT, defaultCacheDir } from '../../src/shared/engine/native/locate.js';
+import { phases } from '../../src/shared/engine/native/phases.js';
 
 export interface TensorflowSetup {
   ok: boolean;

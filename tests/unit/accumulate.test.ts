@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { Trainer } from '../../src/worker/trainer.js';
+import { Trainer } from '../../src/shared/engine/trainer.js';
 import { BUILTIN_JOBS } from '../../src/jobs/registry.js';
-import { planBuckets, hiddenCommMs } from '../../src/shared/buckets.js';
-import { maxAbsDiff } from '../../src/shared/flat.js';
+import { planBuckets, hiddenCommMs } from '../../src/shared/collective/buckets.js';
+import { maxAbsDiff } from '../../src/shared/kernels/flat.js';
 
 describe('gradient accumulation', () => {
   it.each([[1], [3], [4], [7]])('micro-batches of %i sum to the gradient of one 28-sample batch', async (micro) => {

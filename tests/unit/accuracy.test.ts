@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { accuracyMode, evaluate } from '../../src/jobs/evaluate.js';
-import type { Job } from '../../src/jobs/job.js';
+import type { Job } from '../../src/shared/job/job.js';
 
 function classJob(outputSize: number, units: number): Job {
   return {

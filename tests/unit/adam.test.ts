@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { ADAM_DEFAULTS, adamStep, createAdamState } from '../../src/shared/optim/index.js';
-import { divideInPlace, maxAbsDiff } from '../../src/shared/flat.js';
+import { divideInPlace, maxAbsDiff } from '../../src/shared/kernels/flat.js';
 
 describe('flat Adam', () => {
   it('matches tf.train.adam on the same gradients', async () => {

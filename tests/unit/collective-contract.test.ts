@@ -4,10 +4,10 @@
  * integers so the float sum is exact whatever the reduction order.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Collective } from '../../src/worker/collective.js';
-import { createLocalGroup } from '../../src/worker/local-collective.js';
+import type { Collective } from '../../src/shared/collective/collective.js';
+import { createLocalGroup } from '../helpers/local-collective.js';
 import { createRing, type TestRing } from '../helpers/ring.js';
-import { RingPeerError } from '../../src/worker/ring-collective.js';
+import { RingPeerError } from '../../src/shared/collective/ring-collective.js';
 
 function input(rank: number, length: number): Float32Array {
   const b = new Float32Array(length);

@@ -4,9 +4,9 @@
  * elsewhere and embeds a report's status so that no host name can break out of its script.
  */
 import { describe, expect, it } from 'vitest';
-import { alignSeries, formatDuration, smoothSeries, yRange } from '../../src/coordinator/chart-data.js';
-import { dashboardHtml, scriptJson } from '../../src/coordinator/dashboard-page.js';
-import { RunState } from '../../src/coordinator/run-state.js';
+import { alignSeries, formatDuration, smoothSeries, yRange } from '../../src/coordinator/ops/chart-data.js';
+import { dashboardHtml, scriptJson } from '../../src/coordinator/ops/dashboard-page.js';
+import { RunState } from '../../src/coordinator/ops/run-state.js';
 
 describe('chart data', () => {
   it('smooths with a debiased moving average, skipping non-finite values', () => {

@@ -6,15 +6,15 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { datasetFingerprint, gatherRows, hasShape } from '../../src/shared/dataset.js';
+import { datasetFingerprint, gatherRows, hasShape } from '../../src/shared/data/dataset.js';
 import { makeMnistData } from '../../src/jobs/mnist-mlp.js';
 import { loadJob } from '../../src/jobs/registry.js';
-import type { Dataset, Job } from '../../src/jobs/job.js';
+import type { Dataset, Job } from '../../src/shared/job/job.js';
 import { batchRows, LocalData } from '../../src/worker/local-data.js';
 import { DataService } from '../../src/coordinator/data-service.js';
 import { mnistMlp } from '../../src/jobs/mnist-mlp.js';
-import { planStep } from '../../src/shared/sampler.js';
-import type { StartMsg } from '../../src/shared/protocol.js';
+import { planStep } from '../../src/shared/data/sampler.js';
+import type { StartMsg } from '../../src/shared/protocol/protocol.js';
 import { codeOf } from '../helpers/codes.js';
 import { adamParams, freshState } from '../helpers/train-state.js';
 

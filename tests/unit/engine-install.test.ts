@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cudaRequirements, platformMismatch, wheelTags } from '../../src/worker/native/wheel.js';
-import { findNodedir } from '../../src/worker/native/prereqs.js';
-import { localThreads } from '../../src/coordinator/local.js';
+import { cudaRequirements, platformMismatch, wheelTags } from '../../src/shared/engine/native/wheel.js';
+import { findNodedir } from '../../src/shared/engine/native/prereqs.js';
+import { localThreads } from '../../src/launch/local.js';
 import { codeOf } from '../helpers/codes.js';
 
 const host = { os: 'linux', arch: 'x64', glibc: '2.36' };

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PackWriter } from '../../src/data/pack-writer.js';
-import { PackReader } from '../../src/data/pack-reader.js';
+import { PackWriter } from '../../src/shared/data/pack-writer.js';
+import { PackReader } from '../../src/shared/data/pack-reader.js';
 import { BatchFeed, LocalData } from '../../src/worker/local-data.js';
 import { loadJob } from '../../src/jobs/registry.js';
-import type { BatchMsg, StartMsg } from '../../src/shared/protocol.js';
+import type { BatchMsg, StartMsg } from '../../src/shared/protocol/protocol.js';
 import { codeOf } from '../helpers/codes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-filedata-'));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, adamStep, createAdamState, type AdamState } from '../../src/shared/optim/index.js';
-import { addInto } from '../../src/shared/flat.js';
-import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
+import { addInto } from '../../src/shared/kernels/flat.js';
+import { allocator, KernelArena } from '../../src/shared/kernels/kernel-arena.js';
 import { FLAT_WASM } from '../../src/shared/kernels/flat-wasm.js';
 // @ts-expect-error: a plain .mjs dev tool without type declarations
 import { assemble } from '../../src/shared/kernels/assemble.mjs';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addInto, checksum, chunkSpans, divideInPlace, maxAbsDiff, segmentBounds } from '../../src/shared/flat.js';
+import { addInto, checksum, chunkSpans, divideInPlace, maxAbsDiff, segmentBounds } from '../../src/shared/kernels/flat.js';
 
 describe('segmentBounds', () => {
   it.each([

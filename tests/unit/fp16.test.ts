@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, f16ToF32, f32BitsToF16, payloadU16 } from '../../src/shared/fp16.js';
+import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, f16ToF32, f32BitsToF16, payloadU16 } from '../../src/shared/collective/fp16.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -4,18 +4,18 @@
  * model fingerprints, the non-finite guard and what `local` hands its children.
  */
 import { describe, expect, it } from 'vitest';
-import { AUTH_BYTES, controlProof, deriveRingKey, isLoopbackHost, newNonce, proofMatches, ringHelloProof, welcomeProof } from '../../src/shared/auth.js';
-import { FRAME_HEADER_BYTES, FrameKind } from '../../src/shared/codec.js';
-import { claimedProtocol } from '../../src/shared/protocol.js';
+import { AUTH_BYTES, controlProof, deriveRingKey, isLoopbackHost, newNonce, proofMatches, ringHelloProof, welcomeProof } from '../../src/shared/protocol/auth.js';
+import { FRAME_HEADER_BYTES, FrameKind } from '../../src/shared/protocol/codec.js';
+import { claimedProtocol } from '../../src/shared/protocol/protocol.js';
 import { codeOf } from '../helpers/codes.js';
-import type { RingtrainError } from '../../src/shared/errors.js';
-import { securityConfig } from '../../src/shared/security-config.js';
-import { acceptFrame, helloValid, parseHello } from '../../src/worker/ring-handshake.js';
-import { canonicalWeightName } from '../../src/worker/fingerprint.js';
+import type { RingtrainError } from '../../src/shared/base/errors.js';
+import { securityConfig } from '../../src/shared/transport/security-config.js';
+import { acceptFrame, helloValid, parseHello } from '../../src/shared/transport/ring-handshake.js';
+import { canonicalWeightName } from '../../src/shared/engine/fingerprint.js';
 import { assertSameModel, firstDifference } from '../../src/coordinator/consistency.js';
-import { allFinite, skipNonFinite } from '../../src/shared/nonfinite.js';
-import { childEnv, childTlsArgs } from '../../src/coordinator/local-security.js';
-import { coordinatorInboundLimit } from '../../src/shared/limits.js';
+import { allFinite, skipNonFinite } from '../../src/shared/optim/nonfinite.js';
+import { childEnv, childTlsArgs } from '../../src/launch/local-security.js';
+import { coordinatorInboundLimit } from '../../src/shared/base/limits.js';
 import { ringFrame } from '../helpers/peer.js';
 
 const code = codeOf;

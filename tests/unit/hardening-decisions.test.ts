@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ChecksumLog, checkState, type StateBounds } from '../../src/coordinator/state-check.js';
 import { ReportGate } from '../../src/coordinator/report-gate.js';
 import { blameStall } from '../../src/coordinator/blame.js';
-import { checksum } from '../../src/shared/flat.js';
-import type { TrainState } from '../../src/shared/protocol.js';
+import { checksum } from '../../src/shared/kernels/flat.js';
+import type { TrainState } from '../../src/shared/protocol/protocol.js';
 import { resolveOptimizer } from '../../src/shared/optim/index.js';
 
 const P = 6;

@@ -6,8 +6,8 @@
  * kernel checks all but the last n mod 4 values.
  */
 import { describe, expect, it } from 'vitest';
-import { allFinite } from '../../src/shared/nonfinite.js';
-import { KernelArena } from '../../src/shared/kernel-arena.js';
+import { allFinite } from '../../src/shared/optim/nonfinite.js';
+import { KernelArena } from '../../src/shared/kernels/kernel-arena.js';
 
 const byDefinition = (buf: Float32Array): boolean => buf.every((v) => Number.isFinite(v));
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { ADAM_DEFAULTS, adamStep, clipGlobalNorm, createAdamState, fromConfig, globalNorm, lrFactor, resolveOptimizer, type LrSchedule, type OptimState } from '../../src/shared/optim/index.js';
-import { allocator, KernelArena } from '../../src/shared/kernel-arena.js';
-import { maxAbsDiff } from '../../src/shared/flat.js';
+import { allocator, KernelArena } from '../../src/shared/kernels/kernel-arena.js';
+import { maxAbsDiff } from '../../src/shared/kernels/flat.js';
 import { codeOf } from '../helpers/codes.js';
-import { Replica, initialState } from '../../src/worker/replica.js';
-import { decodeMessage, encodeMessage } from '../../src/shared/codec.js';
+import { Replica, initialState } from '../../src/shared/engine/replica.js';
+import { decodeMessage, encodeMessage } from '../../src/shared/protocol/codec.js';
 import { bits, spread as spreadValues } from '../helpers/values.js';
 
 /** Values across many magnitudes and signs, with exact zeros, negative zeros and float32 subnormals. */

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { packCsv, packJsonl, parseTensorSpecs } from '../../src/data/pack-sources.js';
-import { PackReader } from '../../src/data/pack-reader.js';
-import { RingtrainError } from '../../src/shared/errors.js';
+import { packCsv, packJsonl, parseTensorSpecs } from '../../src/shared/data/pack-sources.js';
+import { PackReader } from '../../src/shared/data/pack-reader.js';
+import { RingtrainError } from '../../src/shared/base/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-packsrc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

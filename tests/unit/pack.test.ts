@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PackWriter } from '../../src/data/pack-writer.js';
-import { PackReader } from '../../src/data/pack-reader.js';
-import { assertJobLayout, packFingerprint } from '../../src/data/pack-format.js';
-import { RingtrainError } from '../../src/shared/errors.js';
+import { PackWriter } from '../../src/shared/data/pack-writer.js';
+import { PackReader } from '../../src/shared/data/pack-reader.js';
+import { assertJobLayout, packFingerprint } from '../../src/shared/data/pack-format.js';
+import { RingtrainError } from '../../src/shared/base/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-pack-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
-import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader, FrameKind, Dtype, payloadF32 } from '../../src/shared/codec.js';
-import { parseMessage, type Message } from '../../src/shared/protocol.js';
+import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader, FrameKind, Dtype, payloadF32 } from '../../src/shared/protocol/codec.js';
+import { parseMessage, type Message } from '../../src/shared/protocol/protocol.js';
 import { codeOf } from '../helpers/codes.js';
 import { adamParams, freshState } from '../helpers/train-state.js';
 

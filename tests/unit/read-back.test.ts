@@ -7,11 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type * as TF from '@tensorflow/tfjs';
-import { selectEngine } from '../../src/worker/backend.js';
-import { Trainer } from '../../src/worker/trainer.js';
+import { selectEngine } from '../../src/shared/engine/backend.js';
+import { Trainer } from '../../src/shared/engine/trainer.js';
 import { BUILTIN_JOBS } from '../../src/jobs/registry.js';
-import { addInto, maxAbsDiff } from '../../src/shared/flat.js';
-import type { ReadBack } from '../../src/worker/step-plan.js';
+import { addInto, maxAbsDiff } from '../../src/shared/kernels/flat.js';
+import type { ReadBack } from '../../src/shared/engine/step-plan.js';
 
 const silent = pino({ level: 'silent' });
 const job = BUILTIN_JOBS['mnist-mlp']!;

@@ -6,12 +6,12 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { RingServer } from '../../src/worker/ring-server.js';
-import { RingCollective } from '../../src/worker/ring-collective.js';
-import { FatalDialError, dialOnce } from '../../src/worker/ring-handshake.js';
-import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/auth.js';
-import { Dtype, FrameKind, LinkKind, type FrameHeader } from '../../src/shared/codec.js';
-import { PeerLink, type RingLink } from '../../src/worker/peer-link.js';
+import { RingServer } from '../../src/shared/transport/ring-server.js';
+import { RingCollective } from '../../src/shared/collective/ring-collective.js';
+import { FatalDialError, dialOnce } from '../../src/shared/transport/ring-handshake.js';
+import { AUTH_BYTES, newNonce, ringHelloProof } from '../../src/shared/protocol/auth.js';
+import { Dtype, FrameKind, LinkKind, type FrameHeader } from '../../src/shared/protocol/codec.js';
+import { PeerLink, type RingLink } from '../../src/shared/transport/peer-link.js';
 import { TEST_RING_KEY, silent } from '../helpers/ring.js';
 import { connectPeer, ringChallengeOf, ringFrame } from '../helpers/peer.js';
 

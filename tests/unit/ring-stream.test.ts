@@ -4,9 +4,9 @@
  * frame must throw RT_BAD_FRAME.
  */
 import { describe, expect, it } from 'vitest';
-import { Dtype, FRAME_HEADER_BYTES, FrameKind, writeFrameHeader, type FrameHeader } from '../../src/shared/codec.js';
-import { RingStreamReader, dataFrameHead, readyFrame, wsBinaryHeader, wsCloseFrame, wsWrap, type Route } from '../../src/shared/ring-stream.js';
-import { mulberry32 } from '../../src/shared/rng.js';
+import { Dtype, FRAME_HEADER_BYTES, FrameKind, writeFrameHeader, type FrameHeader } from '../../src/shared/protocol/codec.js';
+import { RingStreamReader, dataFrameHead, readyFrame, wsBinaryHeader, wsCloseFrame, wsWrap, type Route } from '../../src/shared/transport/ring-stream.js';
+import { mulberry32 } from '../../src/shared/base/rng.js';
 
 const LIMIT = 1 << 20;
 

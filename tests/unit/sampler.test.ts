@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { endsEpoch, epochOrder, planStep, rankShare, type Position } from '../../src/shared/sampler.js';
+import { endsEpoch, epochOrder, planStep, rankShare, type Position } from '../../src/shared/data/sampler.js';
 
 /** Indices trained by each step when following the plan, with the world size per step given by `world`. */
 function run(size: number, batch: number, epochs: number, seed: number, world: (step: number) => number): { epoch: number; step: number[] }[] {

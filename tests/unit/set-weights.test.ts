@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { selectEngine } from '../../src/worker/backend.js';
-import { Trainer } from '../../src/worker/trainer.js';
+import { selectEngine } from '../../src/shared/engine/backend.js';
+import { Trainer } from '../../src/shared/engine/trainer.js';
 import { BUILTIN_JOBS } from '../../src/jobs/registry.js';
 
 const silent = pino({ level: 'silent' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StepCollector } from '../../src/coordinator/step-control.js';
-import type { StepDoneMsg } from '../../src/shared/protocol.js';
+import type { StepDoneMsg } from '../../src/shared/protocol/protocol.js';
 
 const report = (step: number, checksum: string | null, loss = 0.5): StepDoneMsg => ({
   type: 'step-done', generation: 1, step, loss, samples: 96, checksum,

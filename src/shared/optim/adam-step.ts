@@ -5,7 +5,7 @@
  * computed their gradients. Formula as in Kingma & Ba (and tf.train.adam); with `decay` < 1 it is
  * AdamW's (decoupled weight decay: the weights are scaled before the update, as torch.optim.AdamW).
  */
-import { KernelArena } from '../kernel-arena.js';
+import { KernelArena } from '../kernels/kernel-arena.js';
 
 export interface AdamHyper {
   lr: number;

@@ -3,7 +3,7 @@
  * buffer, which is identical on every rank, and sums squares in float64 in one fixed order, so
  * every rank computes the same norm to the bit and clips alike.
  */
-import { KernelArena } from '../kernel-arena.js';
+import { KernelArena } from '../kernels/kernel-arena.js';
 
 /** torch's guard against a zero norm; the same constant keeps the clip coefficient alike. */
 const NORM_EPS = 1e-6;

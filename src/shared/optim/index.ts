@@ -4,7 +4,7 @@
  * learning-rate schedules; global-norm clipping. Imports only shared base modules (errors,
  * kernel-arena), never the coordinator or the worker.
  */
-import { ErrorCodes, RingtrainError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, RingtrainError, type ErrorCode } from '../base/errors.js';
 import { AdamOptimizer } from './adam.js';
 import { SgdOptimizer } from './sgd.js';
 import { optimizerConfig, optimizerName } from './settings.js';

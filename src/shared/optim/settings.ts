@@ -4,7 +4,7 @@
  * pass through `optimizerConfig`, so a value is checked the same way wherever it comes from.
  * Keys are the flags' camelCase names (`weightDecay` is `--weight-decay`).
  */
-import { ErrorCodes, RingtrainError } from '../errors.js';
+import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
 import type { OptimizerConfig } from './types.js';
 

@@ -8,7 +8,7 @@
  * and `sgdm`; bench:optim measures the gain); `sgdRange` below is the reference for the rest and
  * for plain arrays, with the same operations in the same order, so both give the same bits.
  */
-import { KernelArena } from '../kernel-arena.js';
+import { KernelArena } from '../kernels/kernel-arena.js';
 import { lrFactor, type LrSchedule } from './schedule.js';
 import { scheduleOf } from './settings.js';
 import { commonProblems, zeroSlots } from './state-checks.js';

@@ -1,0 +1,4 @@
+/** The package version, read once from package.json (two folders up from src/shared and dist/shared). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

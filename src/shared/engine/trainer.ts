@@ -1,0 +1,202 @@
+/**
+ * The tfjs side of a replica: builds the job's model, loads flat weights into it, and computes the
+ * summed gradient of a batch into a flat fusion buffer. Optimisation happens outside tfjs (adam.ts)
+ * so that the engine only ever computes gradients. How a step talks to the engine (reads, fixed
+ * shapes) follows the engine's StepPlan (step-plan.ts).
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Job, Tfjs } from '../job/job.js';
+import { inputSize } from '../job/job.js';
+import { ErrorCodes, RingtrainError } from '../base/errors.js';
+import { withSeededMathRandom } from '../base/rng.js';
+import { addInto } from '../kernels/flat.js';
+import { stepPlan, type ReadBack, type StepPlan } from './step-plan.js';
+
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  dtype: string;
+  size: number;
+  offset: number;
+}
+
+/** Choices of the engine's StepPlan to override. */
+export interface PlanOverride {
+  readBack?: ReadBack;
+  fixedShapes?: boolean;
+}
+
+export class Trainer {
+  readonly paramCount: number;
+  readonly params: readonly ParamInfo[];
+  readonly plan: StepPlan;
+  private readonly vars: TF.Variable[];
+  /** Scratch rows for padded passes and the loss weights of each padded shape (fixedShapes). */
+  private padX = new Float32Array(0);
+  private padY = new Float32Array(0);
+  private readonly weights = new Map<string, TF.Tensor>();
+
+  /** `opts` overrides the engine's plan (benchmarks and tests compare the choices). */
+  constructor(readonly tf: Tfjs, readonly job: Job, readonly model: TF.LayersModel, opts: PlanOverride = {}) {
+    const plan = stepPlan(tf.getBackend());
+    this.plan = { ...plan, readBack: opts.readBack ?? plan.readBack, fixedShapes: opts.fixedShapes ?? plan.fixedShapes };
+    this.vars = model.trainableWeights.map((w) => w.read() as TF.Variable);
+    if (this.vars.length === 0) {
+      throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${job.name}: the model has no trainable weights (give its first layer an inputShape so it is built at creation)`);
+    }
+    let offset = 0;
+    this.params = this.vars.map((v) => {
+      const info = { name: v.name, shape: v.shape.slice(), dtype: v.dtype, size: v.size, offset };
+      offset += v.size;
+      return info;
+    });
+    this.paramCount = offset;
+  }
+
+  /** Builds the job's model with initialisers drawn from `seed`, so every run starts alike. */
+  static create(tf: Tfjs, job: Job, seed: number, opts: PlanOverride = {}): Trainer {
+    return new Trainer(tf, job, withSeededMathRandom(seed, () => job.createModel(tf)), opts);
+  }
+
+  /** Copies the model's current weights into one flat buffer (rank order of trainableWeights). */
+  getWeights(): Float32Array {
+    const out = new Float32Array(this.paramCount);
+    this.vars.forEach((v, i) => out.set(v.dataSync() as Float32Array, this.params[i]!.offset));
+    return out;
+  }
+
+  /** Loads flat weights into the model's variables. */
+  setWeights(flat: Float32Array): void {
+    if (flat.length !== this.paramCount) {
+      throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `weights have ${flat.length} values but model ${this.job.name} has ${this.paramCount} parameters`);
+    }
+    const tf = this.tf;
+    // The wasm engine copies a typed array into its own heap the moment a tensor is made from it
+    // (BackendWasm.write), so a view is safe there and saves a copy and a 4-byte-per-parameter
+    // allocation every step. Other engines may keep the array they are given (cpu does), so they
+    // get a copy: the next Adam step writes `flat` in place and must not change the model behind
+    // its back (tests/unit/set-weights.test.ts).
+    const copy = tf.getBackend() !== 'wasm';
+    tf.tidy(() => {
+      this.vars.forEach((v, i) => {
+        const p = this.params[i]!;
+        const view = flat.subarray(p.offset, p.offset + p.size);
+        v.assign(tf.tensor(copy ? view.slice() : view, p.shape, 'float32'));
+      });
+    });
+  }
+
+  /**
+   * Forward and backward pass over `count` samples. Writes the gradient of the *summed* loss into
+   * `out[0..paramCount)` and returns the summed loss; the all-reduce later divides by the global
+   * sample count, which makes uneven batches exact.
+   *
+   * `microBatch` splits the samples into passes of at most that many, whose gradients are summed
+   * here (gradient accumulation: the sum of per-part summed-loss gradients is the big batch's,
+   * up to float rounding). `onVar(i)` fires as soon as variable i's final gradient is in `out`, so
+   * the caller can start reducing buckets while later variables are still being read back (with
+   * a single read-back they all fire together once it is in).
+   */
+  async computeGradients(x: Float32Array, y: Float32Array, count: number, out: Float32Array, opts: { microBatch?: number; onVar?: (i: number) => void } = {}): Promise<number> {
+    const onVar = opts.onVar ?? ((): void => undefined);
+    if (count === 0) {
+      out.fill(0, 0, this.paramCount);
+      this.vars.forEach((_, i) => onVar(i));
+      return 0;
+    }
+    const micro = Math.max(1, Math.min(count, opts.microBatch ?? count));
+    // Under fixedShapes a short pass is padded to the full micro-batch.
+    const rows = Math.max(micro, Math.floor(opts.microBatch ?? 0));
+    const xw = x.length / count;
+    const yw = y.length / count;
+    let loss = 0;
+    for (let first = 0; first < count; first += micro) {
+      const n = Math.min(micro, count - first);
+      const last = first + n >= count;
+      loss += await this.pass(x.subarray(first * xw, (first + n) * xw), y.subarray(first * yw, (first + n) * yw), n, rows, out, first > 0, last ? onVar : null);
+    }
+    return loss;
+  }
+
+  /** One forward/backward pass; writes (or adds) its gradients into `out`, returns its loss sum. */
+  private async pass(x: Float32Array, y: Float32Array, count: number, rows: number, out: Float32Array, accumulate: boolean, onVar: ((i: number) => void) | null): Promise<number> {
+    const tf = this.tf;
+    const padded = this.plan.fixedShapes ? this.pad(x, y, count, rows) : { x, y, rows: count, weight: null };
+    const xs = tf.tensor(padded.x, [padded.rows, ...this.job.inputShape], 'float32');
+    const ys = tf.tensor(padded.y, [padded.rows, this.job.outputSize], 'float32');
+    const { value, grads } = tf.variableGrads(() => {
+      const perSample = this.job.loss(tf, ys, this.model.apply(xs, { training: true }) as TF.Tensor);
+      return tf.sum(padded.weight ? tf.mul(perSample, padded.weight) : perSample) as TF.Scalar;
+    }, this.vars);
+    try {
+      const place = (i: number, d: Float32Array): void => {
+        const p = this.params[i]!;
+        if (accumulate) addInto(out, p.offset, d);
+        else out.set(d, p.offset);
+        onVar?.(i);
+      };
+      const list = this.vars.map((v) => grads[v.name]!);
+      if (this.plan.readBack === 'one') {
+        // Every gradient and the loss in one engine buffer, read back once.
+        const all = tf.tidy(() => tf.concat([...list.map((g) => tf.reshape(g, [-1])), tf.reshape(value, [1])]));
+        try {
+          const d = (await all.data()) as Float32Array;
+          if (accumulate) addInto(out, 0, d.subarray(0, this.paramCount));
+          else out.set(d.subarray(0, this.paramCount));
+          this.vars.forEach((_, i) => onVar?.(i));
+          return d[this.paramCount]!;
+        } finally {
+          all.dispose();
+        }
+      }
+      // One read per variable, concurrently: on asynchronous engines the downloads overlap, and
+      // each variable is handed on (onVar) the moment its values are in place.
+      await Promise.all(list.map(async (g, i) => place(i, (await g.data()) as Float32Array)));
+      return (await value.data())[0]!;
+    } finally {
+      tf.dispose([xs, ys, value, ...Object.values(grads)]);
+    }
+  }
+
+  /**
+   * A pass of `count` samples as `rows` rows: the samples, then copies of them weighted 0 in the
+   * loss, so their gradient contribution is exactly 0 (copies rather than zeros keep every row's
+   * loss finite whatever the job's loss does with an all-zero row). Full passes get the same
+   * all-ones weight so that every pass runs the same ops on the same shapes.
+   */
+  private pad(x: Float32Array, y: Float32Array, count: number, rows: number): { x: Float32Array; y: Float32Array; rows: number; weight: TF.Tensor } {
+    const xw = x.length / count;
+    const yw = y.length / count;
+    const weightKey = `${count}/${rows}`;
+    let weight = this.weights.get(weightKey);
+    if (!weight) {
+      const w = new Float32Array(rows);
+      w.fill(1, 0, count);
+      weight = this.tf.keep(this.tf.tensor1d(w, 'float32'));
+      // The full pass's weight is kept for the run; a short pass's is kept until the next one.
+      for (const [k, t] of this.weights) if (k !== `${rows}/${rows}`) (t.dispose(), this.weights.delete(k));
+      this.weights.set(weightKey, weight);
+    }
+    if (count === rows) return { x, y, rows, weight };
+    if (this.padX.length !== rows * xw) this.padX = new Float32Array(rows * xw);
+    if (this.padY.length !== rows * yw) this.padY = new Float32Array(rows * yw);
+    for (let r = 0; r < rows; r += count) {
+      const n = Math.min(count, rows - r);
+      this.padX.set(x.subarray(0, n * xw), r * xw);
+      this.padY.set(y.subarray(0, n * yw), r * yw);
+    }
+    return { x: this.padX, y: this.padY, rows, weight };
+  }
+
+  /** Runs one tiny forward and backward pass, so a kernel missing from the engine fails at start. */
+  async probe(): Promise<void> {
+    const n = inputSize(this.job);
+    await this.computeGradients(new Float32Array(n), new Float32Array(this.job.outputSize), 1, new Float32Array(this.paramCount));
+  }
+
+  dispose(): void {
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+    this.model.dispose();
+  }
+}
