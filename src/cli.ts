@@ -10,15 +10,13 @@ import { BACKENDS, COMPRESSIONS, ConfigDefaults, DATA_MODES, LOG_LEVELS, coordin
 import { ErrorCodes, RingtrainError, formatError, stackOf, toRingtrainError } from './shared/base/errors.js';
 import { Defaults } from './shared/base/constants.js';
 import { NON_FINITE_POLICIES } from './shared/protocol/protocol.js';
-import { LR_SCHEDULES, OPTIMIZER_KEYS, OPTIMIZER_NAMES } from './shared/optim/index.js';
+import { LR_SCHEDULES, OPTIMIZER_NAMES } from './shared/optim/index.js';
 import { createLogger, type Logger } from './shared/base/logger.js';
 import { readConfigFile } from './shared/config/config-file.js';
 import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
 import { evalSettings, readRunRecord } from './jobs/run-record.js';
-import { loadJob } from './jobs/registry.js';
-import type { JobDefaults } from './shared/job/job.js';
 import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
 import { summaryText } from './coordinator/ops/summary-text.js';
 import { VERSION } from './shared/base/version.js';
@@ -28,6 +26,7 @@ import { runWorker } from './worker/worker.js';
 import { enginesCommand } from './shared/engine/native/command.js';
 import { localThreads } from './launch/local.js';
 import { dataCommand } from './launch/cli-data.js';
+import { trainingConfig } from './launch/training-config.js';
 
 function common(y: Argv): Argv {
   return y
@@ -74,6 +73,7 @@ function training(y: Argv): Argv {
     .option('checkpoint-every', { type: 'number', default: ConfigDefaults.checkpointEvery, describe: 'Write a checkpoint to the output directory every K steps (and at every epoch end)' })
     .option('resume', { type: 'string', describe: 'Continue the run whose output directory (checkpoint) is DIR' })
     .option('data-file', { type: 'string', describe: 'Training split from a packed file (ringtrain data pack); workers read their own rows from it, the coordinator only indexes it' })
+    .option('early-stop-patience', { type: 'number', describe: "Stop once the validation loss has not improved for N epochs (the model is the last epoch's; best/ keeps the best one)" })
     .option('init-from', { type: 'string', describe: 'Start from the weights of a saved model folder (model.json + weights, e.g. an earlier --output), with fresh optimizer state' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'Replace a previous run in --output (without it, such a folder is refused)' })
     .option('json', { type: 'boolean', default: false, describe: 'End the run with one JSON summary line on stdout' })
@@ -104,34 +104,8 @@ async function withOps(argv: Record<string, unknown>, cfg: CoordinatorConfig, lo
 }
 
 /** Merges the job's own defaults, then validates: all before any socket opens. */
-async function resolveTraining(argv: Record<string, unknown>): Promise<CoordinatorConfig> {
-  const job = await loadJob(String(argv['job']));
-  const d = job.defaults ?? {};
-  return coordinatorConfig({
-    ...argv,
-    ...withJobOptimizer(argv, d),
-    epochs: argv['epochs'] ?? d.epochs ?? ConfigDefaults.epochs,
-    batchSize: argv['batchSize'] ?? d.batchSize ?? ConfigDefaults.batchSize,
-    lr: argv['lr'] ?? d.lr ?? ConfigDefaults.lr,
-  });
-}
-
-/**
- * The job's optimizer defaults under the flags given. Its values come in two groups that belong
- * to one choice each: weight decay, momentum and nesterov to its optimizer; warm-up and the
- * schedule's own keys to its schedule. A group applies only when the flags choose no other
- * optimizer (schedule); clipping applies on its own.
- */
-function withJobOptimizer(argv: Record<string, unknown>, d: JobDefaults): Record<string, unknown> {
-  const keep = (choice: 'optimizer' | 'lrSchedule', fallback: string): boolean => argv[choice] === undefined || argv[choice] === (d[choice] ?? fallback);
-  const groups: Record<string, boolean> = {
-    optimizer: keep('optimizer', 'adam'), weightDecay: keep('optimizer', 'adam'), momentum: keep('optimizer', 'adam'), nesterov: keep('optimizer', 'adam'),
-    lrSchedule: keep('lrSchedule', 'constant'), warmupSteps: keep('lrSchedule', 'constant'), lrDecaySteps: keep('lrSchedule', 'constant'),
-    lrStepSize: keep('lrSchedule', 'constant'), lrGamma: keep('lrSchedule', 'constant'), clipNorm: true,
-  };
-  const out: Record<string, unknown> = {};
-  for (const k of OPTIMIZER_KEYS) if (k !== 'lr') out[k] = argv[k] ?? (groups[k] ? d[k] : undefined);
-  return out;
+function resolveTraining(argv: Record<string, unknown>): Promise<CoordinatorConfig> {
+  return trainingConfig(argv);
 }
 
 /** Set once the log level is known: an unexpected (RT_INTERNAL) error then also prints its stack. */

@@ -34,6 +34,7 @@ import { ReportGate } from './report-gate.js';
 import { blameStall } from './blame.js';
 import { decideRingFailure, type RingReport } from './ring-blame.js';
 import { isJobPath } from '../jobs/registry.js';
+import { checksum } from '../shared/kernels/flat.js';
 
 interface Peer {
   conn: WorkerConn;
@@ -84,6 +85,13 @@ export interface RunOutcome {
   accounting: SampleAccounting;
   nonFiniteSkips: number;
   comm: CommSummary;
+  /** True when stop() ended the run before its planned end. */
+  stopped: boolean;
+  /**
+   * After a stop: every rank's checksum of the final state (as reported with it), which the
+   * summary shows instead of the last commit's; null otherwise.
+   */
+  stopChecksums: string[] | null;
 }
 
 /**
@@ -112,7 +120,7 @@ type MemberEvent =
   | { kind: 'joined' }
   | { kind: 'other' };
 
-type TrainEnd = { kind: 'done' } | { kind: 'lost'; why: string } | { kind: 'join' };
+type TrainEnd = { kind: 'done' } | { kind: 'lost'; why: string } | { kind: 'join' } | { kind: 'stop' };
 
 export class Run {
   private readonly waiting = new Map<number, Peer>();
@@ -162,6 +170,9 @@ export class Run {
   /** Ctrl-C: end the generation, collect the survivors' states, then stop (see interrupt()). */
   private interrupted = false;
   private training = false;
+  /** stop(): no more batches go out; the run ends at the next state every rank agrees on. */
+  private stopping = false;
+  private stopChecksums: string[] | null = null;
 
   constructor(private readonly s: RunSetup) {
     const ck = s.resume;
@@ -283,6 +294,10 @@ export class Run {
         this.trainMs += performance.now() - t0;
       }
       if (end.kind === 'done') break;
+      if (end.kind === 'stop') {
+        await this.collectStopState();
+        break;
+      }
       this.log.warn({ generation: this.generation, reason: end.kind === 'lost' ? end.why : 'a worker is joining', committed: this.committed }, 'generation ending');
       // A join pauses at the step boundary everyone has reached (all sent steps are committed).
       await this.pauseAndAdopt(end.kind === 'join' ? this.committed : null);
@@ -300,6 +315,7 @@ export class Run {
       firstStepSeconds: this.firstCommitAt === null ? null : this.firstCommitAt / 1000,
       stepTimings: this.meanTimings(), accounting: this.accounting, nonFiniteSkips: this.nonFiniteSkips,
       comm: { allreduceMs: this.commMs, exposedMs: this.exposedMs, hiddenPct: this.commMs > 0 ? (100 * Math.max(0, this.commMs - this.exposedMs)) / this.commMs : 0 },
+      stopped: this.stopChecksums !== null, stopChecksums: this.stopChecksums,
     };
   }
 
@@ -468,7 +484,7 @@ export class Run {
     let lastWarn = Date.now();
 
     const send = (): void => {
-      while (!joinPending && pos.step < this.committed + 1 + Defaults.prefetchSteps) {
+      while (!joinPending && !this.stopping && pos.step < this.committed + 1 + Defaults.prefetchSteps) {
         const p = planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs);
         if (!p) return;
         const last = planStep(p.next, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null;
@@ -550,6 +566,8 @@ export class Run {
     send();
     for (;;) {
       if (this.interrupted) return { kind: 'lost', why: 'interrupted' };
+      // Stopped at an epoch's end: its state is the final one (see onState).
+      if (this.stopChecksums !== null) return { kind: 'done' };
       if (joinWanted && !joinPending && this.committed > firstStep) {
         joinPending = true;
         this.log.info('a worker is waiting to join; pausing at the next step boundary');
@@ -557,6 +575,7 @@ export class Run {
       if (this.committed === pos.step && needState.size === 0) {
         if (planStep(pos, data.size, samplesPerRankStep(cfg), N, cfg.epochs) === null) return { kind: 'done' };
         if (joinPending) return { kind: 'join' };
+        if (this.stopping) return { kind: 'stop' };
       }
       const sinceProgress = Date.now() - lastProgress;
       if (sinceProgress >= cfg.stepTimeoutMs) {
@@ -656,7 +675,7 @@ export class Run {
   }
 
   /** Ends the generation: survivors stop (now, or at `atStep`) and report; the newest state wins. */
-  private async pauseAndAdopt(atStep: number | null): Promise<void> {
+  private async pauseAndAdopt(atStep: number | null): Promise<TrainState[]> {
     const gen = this.generation;
     // Members whose socket is already gone (their close event was consumed) cannot answer.
     const pending = new Set(this.members.flatMap((m, r) => (m.conn.open ? [r] : [])));
@@ -693,6 +712,22 @@ export class Run {
     if (this.committed > newest.step) this.log.warn({ committed: this.committed, newest: newest.step }, 'no survivor holds the committed state yet');
     if (newest !== this.best) this.adopt(newest, 'most advanced survivor');
     this.committed = this.best.step;
+    return collected;
+  }
+
+  /**
+   * A stop between epoch ends: every step handed out is committed, so each rank reports its state
+   * after the last one; they must be bit-identical, and the newest becomes the final state.
+   */
+  private async collectStopState(): Promise<void> {
+    const states = await this.pauseAndAdopt(this.committed);
+    const sums = states.map((st) => (st.step === this.best.step ? checksum(st.params) : `step ${st.step}`));
+    if (sums.length === 0 || sums.some((c) => c !== sums[0])) {
+      throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, `the ranks' states at the stop differ (${sums.join(', ')})`);
+    }
+    this.finalState = this.best;
+    this.stopChecksums = sums;
+    this.log.info({ step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'run stopped on request');
   }
 
   /** Takes `st` as the state everyone continues from, accounting for the steps it includes. */
@@ -725,9 +760,12 @@ export class Run {
    * why it was refused instead (its weights are not the ones every rank agreed on), else null.
    */
   private async onState(p: PlannedStep, st: TrainState): Promise<string | null> {
+    // Stopped at an epoch's end: states of the steps handed out before the stop are not wanted.
+    if (this.stopChecksums !== null) return null;
     const why = this.refuseState(st);
     if (why !== null) return why;
     this.best = st;
+    const last = planStep(p.next, this.s.data.size, samplesPerRankStep(this.s.cfg), this.members.length, this.s.cfg.epochs) === null;
     if (endsEpoch(p)) {
       const { test, validation } = this.s.evaluate(st.params);
       const trainLoss = this.epochSamples > 0 ? this.epochLossSum / this.epochSamples : NaN;
@@ -739,8 +777,15 @@ export class Run {
       });
       this.epochLossSum = 0;
       this.epochSamples = 0;
+      // A stop asked for at an epoch's end ends the run with exactly the weights just evaluated:
+      // every rank reported this state's checksum (epoch ends ask for it) and it matched.
+      if (this.stopping && !last && this.checksums.verdict(st) === 'agrees') {
+        this.finalState = st;
+        this.stopChecksums = this.members.map(() => checksum(st.params));
+        this.log.info({ epoch: p.epoch + 1, step: st.step }, 'run stopped on request at the end of an epoch');
+      }
     }
-    if (planStep(p.next, this.s.data.size, samplesPerRankStep(this.s.cfg), this.members.length, this.s.cfg.epochs) === null) this.finalState = st;
+    if (last) this.finalState = st;
     if (this.s.cfg.output) {
       await saveCheckpoint(this.s.cfg.output, {
         fingerprint: this.s.fingerprint, generation: this.generation, state: st, epochs: this.epochs, epochLossSum: this.epochLossSum,
@@ -765,6 +810,16 @@ export class Run {
   interrupt(): void {
     this.interrupted = true;
     if (!this.training) this.s.server.events.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
+  }
+
+  /**
+   * Ends the run cleanly (early stopping): no further batches are handed out. Asked during an
+   * epoch's end (its onEpoch event), the state just evaluated is final; otherwise the steps
+   * already handed out (at most Defaults.prefetchSteps) complete and every rank's state after
+   * them is collected. execute() then returns as at a normal end, so the model is saved.
+   */
+  stop(): void {
+    this.stopping = true;
   }
 
   /** The newest state every rank agreed on (after interrupt(): the survivors' newest). */

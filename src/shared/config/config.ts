@@ -63,6 +63,8 @@ export interface CoordinatorConfig {
   dataFile?: string | null;
   /** Saved model folder (model.json + weights) whose weights the run starts from; absent: none. */
   initFrom?: string | null;
+  /** Stop once the validation loss has not improved for this many epochs; absent or null: never. */
+  earlyStopPatience?: number | null;
   security: SecurityConfig;
 }
 
@@ -148,8 +150,12 @@ function oneOf<T extends string>(raw: Raw, key: string, flag: string, allowed: r
   return hit;
 }
 
-/** Validates coordinator settings (from flags, env and config file, already merged). */
-export function coordinatorConfig(raw: Raw): CoordinatorConfig {
+/**
+ * Validates coordinator settings (from flags, env and config file, already merged). Keys that are
+ * absent take ConfigDefaults; a job's own defaults need the job loaded (launch/training-config.ts).
+ */
+export function coordinatorConfig(given: Raw): CoordinatorConfig {
+  const raw: Raw = { ...ConfigDefaults, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
   const host = text(raw, 'host', 'host');
   const cfg: CoordinatorConfig = {
     host,
@@ -177,6 +183,7 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     optim: optimFlags(raw),
     dataFile: optText(raw, 'dataFile', 'data-file'),
     initFrom: optText(raw, 'initFrom', 'init-from'),
+    earlyStopPatience: raw['earlyStopPatience'] === undefined || raw['earlyStopPatience'] === null ? null : intIn(raw, 'earlyStopPatience', 'early-stop-patience', 0, 1_000_000),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);
