@@ -15,7 +15,8 @@ import { jobModulePath, prepareJob, writeJobModule, type ModelJob } from './job-
 import { loadSavedModel } from '../jobs/saved-model.js';
 import { tf } from '../shared/engine/tfjs.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { saveModel } from '../coordinator/output.js';
 import type * as TF from '@tensorflow/tfjs';
 
 /**
@@ -62,15 +63,19 @@ export async function fit(options: FitOptions): Promise<FitResult> {
     output ??= options.resume ?? defaultOutput(prepared.job.name);
     spec = jobModulePath(output);
   }
-  const plan = await planFit({ ...options, ...(output === undefined ? {} : { output }) } as unknown as Record<string, unknown>, spec, prepared.job);
+  // A model given to fit() trains on from the weights it holds, as tfjs's model.fit does.
+  const model = prepared.kind === 'object' ? prepared.model : null;
+  const initDir = model && options.initFrom === undefined && options.resume === undefined ? join(dirname(spec), 'init') : undefined;
+  const plan = await planFit({ ...options, ...(output === undefined ? {} : { output }), ...(initDir ? { initFrom: initDir } : {}) } as unknown as Record<string, unknown>, spec, prepared.job);
   if (prepared.kind === 'object') await writeJobModule(spec, prepared.job, prepared.lossSource, plan.cfg.seed, tf);
+  if (model && initDir) await saveModel(tf, model, initDir);
   let handle: CoordinatorHandle | null = null;
   const observer = new FitObserver(plan.callbacks, (why) => handle?.stop(why));
   const observers = [new MetricsLog(), new BestModelExport(plan.log), observer];
   const summary = await runLocal(plan.cfg, { ...plan.local, observers, onLaunched: (h) => (handle = h) }, plan.log);
   if (observer.callbackError !== null) throw observer.callbackError;
   // As tfjs's model.fit does: the model given ends up holding the trained weights.
-  if (prepared.kind === 'object' && prepared.model) await copyTrainedWeights(prepared.model, summary.output);
+  if (model) await copyTrainedWeights(model, summary.output);
   return { ...observer.history, summary };
 }
 
