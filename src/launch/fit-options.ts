@@ -152,7 +152,8 @@ export async function planFit(options: Readonly<Record<string, unknown>>, jobSpe
   const settings = Object.fromEntries(SETTING_KEYS.flatMap((k) => (options[k] === undefined ? [] : [[k, options[k]]])));
   // One machine by default: the generation is the processes started here, on any free port.
   const cfg = await trainingConfig({
-    port: 0, minWorkers: workers, maxWorkers: Math.max(workers, Number(settings['minWorkers'] ?? 0)), ...settings, job: jobSpec, logLevel: level,
+    port: 0, minWorkers: workers, maxWorkers: typeof settings['minWorkers'] === 'number' ? Math.max(workers, settings['minWorkers']) : workers,
+    ...settings, job: jobSpec, logLevel: level,
   }, job);
   return { cfg, local, log: isLogger(given) ? given : createLogger('coordinator', level), callbacks: cb as FitCallbacks };
 }
