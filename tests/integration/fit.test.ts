@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type * as TF from '@tensorflow/tfjs';
 import { runCli, runNode, summaryOf } from '../helpers/cli.js';
 import { savedWeights } from '../helpers/weights.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/cli-proc.js';
 
 type Lib = typeof import('../../src/index.js');
 const lib = (await import(pathToFileURL(resolve('dist/index.js')).href)) as Lib;
