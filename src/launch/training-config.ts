@@ -2,7 +2,7 @@
  * A run's configuration the way the CLI and the library both build it: the settings given, then
  * the job's own defaults, then ConfigDefaults, validated before any socket opens.
  */
-import { coordinatorConfig, type CoordinatorConfig } from '../shared/config/config.js';
+import { ConfigDefaults, coordinatorConfig, type CoordinatorConfig } from '../shared/config/config.js';
 import { OPTIMIZER_KEYS } from '../shared/optim/index.js';
 import { loadJob } from '../jobs/registry.js';
 import type { Job, JobDefaults } from '../shared/job/job.js';
@@ -13,7 +13,7 @@ import type { Job, JobDefaults } from '../shared/job/job.js';
  * job already loaded for `raw.job`, if the caller has it; otherwise it is loaded here.
  */
 export async function trainingConfig(raw: Record<string, unknown>, job?: Job): Promise<CoordinatorConfig> {
-  const spec = raw['job'] ?? 'mnist-mlp';
+  const spec = raw['job'] ?? ConfigDefaults.job;
   const d = (job ?? (typeof spec === 'string' ? await loadJob(spec) : undefined))?.defaults ?? {};
   return coordinatorConfig({
     ...raw,
