@@ -70,6 +70,11 @@ describe('fit()', () => {
     expect(r.history['loss']![0]).toBeCloseTo(mean0, 6);
     expect(new Set(r.summary.replicaChecksums).size).toBe(1);
     expect(existsSync(join(out, 'model.json')) && existsSync(join(out, 'best', 'best.json'))).toBe(true);
+    // The same run from the CLI, with only what fit() was given: the library applied the same
+    // defaults (the job's, then the CLI's), so the replicas end bit-identical.
+    const cli = summaryOf(await runCli(['local', '--workers', '2', '--job', 'regression-mlp', '--epochs', '2', '--output', join(dir, 'builtin-cli'), '--json', '--log-level', 'warn', '--no-http']));
+    expect(cli['replicaChecksums']).toEqual(r.summary.replicaChecksums);
+    expect(cli['finalLoss']).toBe(r.summary.finalLoss);
   });
 
   it('a callback stops the run at an epoch end: the model saved is exactly the weights evaluated there', async () => {
