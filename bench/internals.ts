@@ -11,6 +11,8 @@
  * - tfjs-wasm copying a tensor's values into its heap when it is made, which would let setWeights
  *   hand it views, against the copies setWeights hands every engine; with one training step's
  *   time for scale (views are not used: they save under 1% of a step).
+ * - tfjs-wasm's private `dataIdMap`/`HEAPF32`, to copy gradients straight out of the engine's heap,
+ *   against data(), which the trainer uses (not used either; measured here only).
  *
  *   --bytes 16777216  --work copy|add  --transport local|tcp  --rounds 6  --per-round 5  --warmup 3
  *   --job mnist-mlp  --batch-size 32  --calls 200
@@ -24,6 +26,7 @@ import { Trainer } from '../dist/shared/engine/trainer.js';
 import { loadJob } from '../dist/jobs/registry.js';
 import { inputSize } from '../dist/shared/job/job.js';
 import { createLogger } from '../dist/shared/base/logger.js';
+import type { Tfjs } from '../dist/shared/job/job.js';
 import { LineChild, emit, median, round } from './lines.js';
 
 const PEER = join(dirname(fileURLToPath(import.meta.url)), 'internals-peer.js');
@@ -90,7 +93,7 @@ async function links(): Promise<Record<string, { ms: number; cpu: number; fixedR
 }
 
 /** setWeights on wasm: views against copies, alternating; and one training step for scale. */
-async function wasmViews(): Promise<{ view: number; copy: number; step: number; params: number }> {
+async function wasmViews(): Promise<{ view: number; copy: number; step: number; params: number; data: number; heap: number }> {
   const log = createLogger('bench', 'warn');
   const engine = await selectEngine('wasm', log);
   const tf = engine.tf;
@@ -129,8 +132,56 @@ async function wasmViews(): Promise<{ view: number; copy: number; step: number; 
     load(true);
     if (i >= 10) steps.push(performance.now() - t0);
   }
+  const reads = await heapReads(tf, trainer, vars, x, y, batch, calls);
   trainer.dispose();
-  return { view: median(view), copy: median(copy), step: median(steps), params: trainer.paramCount };
+  return { view: median(view), copy: median(copy), step: median(steps), params: trainer.paramCount, ...reads };
+}
+
+/** The wasm engine's private tables, read only here, to measure the read-back they would allow. */
+interface WasmInternals {
+  dataIdMap: { get(id: object): { memoryOffset: number } };
+  wasm: { HEAPF32: Float32Array };
+}
+
+/**
+ * Gradient read-back on wasm: through data() (what the trainer does) against copying straight out
+ * of the engine's heap through its private tables, alternating; the two must give the same bits.
+ */
+async function heapReads(tf: Tfjs, trainer: Trainer, vars: TF.Variable[], x: Float32Array, y: Float32Array, batch: number, calls: number): Promise<{ data: number; heap: number }> {
+  const job = trainer.job;
+  const xs = tf.tensor(x, [batch, ...job.inputShape], 'float32');
+  const ys = tf.tensor(y, [batch, job.outputSize], 'float32');
+  const { value, grads } = tf.variableGrads(() => tf.sum(job.loss(tf, ys, trainer.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, vars);
+  const list = vars.map((v) => grads[v.name]!);
+  const b = tf.backend() as unknown as WasmInternals;
+  const viaData = new Float32Array(trainer.paramCount);
+  const viaHeap = new Float32Array(trainer.paramCount);
+  const byData = async (): Promise<number> => {
+    const t0 = performance.now();
+    await Promise.all(list.map(async (g, i) => viaData.set((await g.data()) as Float32Array, trainer.params[i]!.offset)));
+    return performance.now() - t0;
+  };
+  const byHeap = (): number => {
+    const t0 = performance.now();
+    const heap = b.wasm.HEAPF32;
+    list.forEach((g, i) => {
+      const at = b.dataIdMap.get(g.dataId).memoryOffset / 4;
+      viaHeap.set(heap.subarray(at, at + g.size), trainer.params[i]!.offset);
+    });
+    return performance.now() - t0;
+  };
+  const data: number[] = [];
+  const heap: number[] = [];
+  for (let i = 0; i < calls + 20; i++) {
+    let d: number;
+    let h: number;
+    if (i % 2 === 0) [d, h] = [await byData(), byHeap()];
+    else [h, d] = [byHeap(), await byData()];
+    if (i >= 20) (data.push(d), heap.push(h));
+  }
+  if (Buffer.compare(Buffer.from(viaData.buffer), Buffer.from(viaHeap.buffer)) !== 0) throw new Error('the wasm heap read gave other values than data()');
+  tf.dispose([xs, ys, value, ...list]);
+  return { data: median(data), heap: median(heap) };
 }
 
 const l = await links();
@@ -154,5 +205,10 @@ emit({
   bench: 'internals', internal: 'tfjs-wasm copies typed arrays on tensor creation: setWeights views instead of copies (not used)', job: f.job, params: w.params,
   internal_ms: round(w.view, 4), public_ms: round(w.copy, 4), ratio: round(w.copy / w.view, 3),
   step_ms: round(w.step, 3), share_of_step: round((w.copy - w.view) / w.step, 4),
+});
+emit({
+  bench: 'internals', internal: 'tfjs-wasm dataIdMap/HEAPF32: gradients copied out of the engine heap instead of data() (not used)', job: f.job, params: w.params,
+  internal_ms: round(w.heap, 4), public_ms: round(w.data, 4), ratio: round(w.data / w.heap, 3),
+  step_ms: round(w.step, 3), share_of_step: round((w.data - w.heap) / w.step, 4),
 });
 process.exit(0);

@@ -9,8 +9,8 @@
  * what the kernel holds in one call. And when the buffer lives in the fusion buffer's
  * KernelArena, received gradients are added from where the read put them, with no copy at all
  * (ring-collective.ts). `npm run bench:internals` runs both side by side (its fixed-read line):
- * a 16 MiB transfer between two processes over a Unix socket takes about two thirds of the time,
- * and half the receiver's CPU, of the same link reading through its ordinary socket.
+ * a 16 MiB transfer between two processes takes a half to two thirds of the time, and under half
+ * the receiver's CPU, of the same link reading through its ordinary socket.
  *
  * Node takes `onread` only when a socket is created, and ring links are opened by `ws` (the
  * handshake runs over it): so the connection's handle moves from the socket `ws` made to a new
