@@ -240,7 +240,7 @@ export class RingStreamReader {
   /**
    * Where the socket's next read may go straight to: the rest of the payload in progress, when
    * its target stores it unchanged (`bytesAt`) and no mask must be undone; else null. The link
-   * reports what landed there with `placed` (fixed-read.ts), so those bytes are never copied.
+   * reports what landed there with `placed` (worker/fixed-read.ts), so those bytes are never copied.
    */
   directTarget(): Uint8Array | null {
     const route = this.route;
