@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseAlgorithm, doublingPeers, doublingPlan } from '../../src/shared/collective/doubling-plan.js';
+import { chooseAlgorithm, doublingPeers, doublingPlan } from '../../src/shared/collective/allreduce-plan.js';
 
 describe('recursive doubling plan', () => {
   it.each([1, 2, 3, 5, 6, 7, 8, 12, 13])('N=%i: partners are mutual, folds pair up, every rank takes part', (n) => {
