@@ -14,6 +14,7 @@ export interface AllreduceCall {
   codec: WireCodec;
 }
 
+/** One all-reduce algorithm of one rank (see allreduce-plan.ts for when each runs). */
 export interface AllreduceOp {
   /**
    * Runs `call`; `done` is called once (null on success). A failure that ends the collective goes

@@ -26,6 +26,7 @@ export interface DoublingPlan {
   partners: number[];
 }
 
+/** Rank `rank`'s part in recursive doubling over `n` ranks (the same on every rank). */
 export function doublingPlan(rank: number, n: number): DoublingPlan {
   let core = 1;
   let rounds = 0;

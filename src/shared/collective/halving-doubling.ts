@@ -11,6 +11,7 @@ import type { AllreduceCall, AllreduceOp, CollectiveState } from './algorithm.js
 import type { MeshExchange } from './mesh-exchange.js';
 import { withFolding } from './recursive-doubling.js';
 
+/** Recursive halving-doubling of one rank over its mesh links. */
 export class HalvingDoubling implements AllreduceOp {
   constructor(private readonly state: CollectiveState, private readonly mesh: MeshExchange) {}
 

@@ -22,6 +22,7 @@ interface MeshSlot {
   waiter: { span: Span; dtype: number; resolve: (f: DataFrame[]) => void } | null;
 }
 
+/** One rank's side of the mesh: sends spans to peers and hands each round the frames it waits for. */
 export class MeshExchange {
   private readonly slots = new Map<string, MeshSlot>();
 

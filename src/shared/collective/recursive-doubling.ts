@@ -28,6 +28,7 @@ export async function withFolding(mesh: MeshExchange, state: CollectiveState, ca
   if (plan.foldFrom !== null) await mesh.sendSpan(plan.foldFrom, seq, last, buf, all, codec, false);
 }
 
+/** Recursive doubling of one rank over its mesh links. */
 export class RecursiveDoubling implements AllreduceOp {
   constructor(private readonly state: CollectiveState, private readonly mesh: MeshExchange) {}
 

@@ -27,6 +27,7 @@ interface RingRun extends AllreduceCall {
   done: (err: Error | null) => void;
 }
 
+/** The ring algorithm of one rank: sends to its successor, receives from its predecessor. */
 export class RingAllreduce implements AllreduceOp {
   private run: RingRun | null = null;
   /** Frames of the next call that arrived before this rank started it. */

@@ -28,6 +28,7 @@ import type { Compression } from '../protocol/protocol.js';
 export type { Compression, RingOptions };
 export { RingPeerError };
 
+/** The Collective of a worker in a generation: one rank's links to its ring and mesh peers. */
 export class RingCollective implements Collective {
   readonly rank: number;
   readonly worldSize: number;

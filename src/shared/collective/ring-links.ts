@@ -19,6 +19,7 @@ import type { TlsMaterial } from '../transport/tls.js';
 import { doublingPeers, type AlgorithmChoice } from './allreduce-plan.js';
 import { RingPeerError, blamePeer } from './peer-error.js';
 
+/** How RingCollective.connect forms this rank's links and runs its calls. */
 export interface RingOptions {
   server: RingServer;
   generation: number;

@@ -11,6 +11,7 @@ import { addInto } from '../kernels/flat.js';
 import { KernelArena } from '../kernels/kernel-arena.js';
 import { addF16Into, decodeF16Into, encodeF16, encodeF16InPlace, payloadU16 } from './fp16.js';
 
+/** One encoding of all-reduce values on the wire. */
 export interface WireCodec {
   /** The frame header's dtype for this encoding. */
   readonly dtype: number;
