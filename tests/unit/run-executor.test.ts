@@ -52,7 +52,8 @@ function expectEachSampleOnce(out: RunOutcome): void {
   expect(out.finalState.epoch).toBe(2);
 }
 
-describe('run executor, in memory', () => {
+// In memory every scenario ends in well under a second; a hang is a failure, not a slow machine.
+describe('run executor, in memory', { timeout: 20_000 }, () => {
   it('two workers joining before training train the whole run in one generation', async () => {
     const world = new FakeWorld();
     const a = world.connect(1);
@@ -118,11 +119,12 @@ describe('run executor, in memory', () => {
 
   it('race: a duplicate step report is dropped; it neither commits a step early nor ends the generation', async () => {
     const world = new FakeWorld();
-    world.connect(1);
-    const b = world.connect(2);
-    b.duplicateAt = 1;
+    // Rank 0 reports first: its duplicate arrives while rank 1's report of that step is missing.
+    const a = world.connect(1);
+    world.connect(2);
+    a.duplicateAt = 1;
     const out = await run(world).execute();
-    expect(b.reported.filter((s) => s === 1).length).toBe(2);
+    expect(a.reported.filter((s) => s === 1).length).toBe(2);
     expect([out.generations, out.workers]).toEqual([1, 2]);
     expectEachSampleOnce(out);
   });
