@@ -67,6 +67,9 @@ export class FakeWorker {
   dieAtStep: number | null = null;
   /** Reports this step twice. */
   duplicateAt: number | null = null;
+  /** Freezes on receiving the batch of this step: it never computes it, and answers no more pings. */
+  freezeAtStep: number | null = null;
+  frozen = false;
   /** Closes its socket instead of answering a pause. */
   dieOnPause = false;
   /** Called after it reports a step (scenario hooks: another worker joins, ...). */
@@ -93,6 +96,10 @@ export class FakeWorker {
         this.say({ type: 'ring-ready', generation: msg.generation, engine: 'cpu', engineReason: 'test', fingerprint: FAKE_MODEL, localData: false });
         break;
       case 'batch':
+        if (this.frozen || msg.step === this.freezeAtStep) {
+          this.frozen = true;
+          return;
+        }
         if (msg.step === this.dieAtStep) {
           if (this.world.ring?.generation === this.generation) this.world.ring.broken = true;
           this.conn?.drop('socket closed');
@@ -102,6 +109,7 @@ export class FakeWorker {
         if (this.world.ring?.generation === this.generation) this.world.ring.batch(msg.step);
         break;
       case 'pause':
+        if (this.frozen) return;
         if (this.dieOnPause) this.conn?.drop('socket closed');
         else this.say({ type: 'state', generation: msg.generation, state: this.state });
         break;
@@ -142,10 +150,21 @@ export class FakeWorld {
     this.events.push(ev as unknown as ServerEvent);
   }
 
+  private readonly workers: FakeWorker[] = [];
+
+  /** Every worker that is not frozen answers the heartbeat every `everyMs` (its lastSeen moves). */
+  pongs(everyMs: number): () => void {
+    const t = setInterval(() => {
+      for (const w of this.workers) if (!w.frozen && w.conn) w.conn.lastSeen = Date.now();
+    }, everyMs);
+    return () => clearInterval(t);
+  }
+
   /** A new worker connects and says hello. */
   connect(pid: number): FakeWorker {
     const w = new FakeWorker(this, pid);
     w.conn = new FakeConn(this.nextId++, this, w);
+    this.workers.push(w);
     this.push({ kind: 'message', conn: w.conn, msg: hello(pid) });
     return w;
   }

@@ -4,7 +4,7 @@
  * is one the multi-process tests find by log lines; here the outcome is asserted directly: the
  * generations formed, the ranks that ended, and every sample trained exactly once per epoch.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Run, type RunOutcome } from '../../src/coordinator/run.js';
 import { RunEvents } from '../../src/coordinator/run-events.js';
 import type { DataService } from '../../src/coordinator/data-service.js';
@@ -36,12 +36,12 @@ const data = {
   rows: (idx: Uint32Array) => ({ x: new Float32Array(idx.length), y: new Float32Array(idx.length) }),
 } as unknown as DataService;
 
-function run(world: FakeWorld, over: Partial<CoordinatorConfig> = {}): Run {
+function run(world: FakeWorld, over: Partial<CoordinatorConfig> = {}, clock: () => number = new FakeClock().now): Run {
   const log = createLogger('coordinator', 'silent');
   return new Run({
     cfg: config(over), jobName: 'fake', server: world.server, data, log, events: new RunEvents([], log), trainParams: adamParams({ epochs: 2, batchSize: 4 }),
     fingerprint: 'run-fp', resume: null, initial: freshState(FAKE_MODEL.paramCount), lrAt: () => 1e-3, optimizer: resolveOptimizer({ lr: 1e-3 }),
-    modelFingerprint: FAKE_MODEL, evaluate: () => ({ test: { loss: 1, accuracy: null }, validation: null }), saveModel: async () => {}, clock: new FakeClock().now,
+    modelFingerprint: FAKE_MODEL, evaluate: () => ({ test: { loss: 1, accuracy: null }, validation: null }), saveModel: async () => {}, clock,
   });
 }
 
@@ -145,5 +145,35 @@ describe('run executor, in memory', { timeout: 20_000 }, () => {
     expect([out.generations, out.workers]).toEqual([2, 2]);
     expect(c.generation).toBe(2);
     expectEachSampleOnce(out);
+  });
+
+  describe('with fake timers', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('a stall: the rank that froze mid-step (no report, no pong) is blamed at --step-timeout and evicted; the others go on', async () => {
+      // The timers the run waits with and the clock its decisions read are both moved by hand.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+      const world = new FakeWorld();
+      const stopPongs = world.pongs(2_000);
+      world.connect(1);
+      world.connect(2);
+      const c = world.connect(3);
+      c.freezeAtStep = 3;
+      let settled = false;
+      const done = run(world, { minWorkers: 2, maxWorkers: 3, rendezvousGraceMs: 1, stepTimeoutMs: 30_000 }, () => Date.now()).execute().finally(() => (settled = true));
+      await vi.advanceTimersByTimeAsync(29_000);
+      expect(settled).toBe(false);
+      expect(c.conn!.open).toBe(true); // not blamed before --step-timeout
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(c.conn!.open).toBe(false);
+      await vi.advanceTimersByTimeAsync(1_000);
+      const out = await done;
+      stopPongs();
+      expect([out.generations, out.workers, out.committedStepsLost]).toEqual([2, 2, 0]);
+      expect(Math.max(...c.reported)).toBe(2);
+      expectEachSampleOnce(out);
+    });
   });
 });
