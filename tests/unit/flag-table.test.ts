@@ -4,7 +4,11 @@
  * optimizer rows are exactly shared/optim's keys, job defaults merge under the flags by the rows'
  * groups, and the yargs options carry each command's own default and wording.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { readConfigFile } from '../../src/shared/config/config-file.js';
 import { ConfigDefaults, coordinatorConfig, localPlan, localTraining, workerConfig } from '../../src/shared/config/config.js';
 import { COMMANDS, envVarOf, fileKeysOf, flagOf, type Command, type FlagSpec } from '../../src/shared/config/flag-spec.js';
 import { FLAGS, type FlagKey } from '../../src/shared/config/flag-table.js';
@@ -116,9 +120,21 @@ describe('the flag table', () => {
     expect(flagsOf('worker').map(([k]) => k)).not.toContain('epochs');
   });
 
-  it('names the variable and config keys of a row', () => {
+  it('names the variable and config keys of a row, and suggests a key only when the table has it', () => {
     expect(envVarOf('minWorkers')).toBe('RINGTRAIN_MIN_WORKERS');
     expect(fileKeysOf('batchSize')).toEqual(['batch-size', 'batchSize']);
     expect(fileKeysOf('seed')).toEqual(['seed']);
+    const dir = mkdtempSync(join(tmpdir(), 'rt-flags-'));
+    try {
+      const file = (name: string, body: object): string => {
+        writeFileSync(join(dir, name), JSON.stringify(body));
+        return join(dir, name);
+      };
+      expect(() => readConfigFile(file('a.json', { batch_size: 2 }))).toThrow('unknown key "batch_size"; did you mean "batch-size"?');
+      expect(() => readConfigFile(file('b.json', { learning_rate: 2 }))).toThrow(/unknown key "learning_rate" \(keys are the flags' names\)$/);
+      expect(readConfigFile(file('c.json', { 'batch-size': 2, lrSchedule: 'cosine' }))).toEqual({ 'batch-size': 2, lrSchedule: 'cosine' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
