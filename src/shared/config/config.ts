@@ -1,6 +1,7 @@
 /**
  * Run configuration and its validation. Everything is checked here, when it is parsed, before any
- * socket opens, so a typo costs a one-line error instead of a half-started cluster.
+ * socket opens, so a typo costs a one-line error instead of a half-started cluster. Each value is
+ * read through its row of the flag table (flags.ts), which holds its default, bounds and message.
  */
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { LOG_LEVELS, type LogLevel } from '../base/logger.js';

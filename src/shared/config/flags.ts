@@ -5,7 +5,7 @@
  * the rows into yargs options.
  */
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
-import { COMMANDS, flagOf, type Command, type FlagSpec, type FlagValue } from './flag-spec.js';
+import { flagOf, type Command, type FlagSpec, type FlagValue } from './flag-spec.js';
 import { FLAGS, type FlagKey } from './flag-table.js';
 
 type Raw = Readonly<Record<string, unknown>>;
@@ -149,6 +149,3 @@ export function withJobDefaults(raw: Raw, defaults: Readonly<Partial<Record<Flag
   }
   return out;
 }
-
-/** The commands of the table, for whoever lists them. */
-export { COMMANDS };
