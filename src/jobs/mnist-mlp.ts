@@ -4,7 +4,7 @@
  * cross-entropy. The package's own helpers shuffle with Math.random, so we read its raw arrays.
  */
 import { createRequire } from 'node:module';
-import type { Dataset, Job, JobData } from '../shared/job/job.js';
+import type { Dataset, JobV1, JobData } from '../shared/job/job.js';
 import { mixSeed, permutation } from '../shared/base/rng.js';
 
 const PIXELS = 784;
@@ -55,7 +55,7 @@ export function makeMnistData(seed: number): JobData {
   return { test: take(all, order.subarray(0, nTest)), train: take(all, order.subarray(nTest)) };
 }
 
-export const mnistMlp: Job = {
+export const mnistMlp: JobV1 = {
   name: 'mnist-mlp',
   inputShape: [PIXELS],
   outputSize: CLASSES,

@@ -9,6 +9,8 @@ import cliProgress from 'cli-progress';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { ConfigDefaults } from '../shared/config/config.js';
 import { loadJob } from '../jobs/registry.js';
+import { specOf } from '../shared/job/spec.js';
+import { checkData } from '../shared/job/validate.js';
 import { packArrays, packCsv, packJsonl, parseTensorSpecs, type PackProgress } from '../shared/data/pack-sources.js';
 import { PackReader } from '../shared/data/pack-reader.js';
 import type { PackHeader } from '../shared/data/pack-format.js';
@@ -57,14 +59,14 @@ async function pack(argv: Record<string, unknown>): Promise<Record<string, unkno
     const split = argv['split'] as (typeof SPLITS)[number];
     const seed = argv['seed'];
     if (!Number.isInteger(seed) || (seed as number) < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
-    if (tensors.length > 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--tensor applies to --from; a job split is packed as x and y');
+    if (tensors.length > 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--tensor applies to --from; a job split is packed as the job\'s own tensors');
     const job = await loadJob(jobSpec!);
-    const data = (await job.loadData(seed as number))[split];
+    const spec = specOf(job);
+    const all = await spec.loadData({ seed: seed as number, rank: null, worldSize: null });
+    checkData(job, all);
+    const data = all[split];
     if (!data) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `job ${job.name} has no ${split} split`);
-    const h = await packArrays(out, [
-      { name: 'x', dtype: 'float32', shape: job.inputShape, data: data.x },
-      { name: 'y', dtype: 'float32', shape: [job.outputSize], data: data.y },
-    ], data.size, bar.update);
+    const h = await packArrays(out, spec.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: data.tensors[t.name]! })), data.size, bar.update);
     return summary(out, h, { job: job.name, split, seed });
   } finally {
     bar.stop();

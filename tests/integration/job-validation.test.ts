@@ -34,11 +34,11 @@ export default {
 describe('jobs checked before training', () => {
   it('refuses each broken job with RT_JOB_INVALID naming the difference, before any worker starts', async () => {
     const cases: [string, { model?: string; train?: string }, RegExp][] = [
-      ['two-inputs', { model: "(() => { const a = tf.input({ shape: [2] }), b = tf.input({ shape: [2] }); return tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: 1 }).apply(tf.layers.concatenate().apply([a, b])) }); })()" }, /the model has 2 inputs; ringtrain feeds exactly one input of shape \[4\]/],
+      ['two-inputs', { model: "(() => { const a = tf.input({ shape: [2] }), b = tf.input({ shape: [2] }); return tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: 1 }).apply(tf.layers.concatenate().apply([a, b])) }); })()" }, /the model has 2 inputs; the job declares 1 \(x \[4\]\)/],
       ['plain-x', { train: '{ ...d, x: Array.from(d.x) }' }, /train\.x is a plain Array; it must be a Float32Array/],
       ['float64-y', { train: '{ ...d, y: Float64Array.from(d.y) }' }, /train\.y is a Float64Array/],
-      ['wrong-size', { train: '{ ...d, size: 60 }' }, /train\.x holds 256 values, but train\.size 60 × inputSize 4 = 240/],
-      ['wrong-input', { model: "tf.sequential({ layers: [tf.layers.dense({ inputShape: [5], units: 1 })] })" }, /the model's input shape \[5\] differs from inputShape \[4\]/],
+      ['wrong-size', { train: '{ ...d, size: 60 }' }, /train\.x holds 256 values, but train\.size 60 × 4 values per row \[4\] = 240/],
+      ['wrong-input', { model: "tf.sequential({ layers: [tf.layers.dense({ inputShape: [5], units: 1 })] })" }, /input "x": the model's input 0 has shape \[5\], the job declares \[4\]/],
     ];
     const results = await Promise.all(cases.map(([name, parts]) => runCli(['local', '--workers', '2', '--job', job(name, parts), '--output', join(dir, `out-${name}`), '--log-level', 'info'])));
     for (const [i, [name, , message]] of cases.entries()) {

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectEngine } from '../../src/shared/engine/backend.js';
 import { Trainer } from '../../src/shared/engine/trainer.js';
 import { BUILTIN_JOBS } from '../../src/jobs/registry.js';
-import { inputSize } from '../../src/shared/job/job.js';
+import { inputSize, type JobV1 } from '../../src/shared/job/job.js';
 import { bindingImports, REQUIRED_SYMBOLS } from '../../src/shared/engine/native/build.js';
 import { installedEngine } from '../../src/shared/engine/native/locate.js';
 import { runCli } from '../helpers/cli.js';
@@ -27,7 +27,7 @@ beforeAll(() => {
 /** Mean gradient of `count` training samples from `first`, on the named engine, at weights `w`. */
 async function meanGradient(engineName: 'tensorflow' | 'cpu', job: string, w: Float32Array | null, first: number, count: number): Promise<{ grads: Float32Array; weights: Float32Array; engine: string }> {
   const engine = await selectEngine(engineName, silent);
-  const j = BUILTIN_JOBS[job]!;
+  const j = BUILTIN_JOBS[job] as JobV1;
   const trainer = Trainer.create(engine.tf, j, 3);
   try {
     // The same weights on both engines: initialisers draw on each engine's own random kernels.
