@@ -16,6 +16,7 @@ import { readConfigFile } from './shared/config/config-file.js';
 import { DEFAULT_HTTP_PORT, opsConfig, startOps } from './coordinator/ops/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
+import { outputsText } from './jobs/evaluate.js';
 import { evalSettings, readRunRecord } from './jobs/run-record.js';
 import { loadJob } from './jobs/registry.js';
 import type { JobDefaults } from './shared/job/job.js';
@@ -262,7 +263,7 @@ async function main(): Promise<void> {
           const settings = evalSettings(await readRunRecord(argv['model']), argv['job'], seed, ConfigDefaults.seed);
           const r = await evaluateSaved(argv['model'], settings.jobSpec, settings.seed, argv['backend'] as BackendName, log);
           if (argv['json']) process.stdout.write(`${JSON.stringify(r)}\n`);
-          else process.stdout.write(`${r.job} test split (${r.samples} samples, seed ${r.seed}): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
+          else process.stdout.write(`${r.job} test split (${r.samples} samples, seed ${r.seed}): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}${outputsText(r.outputs)}\n`);
         },
       )
       .command('data', 'Packed datasets: build one (pack) or check one (inspect)', dataCommand)

@@ -88,3 +88,10 @@ export function warmUpEvaluation(tf: Tfjs, job: Job, model: TF.LayersModel, data
   const split = toSplit(data);
   evaluate(tf, job, model, headOf(split, job, Math.min(EVAL_BATCH, split.size)));
 }
+
+/** Per-output figures as text, for a model with more than one output (empty otherwise). */
+export function outputsText(outputs: Record<string, OutputResult>): string {
+  const entries = Object.entries(outputs);
+  if (entries.length < 2) return '';
+  return entries.map(([name, o]) => `; ${name}: loss ${o.loss.toPrecision(6)}${o.accuracy === null ? '' : `, accuracy ${(o.accuracy * 100).toFixed(2)}%`}`).join('');
+}

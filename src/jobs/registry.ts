@@ -10,12 +10,16 @@ import type { Job } from '../shared/job/job.js';
 import { specOf } from '../shared/job/spec.js';
 import { mnistCnn } from './mnist-cnn.js';
 import { mnistMlp } from './mnist-mlp.js';
+import { mnistInt } from './mnist-int.js';
+import { mnistMulti } from './mnist-multi.js';
 import { regressionMlp } from './regression-mlp.js';
 
 const BUILTINS = {
   'mnist-mlp': mnistMlp,
   'mnist-cnn': mnistCnn,
   'regression-mlp': regressionMlp,
+  'mnist-int': mnistInt,
+  'mnist-multi': mnistMulti,
 };
 
 /** The built-in jobs by name (each typed as its own API version). */
