@@ -103,7 +103,7 @@ export function dataCommand(y: Argv): Argv {
         .option('from', { type: 'string', describe: 'Input file: .csv (numeric columns) or .jsonl (one object per line)' })
         .option('format', { type: 'string', choices: ['csv', 'jsonl'], describe: 'Input format when the file name does not say' })
         .option('tensor', { type: 'string', array: true, describe: 'NAME[:float32|int32][@D1xD2]=COLUMNS (CSV: 0-783, 5,7 or header names) or =FIELD (JSONL; default: every field)' })
-        .option('job', { type: 'string', describe: "Pack a job's in-memory split as tensors x and y (built-in name or module path)" })
+        .option('job', { type: 'string', describe: "Pack a job's in-memory split as its named tensors (a v1 job's: x and y; built-in name or module path)" })
         .option('split', { type: 'string', choices: SPLITS, default: 'train', describe: 'Which split of --job' })
         .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: "--job's data seed (the training run's --seed)" }),
       async (argv) => {

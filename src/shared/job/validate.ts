@@ -30,6 +30,10 @@ function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 function listText(ts: readonly TensorSpec[]): string {
   return ts.map((t) => `${t.name} ${shapeText(t.shape)}`).join(', ');
 }
@@ -57,14 +61,14 @@ function outputFits(o: OutputSpec, got: readonly (number | null)[]): string | nu
 export function checkModel(job: Job, model: TF.LayersModel): void {
   const spec = specOf(job);
   if (model.inputs.length !== spec.inputs.length) {
-    invalid(spec, `the model has ${model.inputs.length} inputs; the job declares ${spec.inputs.length} (${listText(spec.inputs)})`);
+    invalid(spec, `the model has ${count(model.inputs.length, 'input')}; the job declares ${spec.inputs.length} (${listText(spec.inputs)})`);
   }
   spec.inputs.forEach((t, i) => {
     const got = model.inputs[i]!.shape.slice(1);
     if (!sameShape(got, t.shape)) invalid(spec, `input "${t.name}": the model's input ${i} has shape ${shapeText(got)}, the job declares ${shapeText(t.shape)}`);
   });
   if (model.outputs.length !== spec.outputs.length) {
-    invalid(spec, `the model has ${model.outputs.length} outputs; the job declares ${spec.outputs.length} (${listText(spec.outputs)})`);
+    invalid(spec, `the model has ${count(model.outputs.length, 'output')}; the job declares ${spec.outputs.length} (${listText(spec.outputs)})`);
   }
   spec.outputs.forEach((o, i) => {
     const got = model.outputs[i]!.shape.slice(1);
