@@ -10,8 +10,9 @@ import { datasetFingerprint, gatherRows, hasShape, type RowLayout } from '../../
 import { specOf, toSplit } from '../../src/shared/job/spec.js';
 import { makeMnistData } from '../../src/jobs/mnist-mlp.js';
 import { loadJob } from '../../src/jobs/registry.js';
-import type { Dataset, Job, JobV1 } from '../../src/shared/job/job.js';
-import { batchRows, LocalData } from '../../src/worker/local-data.js';
+import type { Dataset, Job, JobV1, JobV2, LoadContext } from '../../src/shared/job/job.js';
+import { batchRows, LocalData, type LocalSplit } from '../../src/worker/local-data.js';
+import { mnistInt } from '../../src/jobs/mnist-int.js';
 import { DataService } from '../../src/coordinator/data-service.js';
 import { mnistMlp } from '../../src/jobs/mnist-mlp.js';
 import { planStep } from '../../src/shared/data/sampler.js';
@@ -125,6 +126,24 @@ describe('a worker\'s local data (--data auto|stream)', () => {
     expect(await local.forStart(startFor('tiny', 4, await fingerprintOf(4)), async () => job, log)).not.toBeNull();
     expect(loads()).toBe(2);
     expect(await local.forStart(startFor('tiny', 3, null), async () => job, log)).toBeNull();
+  });
+
+  it('a v2 job loads with this worker\'s rank and world size (the coordinator\'s load has none)', async () => {
+    const seen: LoadContext[] = [];
+    const job: JobV2 = {
+      ...mnistInt,
+      loadData: (ctx) => (seen.push(ctx), mnistInt.loadData(ctx)),
+    };
+    const service = new DataService((await specOf(job).loadData({ seed: 42, rank: null, worldSize: null })).train, job, 42);
+    const start = { ...startFor('mnist-int', 42, service.fingerprint), rank: 1, worldSize: 3 };
+    const split = await new LocalData('auto').forStart(start, async () => job, capture().log);
+    expect(split?.fingerprint).toBe(service.fingerprint);
+    expect(seen).toEqual([{ seed: 42, rank: null, worldSize: null }, { seed: 42, rank: 1, worldSize: 3 }]);
+    // Indices gather every named tensor, int32 labels included, as the coordinator would stream them.
+    const idx = Uint32Array.of(5, 0, 7999);
+    const rows = batchRows({ indices: idx }, split as LocalSplit);
+    expect(rows['label']).toBeInstanceOf(Int32Array);
+    expect({ tensors: rows }).toEqual(service.rows(idx));
   });
 
   it('stream: never loads', async () => {
