@@ -111,7 +111,7 @@ export async function evaluateSaved(dir: string, jobSpec: string, seed: number, 
     try {
       checkModel(job, model);
     } catch (err) {
-      bad(dir, `it does not fit ${err instanceof Error ? err.message : String(err)}`);
+      throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `the model in ${dir} does not fit ${err instanceof Error ? err.message : String(err)}`);
     }
     const r = evaluate(engine.tf, job, model, data.test);
     return { event: 'eval', job: job.name, model: dir, samples: data.test.size, seed, engine: engine.name, ...r };

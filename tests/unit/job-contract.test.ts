@@ -105,7 +105,7 @@ describe('the v2 shape contract', () => {
       [pair(3, [5], 2), /job pair: input "extra": the model's input 1 has shape \[3\], the job declares \[4\]/],
       [(() => { const a = tf.input({ shape: [2, 3] }); const b = tf.input({ shape: [4] }); const j = tf.layers.concatenate().apply([tf.layers.flatten().apply(a) as tf.SymbolicTensor, b]) as tf.SymbolicTensor; return tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: 5 }).apply(j) as tf.SymbolicTensor }); })(), /job pair: the model has 1 output; the job declares 2 \(kind \[\], where \[2\]\)/],
       [pair(4, [5, 2], 2), /job pair: output "kind": the model's output 0 has shape \[5, 2\]; sparseCategoricalCrossentropy needs one score per class/],
-      [pair(4, [5], 3), /job pair: output "where": the model's output 1 has shape \[3\]; meanSquaredError needs 2 values per sample, like target \[2\]/],
+      [pair(4, [5], 3), /job pair: output "where": the model's output 1 has shape \[3\]; target "where" \[2\] needs 2 values per sample/],
     ];
     for (const [model, message] of cases) expect(refusal(() => checkModel(job, model))).toMatch(message);
   });
@@ -139,6 +139,13 @@ describe('v1 jobs and labels', () => {
     expect(s.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [784], elements: 784 }]);
     expect(s.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: o.shape, accuracy: o.accuracy, lossName: o.lossName }))).toEqual([{ name: 'y', dtype: 'float32', shape: [10], accuracy: 'argmax', lossName: 'custom' }]);
     expect(specOf(regressionMlp).outputs[0]!.accuracy).toBeNull();
+  });
+
+  it('a v1 model is held to its outputSize, except one-column targets (class ids) against any scores', () => {
+    const dense = (inputs: number, units: number): tf.LayersModel => tf.sequential({ layers: [tf.layers.dense({ inputShape: [inputs], units })] });
+    expect(() => checkModel(mnistMlp, dense(784, 10))).not.toThrow();
+    expect(refusal(() => checkModel(mnistMlp, dense(784, 5)))).toMatch(/job mnist-mlp: output "y": the model's output 0 has shape \[5\]; target "y" \[10\] needs 10 values per sample/);
+    expect(() => checkModel(regressionMlp, dense(10, 4))).not.toThrow();
   });
 
   it('accuracy on int32 labels compares them with the argmax of the scores', () => {

@@ -38,20 +38,21 @@ function listText(ts: readonly TensorSpec[]): string {
   return ts.map((t) => `${t.name} ${shapeText(t.shape)}`).join(', ');
 }
 
-/** The output shape the loss needs: one score per class for sparse labels, else the target's shape. */
-function outputFits(o: OutputSpec, got: readonly (number | null)[]): string | null {
+/**
+ * What the loss (or accuracy) needs of an output that it does not get, or null: one score per
+ * class for sparse labels; for a job's own loss, the target's width when the target is wider than
+ * one value (a one-value target may be a class id against any number of scores); for a built-in
+ * loss, the target's values.
+ */
+function outputNeeds(o: OutputSpec, got: readonly (number | null)[]): string | null {
+  const width = got.reduce<number>((a, d) => a * (d ?? NaN), 1);
   if (o.lossName === 'sparseCategoricalCrossentropy') {
     const c = got[0];
-    return got.length === 1 && c !== null && c !== undefined && c >= 2 ? null : 'one score per class ([classes], at least 2)';
+    return got.length === 1 && c !== null && c !== undefined && c >= 2 ? null : 'sparseCategoricalCrossentropy needs one score per class ([classes], at least 2)';
   }
-  if (o.lossName === 'custom') {
-    // A job's own loss decides; only class-id accuracy needs scores (or one probability) per row.
-    if (o.accuracy === 'class-ids' && got.length !== 1) return 'one row of class scores ([classes] or [1]) for accuracy on class ids';
-    if (o.accuracy === 'argmax' && got[got.length - 1] !== o.shape[o.shape.length - 1]) return `${o.shape[o.shape.length - 1]} scores per row for accuracy on one-hot targets`;
-    return null;
-  }
-  const width = got.reduce<number>((a, d) => a * (d ?? NaN), 1);
-  return width === o.elements ? null : `${o.elements} values per sample, like target ${shapeText(o.shape)}`;
+  if (o.accuracy === 'class-ids' && got.length !== 1) return 'accuracy on class ids needs one row of class scores ([classes] or [1])';
+  if (o.lossName === 'custom' && o.elements === 1) return null;
+  return width === o.elements ? null : `target "${o.name}" ${shapeText(o.shape)} needs ${o.elements} values per sample`;
 }
 
 /**
@@ -72,8 +73,8 @@ export function checkModel(job: Job, model: TF.LayersModel): void {
   }
   spec.outputs.forEach((o, i) => {
     const got = model.outputs[i]!.shape.slice(1);
-    const want = outputFits(o, got);
-    if (want !== null) invalid(spec, `output "${o.name}": the model's output ${i} has shape ${shapeText(got)}; ${o.lossName === 'custom' ? '' : `${o.lossName} needs `}${want}`);
+    const need = outputNeeds(o, got);
+    if (need !== null) invalid(spec, `output "${o.name}": the model's output ${i} has shape ${shapeText(got)}; ${need}`);
   });
 }
 
