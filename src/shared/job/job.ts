@@ -55,7 +55,6 @@ export interface JobV1 {
   defaults?: JobDefaults;
 }
 
-
 /** Element types a tensor may have: the engines' float32 and int32. */
 export type TensorDtype = 'float32' | 'int32';
 export type TensorArray = Float32Array | Int32Array;
