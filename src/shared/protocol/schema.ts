@@ -2,8 +2,11 @@
  * The building blocks every message schema is made of (TypeBox, compiled to plain JavaScript
  * checks), and the one function that turns a schema into a parser with RT_BAD_MESSAGE errors.
  *
- * TypeBox won on the step hot path (bench/schemas.ts prints the figures): its compiled checker
- * validates a decoded message in place, where the other candidates walk it or copy it. Objects
+ * TypeBox, because the step hot path is fastest with it (bench/schemas.ts: its compiled checks
+ * are one to two orders of magnitude faster than valibot's and zod's on the same rules), it checks
+ * a decoded message in place, without copying it, and its compiler takes refinements (typed
+ * arrays, cross-field rules) into the compiled check; @sinclair/typebox 0.34, as fast, is the
+ * older line and compiles no refinements without a global type registry. Objects
  * are closed (no unknown fields): peers run the same protocol version, so a field this side does
  * not know is a malformed message, and nothing unchecked travels on into training state or a
  * checkpoint. Every string, list and map is bounded, so a hostile message costs little to check.
