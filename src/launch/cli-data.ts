@@ -8,6 +8,7 @@ import type { Argv } from 'yargs';
 import cliProgress from 'cli-progress';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { ConfigDefaults } from '../shared/config/config.js';
+import { numberFlag } from '../shared/config/flags.js';
 import { loadJob } from '../jobs/registry.js';
 import { packArrays, packCsv, packJsonl, parseTensorSpecs, type PackProgress } from '../shared/data/pack-sources.js';
 import { PackReader } from '../shared/data/pack-reader.js';
@@ -55,11 +56,11 @@ async function pack(argv: Record<string, unknown>): Promise<Record<string, unkno
       throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--from ${from}: cannot tell its format from the name; add --format csv|jsonl`);
     }
     const split = argv['split'] as (typeof SPLITS)[number];
-    const seed = argv['seed'];
-    if (!Number.isInteger(seed) || (seed as number) < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
+    // The training run's --seed, checked as `eval` checks it.
+    const seed = numberFlag({ seed: argv['seed'] ?? ConfigDefaults.seed }, 'seed', 'eval');
     if (tensors.length > 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--tensor applies to --from; a job split is packed as x and y');
     const job = await loadJob(jobSpec!);
-    const data = (await job.loadData(seed as number))[split];
+    const data = (await job.loadData(seed))[split];
     if (!data) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `job ${job.name} has no ${split} split`);
     const h = await packArrays(out, [
       { name: 'x', dtype: 'float32', shape: job.inputShape, data: data.x },

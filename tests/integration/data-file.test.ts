@@ -66,7 +66,7 @@ describe('--data-file', () => {
   it('fails the run on every rank when one worker holds another file', async () => {
     const [ours, theirs] = await tinyPacks();
     const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', TINY, '--data-file', ours, '--no-http', '--output', join(dir, 'mismatch')]);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+    const { port } = await coord.waitForLog({ msg: 'coordinator listening' });
     const worker = (file: string) => startCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--job', TINY, '--data-file', file]);
     const good = worker(ours);
     const bad = worker(theirs);

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { runCli, summaryOf } from '../helpers/cli.js';
-import { loadSavedModel } from '../../dist/jobs/saved-model.js';
-import { Trainer } from '../../dist/shared/engine/trainer.js';
-import { regressionMlp } from '../../dist/jobs/regression-mlp.js';
-import { evaluate } from '../../dist/jobs/evaluate.js';
-import { checksum } from '../../dist/shared/kernels/flat.js';
+import { loadSavedModel } from '../../src/jobs/saved-model.js';
+import { Trainer } from '../../src/shared/engine/trainer.js';
+import { regressionMlp } from '../../src/jobs/regression-mlp.js';
+import { evaluate } from '../../src/jobs/evaluate.js';
+import { checksum } from '../../src/shared/kernels/flat.js';
 
 describe('model export', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rt-export-'));
