@@ -32,7 +32,7 @@ export interface GenerationContext {
   control: ControlClient;
   ringServer: RingServer;
   /** The engine and model; started after the ring is formed (see runGeneration). */
-  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device?: string; threads?: number | null } }>;
+  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device: string; threads: number | null } }>;
   log: Logger;
   /** Trust anchors for wss:// ring links. */
   tls: TlsMaterial | null;
