@@ -15,6 +15,7 @@ import { readConfigFile } from './shared/config/config-file.js';
 import { opsConfig, startOps } from './coordinator/ops/ops.js';
 import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
+import { outputsText } from './jobs/evaluate.js';
 import { evalSettings, readRunRecord } from './jobs/run-record.js';
 import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
 import { summaryText } from './coordinator/ops/summary-text.js';
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
           const settings = evalSettings(await readRunRecord(model), optTextFlag(argv, 'job', 'eval') ?? undefined, seed, ConfigDefaults.seed);
           const r = await evaluateSaved(model, settings.jobSpec, settings.seed, choiceFlag(argv, 'backend', BACKENDS, 'eval'), log);
           if (argv['json']) process.stdout.write(`${JSON.stringify(r)}\n`);
-          else process.stdout.write(`${r.job} test split (${r.samples} samples, seed ${r.seed}): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}\n`);
+          else process.stdout.write(`${r.job} test split (${r.samples} samples, seed ${r.seed}): loss ${r.loss.toPrecision(6)}${r.accuracy === null ? '' : `, accuracy ${(r.accuracy * 100).toFixed(2)}%`}${outputsText(r.outputs)}\n`);
         },
       )
       .command('data', 'Packed datasets: build one (pack) or check one (inspect)', dataCommand)

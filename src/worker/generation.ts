@@ -32,7 +32,7 @@ export interface GenerationContext {
   control: ControlClient;
   ringServer: RingServer;
   /** The engine and model; started after the ring is formed (see runGeneration). */
-  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device?: string; threads?: number | null } }>;
+  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device: string; threads: number | null } }>;
   log: Logger;
   /** Trust anchors for wss:// ring links. */
   tls: TlsMaterial | null;
@@ -101,7 +101,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
 
   // Rows from a packed file are read as each batch arrives, while earlier steps still compute
   // (the loop itself takes a batch from the inbox only when its step is next).
-  const feed = new BatchFeed(local);
+  const feed = new BatchFeed(local, trainer.spec.tensors);
   // An immediate pause (a member was lost) must interrupt a step blocked in the all-reduce.
   let aborted = false;
   control.onMessage = (msg) => {
@@ -222,13 +222,13 @@ async function trainLoop(ctx: GenerationContext, trainer: Trainer, start: StartM
     pending.delete(replica.step);
     // Streamed rows, gathered from local data or read from the data file (a read not done ahead
     // counts as waiting); a bad index throws before any state changes.
-    const { x, y } = await feed.rows(batch);
+    const rows = await feed.rows(batch);
     const t1 = performance.now();
     const t0 = waitStart ?? t1;
     waitStart = null;
     // Buckets are all-reduced while later gradients are still being read back (overlap).
     const reducer = new BucketReducer(ring, fusion, buckets);
-    fusion[P] = await trainer.computeGradients(x, y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
+    fusion[P] = await trainer.computeGradientsOf(rows, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
     fusion[P + 1] = batch.count;
     reducer.ready(tail);
     const t2 = performance.now();

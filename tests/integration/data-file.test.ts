@@ -59,7 +59,7 @@ describe('--data-file', () => {
     expect((await runCli(['data', 'pack', '--job', 'regression-mlp', '--out', file])).code).toBe(0);
     const r = await local(['--job', 'mnist-mlp', '--epochs', '1', '--data-file', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/error RT_DATA_MISMATCH: .*regression\.rtpack does not fit the job: tensor x has row shape \[\d+\] \(\d+ values\); the job's input shape is \[784\]/);
+    expect(r.stderr).toMatch(/error RT_DATA_MISMATCH: .*regression\.rtpack does not fit the job: tensor x has row shape \[\d+\] \(\d+ values\); the job declares \[784\]/);
     expect(r.stderr).not.toMatch(/"msg":"worker joined"/);
   });
 

@@ -15,7 +15,8 @@ import { newNonce } from '../../src/shared/protocol/auth.js';
 import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
 import { adamParams, freshState } from '../helpers/train-state.js';
 import { datasetFingerprint } from '../../src/shared/data/dataset.js';
-import { makeMnistData } from '../../src/jobs/mnist-mlp.js';
+import { makeMnistData, mnistMlp } from '../../src/jobs/mnist-mlp.js';
+import { specOf, toSplit } from '../../src/shared/job/spec.js';
 import type { Message } from '../../src/shared/protocol/protocol.js';
 
 function train(data: 'auto' | 'stream' | null): Promise<CliResult> {
@@ -66,7 +67,7 @@ async function indexingCoordinator(indices: Uint32Array): Promise<{ url: string;
   const P = 784 * 128 + 128 + 128 * 10 + 10;
   const state = freshState(P);
   const params = adamParams();
-  const dataFingerprint = datasetFingerprint(makeMnistData(42).train, { input: 784, output: 10 });
+  const dataFingerprint = datasetFingerprint(toSplit(makeMnistData(42).train), specOf(mnistMlp).tensors);
   wss.on('connection', (ws) => {
     ws.send(encodeMessage({ type: 'challenge', protocol: PROTOCOL_VERSION, nonce: newNonce(), auth: false }));
     ws.on('message', (data: Buffer) => {
@@ -74,7 +75,7 @@ async function indexingCoordinator(indices: Uint32Array): Promise<{ url: string;
       received.push(m);
       if (m.type === 'hello') {
         ws.send(encodeMessage({ type: 'welcome', proof: null }));
-        ws.send(encodeMessage({ type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job: 'mnist-mlp', params, state, fingerprint: 'f', ringSalt: newNonce(), dataFingerprint }));
+        ws.send(encodeMessage({ type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, peers: null, job: 'mnist-mlp', params, state, fingerprint: 'f', ringSalt: newNonce(), dataFingerprint }));
       } else if (m.type === 'ring-ready' && m.localData === true) {
         ws.send(encodeMessage({ type: 'go', generation: 1 }));
         ws.send(encodeMessage({ type: 'batch', generation: 1, step: 0, epoch: 0, count: indices.length, nextEpoch: 0, nextCursor: indices.length, indices, checksum: true, sendState: false }));

@@ -64,6 +64,6 @@ describe('model export', () => {
     expect(missing.stderr).toContain('RT_BAD_CONFIG');
     const wrong = await runCli(['eval', '--model', out, '--job', 'mnist-mlp', '--log-level', 'warn'], { timeoutMs: 30_000 });
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/RT_MODEL_MISMATCH: .*job mnist-mlp expects 10 outputs/);
+    expect(wrong.stderr).toMatch(/RT_MODEL_MISMATCH: the model in \S+ does not fit job mnist-mlp: input "x": the model's input 0 has shape \[10\], the job declares \[784\]/);
   });
 });
