@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TF from '@tensorflow/tfjs';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
-import type { Dataset, Job, JobData, JobDefaults, Tfjs } from '../shared/job/job.js';
+import { isJobV2, type Dataset, type Job, type JobData, type JobDefaults, type JobV1, type Tfjs } from '../shared/job/job.js';
 import { BUILTIN_JOBS } from '../jobs/registry.js';
 import { jobModuleText, LOSS_SOURCES, type LossName } from './job-module-text.js';
 
@@ -42,7 +42,7 @@ export interface ModelJob {
 /** The job fit() was given, sorted: a spec the processes resolve themselves, or an object to write out. */
 export type PreparedJob =
   | { kind: 'spec'; spec: string; job?: Job }
-  | { kind: 'object'; job: Job; lossSource: string; model: TF.LayersModel | null };
+  | { kind: 'object'; job: JobV1; lossSource: string; model: TF.LayersModel | null };
 
 function bad(msg: string): never {
   throw new RingtrainError(ErrorCodes.BAD_CONFIG, `fit(): ${msg}`);
@@ -68,10 +68,12 @@ export function prepareJob(given: unknown): PreparedJob {
   if (builtin) return { kind: 'spec', spec: builtin[0], job: builtin[1] };
   const g = given as Record<string, unknown>;
   if ('model' in g) return prepareModelJob(g);
+  // A v2 job (named inputs and outputs) travels only as its module path for now.
+  if (isJobV2(given as Job)) bad('a Job object of the v2 contract (inputs/outputs) cannot be written to a module yet; give its module path');
   for (const fn of ['createModel', 'loadData', 'loss']) if (typeof g[fn] !== 'function') bad(`a Job object needs ${fn}() (or give { model, data, loss })`);
   const lossSource = functionExpression(g['loss'] as () => unknown);
   if (lossSource === null) bad('job.loss is native code and cannot be written to a module; write it as a function of (tf, yTrue, yPred)');
-  return { kind: 'object', job: given as Job, lossSource, model: null };
+  return { kind: 'object', job: given as JobV1, lossSource, model: null };
 }
 
 function prepareModelJob(g: Record<string, unknown>): PreparedJob {
@@ -90,13 +92,13 @@ function prepareModelJob(g: Record<string, unknown>): PreparedJob {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) bad(`job.name must be letters, digits, _ . - (got ${JSON.stringify(name)})`);
   const config = JSON.stringify(model.getConfig());
   const cls = model.getClassName() === 'Sequential' ? 'Sequential' : 'LayersModel';
-  const job: Job = {
+  const job: JobV1 = {
     name, inputShape, outputSize: data.train.size > 0 ? data.train.y.length / data.train.size : 1, accuracy: g['accuracy'] === true,
     ...(g['defaults'] === undefined ? {} : { defaults: g['defaults'] as JobDefaults }),
     createModel: (tf: Tfjs) => tf[cls].fromConfig(tf[cls], JSON.parse(config) as TF.serialization.ConfigDict) as TF.LayersModel,
     loadData: () => data,
     // The same expression the module gets, so here and there compute alike.
-    loss: (0, eval)(lossSource) as Job['loss'],
+    loss: (0, eval)(lossSource) as JobV1['loss'],
   };
   return { kind: 'object', job, lossSource, model };
 }
@@ -116,7 +118,7 @@ export function jobModulePath(output: string): string {
  * that the module builds the same model and computes the same loss as the object. On failure the
  * folder is removed and RT_BAD_CONFIG says what cannot travel.
  */
-export async function writeJobModule(file: string, job: Job, lossSource: string, seed: number, tf: Tfjs): Promise<void> {
+export async function writeJobModule(file: string, job: JobV1, lossSource: string, seed: number, tf: Tfjs): Promise<void> {
   const dir = resolve(file, '..');
   const data = await job.loadData(seed);
   const model = job.createModel(tf);
@@ -148,10 +150,10 @@ function bytes(a: Float32Array): Buffer {
 }
 
 /** The written module must rebuild the model (same parameter count) and give the same loss values. */
-async function checkModule(file: string, job: Job, model: TF.LayersModel, train: Dataset, tf: Tfjs): Promise<void> {
-  let written: Job;
+async function checkModule(file: string, job: JobV1, model: TF.LayersModel, train: Dataset, tf: Tfjs): Promise<void> {
+  let written: JobV1;
   try {
-    written = ((await import(pathToFileURL(file).href)) as { default: Job }).default;
+    written = ((await import(pathToFileURL(file).href)) as { default: JobV1 }).default;
   } catch (err) {
     bad(`job ${job.name} could not be written as a module: ${err instanceof Error ? err.message : String(err)}`);
   }
