@@ -6,8 +6,8 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BACKENDS, ConfigDefaults, LOG_LEVELS, coordinatorConfig, localPlan, localTraining, workerConfig, type CoordinatorConfig } from './shared/config/config.js';
-import { choiceFlag, optNumberFlag, optTextFlag, textFlag, withJobDefaults } from './shared/config/flags.js';
+import { BACKENDS, ConfigDefaults, LOG_LEVELS, localPlan, localTraining, workerConfig, type CoordinatorConfig } from './shared/config/config.js';
+import { choiceFlag, optNumberFlag, optTextFlag, textFlag } from './shared/config/flags.js';
 import { withFlags } from './launch/cli-options.js';
 import { ErrorCodes, RingtrainError, formatError, stackOf, toRingtrainError } from './shared/base/errors.js';
 import { createLogger, type Logger } from './shared/base/logger.js';
@@ -17,7 +17,6 @@ import type { RunObserver } from './coordinator/run-events.js';
 import { evaluateSaved } from './jobs/saved-model.js';
 import { outputsText } from './jobs/evaluate.js';
 import { evalSettings, readRunRecord } from './jobs/run-record.js';
-import { loadJob } from './jobs/registry.js';
 import { launchCoordinator, type RunSummary } from './coordinator/coordinator.js';
 import { summaryText } from './coordinator/ops/summary-text.js';
 import { VERSION } from './shared/base/version.js';
@@ -26,6 +25,7 @@ import { localThreads, onInterrupts, runLocal } from './launch/local.js';
 import { runWorker } from './worker/worker.js';
 import { enginesCommand } from './shared/engine/native/command.js';
 import { dataCommand } from './launch/cli-data.js';
+import { trainingConfig } from './launch/training-config.js';
 
 /**
  * Runs `body` with the operations stack (dashboard, metrics, progress, exports) around it. The
@@ -43,9 +43,8 @@ async function withOps(argv: Record<string, unknown>, cfg: CoordinatorConfig, lo
 }
 
 /** Merges the job's own defaults under the flags, then validates: all before any socket opens. */
-async function resolveTraining(argv: Record<string, unknown>): Promise<CoordinatorConfig> {
-  const job = await loadJob(String(argv['job']));
-  return coordinatorConfig(withJobDefaults(argv, job.defaults ?? {}));
+function resolveTraining(argv: Record<string, unknown>): Promise<CoordinatorConfig> {
+  return trainingConfig(argv);
 }
 
 /** Set once the log level is known: an unexpected (RT_INTERNAL) error then also prints its stack. */

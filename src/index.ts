@@ -2,9 +2,15 @@
 export { launchCoordinator, type CoordinatorHandle, type RunSummary } from './coordinator/coordinator.js';
 export { runLocal, type LocalOptions } from './launch/local.js';
 export { runWorker, type WorkerResult } from './worker/worker.js';
+export { fit, type FitOptions, type FitResult, type FitJob } from './launch/fit.js';
+export type { History, FitCallbacks, FitControl, EpochLogs, BatchLogs } from './launch/fit-history.js';
+export type { TrainingSettings, LaunchSettings } from './launch/fit-options.js';
+export { LOSS_NAMES, type LossName, type ModelJob } from './launch/job-module.js';
+export { trainingConfig } from './launch/training-config.js';
+export { createLogger, type Logger, type LogLevel } from './shared/base/logger.js';
 export { coordinatorConfig, workerConfig, ConfigDefaults, type CoordinatorConfig, type WorkerConfig, type BackendName } from './shared/config/config.js';
 export { RingtrainError, ErrorCodes, type ErrorCode } from './shared/base/errors.js';
-export type { Job, JobData, Dataset, Tfjs } from './shared/job/job.js';
+export type { Job, JobData, JobDefaults, Dataset, Tfjs } from './shared/job/job.js';
 export { BUILTIN_JOBS, loadJob } from './jobs/registry.js';
 export type { Collective } from './shared/collective/collective.js';
 export { loadSavedModel, fileModelHandler, evaluateSaved } from './jobs/saved-model.js';

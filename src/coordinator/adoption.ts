@@ -107,6 +107,11 @@ export class PauseRound {
     return actions;
   }
 
+  /** The states the survivors reported and that passed the judge, in arrival order. */
+  states(): readonly TrainState[] {
+    return this.collected;
+  }
+
   /** The state everyone continues from: the most advanced collected one, else `current`. */
   newest(current: TrainState): TrainState {
     return newestState(this.collected, current);

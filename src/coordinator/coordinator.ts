@@ -13,6 +13,7 @@ import { saveJson, saveModel } from './output.js';
 import { checkOutputWritable, checkResumeDir } from './path-checks.js';
 import { claimOutput } from './output-guard.js';
 import { RunEvents, type RunObserver } from './run-events.js';
+import { EarlyStopping } from './early-stop.js';
 import { selectEngine } from '../shared/engine/backend.js';
 import { Trainer } from '../shared/engine/trainer.js';
 import { clipNormOf, resolveOptimizer } from '../shared/optim/index.js';
@@ -79,6 +80,11 @@ export interface RunSummary {
   /** Learning rate of the last step applied (the schedule's). */
   finalLr: number;
   output: string;
+  /**
+   * True when a stop request (a fit() callback, --early-stop-patience) ended the run before its
+   * last epoch; `epochs` then counts the epochs finished.
+   */
+  stopped: boolean;
   /** The run's settings, as its models record them too (see RunRecord). */
   seed: number;
   batchSize: number;
@@ -97,6 +103,11 @@ export interface CoordinatorHandle {
   result: Promise<RunSummary>;
   /** Ctrl-C: stops at the next step, saves the newest agreed weights as the model, then fails with RT_ABORTED. */
   interrupt(): void;
+  /**
+   * Early stopping: the run ends cleanly at the next state every rank agrees on (see Run.stop)
+   * and resolves with its summary, the model saved as at a normal end. `why` is logged.
+   */
+  stop(why?: string): void;
   /** Aborts the run (if still going) and closes the server. */
   close(reason?: Error): Promise<void>;
 }
@@ -110,12 +121,15 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const t0 = performance.now();
   const log = opts.logger ?? createLogger('coordinator', cfg.logLevel);
   // Progress, metrics, dashboard and exports listen here (see run-events.ts).
-  const events = new RunEvents(opts.observers ?? [], log);
+  // --early-stop-patience listens last, once the others have seen the epoch (best/ included).
+  const patience = cfg.earlyStopPatience ?? null;
+  const events = new RunEvents([...(opts.observers ?? []), ...(patience === null ? [] : [new EarlyStopping(patience, (why) => stop(why))])], log);
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
   // The coordinator is no rank: its load is the reference every worker's split is compared with.
   const data = await specOf(job).loadData({ seed: cfg.seed, rank: null, worldSize: null });
   checkData(job, data, { trainFromFile: Boolean(cfg.dataFile) });
+  if (patience !== null && !data.validation) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--early-stop-patience watches the validation loss, and job ${job.name} has no validation split`);
   // --data-file: the training split is a packed file the coordinator only indexes (the job's own
   // train split is unused; its test split stays in memory for evaluation).
   const train = cfg.dataFile ? await DataService.fromFile(cfg.dataFile, job, cfg.seed) : new DataService(data.train, job, cfg.seed);
@@ -188,7 +202,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
 
   async function execute() {
     const out = await run.execute();
-    const replicaChecksums = (out.lastCommit?.checksums ?? []).map((c) => c ?? '');
+    const replicaChecksums = out.stopChecksums ?? (out.lastCommit?.checksums ?? []).map((c) => c ?? '');
     if (replicaChecksums.length > 0 && checksum(out.finalState.params) !== replicaChecksums[0]) {
       throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, 'the final state rank 0 sent does not match its reported checksum');
     }
@@ -197,16 +211,19 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     await saveModel(engine.tf, evaluator.model, output, rec);
     await run.finish();
     const last = out.epochs[out.epochs.length - 1];
-    const acc = out.accounting.report(cfg.epochs);
+    const st = out.finalState;
+    // Stopped within an epoch: the final weights were never evaluated, so they are now.
+    const midEpoch = out.stopped && st.cursor > 0 ? evaluate(engine.tf, job, evaluator.model, data.test) : null;
+    const acc = out.accounting.report(out.stopped ? st.epoch + (st.cursor > 0 ? 1 : 0) : cfg.epochs);
     const summary: RunSummary = {
-      event: 'summary', job: job.name, workers: out.workers, epochs: cfg.epochs, steps: out.finalState.step,
-      finalLoss: last?.trainLoss ?? NaN, testLoss: last?.testLoss ?? NaN, testAccuracy: last?.testAccuracy ?? null, replicaChecksums,
+      event: 'summary', job: job.name, workers: out.workers, epochs: out.stopped ? out.epochs.length : cfg.epochs, steps: out.finalState.step,
+      finalLoss: last?.trainLoss ?? NaN, testLoss: midEpoch?.loss ?? last?.testLoss ?? NaN, testAccuracy: midEpoch ? midEpoch.accuracy : last?.testAccuracy ?? null, replicaChecksums,
       samplesPerSec: out.samplesTrained / Math.max(1e-9, out.trainSeconds), wallSeconds: (performance.now() - t0) / 1000,
       firstStepSeconds: out.firstStepSeconds, samplesPerEpoch: acc.samplesPerEpoch, duplicateSamples: acc.duplicateSamples, missingSamples: acc.missingSamples,
       generations: out.generations, committedStepsLost: out.committedStepsLost, resumedFromStep: out.resumedFromStep,
       engines: out.engines, devices: out.devices, threads: out.threads, stepTimings: out.stepTimings, nonFiniteSkips: out.nonFiniteSkips, comm: out.comm,
       optimizer: { ...trainParams.optimizer, clipNorm: trainParams.clipNorm }, finalLr: optimizer.lrAt(Math.max(0, out.finalState.step - 1)),
-      output,
+      output, stopped: out.stopped,
       seed: rec.seed, batchSize: rec.batchSize, accumulate: rec.accumulate, lr: rec.lr, compress: rec.compress, jobSpec: rec.jobSpec, version: rec.version,
     };
     await saveJson(output, 'summary.json', summary);
@@ -216,6 +233,14 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   }
 
   let interrupting = false;
+  let stopping = false;
+  function stop(why = 'stop requested'): void {
+    if (closed || interrupting || stopping) return;
+    stopping = true;
+    log.info({ why }, 'stopping the run early');
+    run.stop();
+  }
+
   /** Ctrl-C: the newest state every rank agreed on becomes the run's model. */
   async function saveInterrupted(e: RingtrainError): Promise<RingtrainError> {
     const st = run.latestState();
@@ -259,6 +284,7 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
     port: server.port,
     scheme: server.scheme,
     result,
+    stop,
     interrupt(): void {
       if (closed || interrupting) return;
       interrupting = true;

@@ -53,6 +53,10 @@ export abstract class RunCore {
   protected finalState: TrainState | null = null;
   /** Ctrl-C: end the generation, collect the survivors' states, then stop (see Run.interrupt()). */
   protected interrupted = false;
+  /** Run.stop(): no more batches go out; the run ends at the next state every rank agrees on. */
+  protected stopping = false;
+  /** Set once a stop has found its final state: every rank's checksum of it. */
+  protected stopChecksums: string[] | null = null;
 
   constructor(protected readonly s: RunSetup, isOpen: (id: number) => boolean) {
     const ck = s.resume;
@@ -195,7 +199,7 @@ export abstract class RunCore {
   }
 
   /** Ends the generation: survivors stop (now, or at `atStep`) and report; the newest state wins. */
-  protected async pauseAndAdopt(atStep: number | null): Promise<void> {
+  protected async pauseAndAdopt(atStep: number | null): Promise<readonly TrainState[]> {
     const round = new PauseRound(this.m.members.map((p) => p.id), this.m.openRanks(), this.generation, this.clock(), Defaults.stateTimeoutMs);
     this.perform(round.start(atStep));
     while (round.waiting) {
@@ -209,6 +213,7 @@ export abstract class RunCore {
     if (this.committed > newest.step) this.log.warn({ committed: this.committed, newest: newest.step }, 'no survivor holds the committed state yet');
     if (newest !== this.best) this.adopt(newest, 'most advanced survivor');
     this.committed = this.best.step;
+    return round.states();
   }
 
   /** Takes `st` as the state everyone continues from, accounting for the steps it includes. */

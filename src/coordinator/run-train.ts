@@ -14,8 +14,9 @@ import { JoinPolicy } from './membership.js';
 import { StepPipeline, type Dispatch } from './step-pipeline.js';
 import { StallInspector } from './stall-inspector.js';
 import { RunCore } from './run-core.js';
+import { checksum } from '../shared/kernels/flat.js';
 
-export type TrainEnd = { kind: 'done' } | { kind: 'lost'; why: string } | { kind: 'join' };
+export type TrainEnd = { kind: 'done' } | { kind: 'lost'; why: string } | { kind: 'join' } | { kind: 'stop' };
 
 export abstract class RunTrain extends RunCore {
   /** A connection's last pong (ms, as the clock), for the stall inspector. */
@@ -34,7 +35,7 @@ export abstract class RunTrain extends RunCore {
     const join = new JoinPolicy(this.m.waiting.size, N, cfg.maxWorkers, this.best.step);
     const stall = new StallInspector(N, this.clock(), { stepTimeoutMs: cfg.stepTimeoutMs, warnMs: Defaults.stallWarnMs, slackMs: Defaults.heartbeatIntervalMs });
     const send = (): void => {
-      for (const d of pipe.dispatch(this.committed, join.pending)) this.sendBatch(d, gen);
+      for (const d of pipe.dispatch(this.committed, join.pending || this.stopping)) this.sendBatch(d, gen);
     };
     /** Commits what every rank agreed on; returns why rank 0's state was refused, if it was. */
     const commitReady = async (): Promise<string | null> => {
@@ -60,10 +61,13 @@ export abstract class RunTrain extends RunCore {
     send();
     for (;;) {
       if (this.interrupted) return { kind: 'lost', why: 'interrupted' };
+      // Stopped at an epoch's end: its state is the final one (see onState).
+      if (this.stopChecksums !== null) return { kind: 'done' };
       if (join.check(this.committed)) this.log.info('a worker is waiting to join; pausing at the next step boundary');
       const boundary = pipe.boundary(this.committed);
       if (boundary === 'done') return { kind: 'done' };
       if (boundary === 'boundary' && join.pending) return { kind: 'join' };
+      if (boundary === 'boundary' && this.stopping) return { kind: 'stop' };
       const check = stall.check(this.clock(), pipe.missing(this.committed), members.map((p) => this.lastSeen(p.id)));
       if (check.kind === 'timeout') {
         const { culprits, how } = check.blame;
@@ -155,10 +159,13 @@ export abstract class RunTrain extends RunCore {
    * why it was refused instead (its weights are not the ones every rank agreed on), else null.
    */
   private async onState(p: PlannedStep, st: TrainState): Promise<string | null> {
+    // Stopped at an epoch's end: states of the steps handed out before the stop are not wanted.
+    if (this.stopChecksums !== null) return null;
     const why = this.refuseState(st);
     if (why !== null) return why;
     this.best = st;
     const { cfg } = this.s;
+    const last = planStep(p.next, this.s.data.size, samplesPerRankStep(cfg), this.m.members.length, cfg.epochs) === null;
     if (endsEpoch(p)) {
       const { test, validation } = this.s.evaluate(st.params);
       const trainLoss = this.tally.endEpoch();
@@ -168,8 +175,15 @@ export abstract class RunTrain extends RunCore {
         epoch: p.epoch + 1, step: p.step + 1, trainLoss, valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null,
         testLoss: test.loss, testAccuracy: test.accuracy, saveModel: (dir) => this.s.saveModel(st.params, dir, st.step),
       });
+      // A stop asked for at an epoch's end ends the run with exactly the weights just evaluated:
+      // every rank reported this state's checksum (epoch ends ask for it) and it matched.
+      if (this.stopping && !last && this.judge.checksums.verdict(st) === 'agrees') {
+        this.finalState = st;
+        this.stopChecksums = this.m.members.map(() => checksum(st.params));
+        this.log.info({ epoch: p.epoch + 1, step: st.step }, 'run stopped on request at the end of an epoch');
+      }
     }
-    if (planStep(p.next, this.s.data.size, samplesPerRankStep(cfg), this.m.members.length, cfg.epochs) === null) this.finalState = st;
+    if (last) this.finalState = st;
     if (cfg.output) {
       await saveCheckpoint(cfg.output, {
         fingerprint: this.s.fingerprint, generation: this.generation, state: st, epochs: this.epochs, epochLossSum: this.tally.epochLossSum,

@@ -37,6 +37,7 @@ import type { Action, Clock } from './actions.js';
 import type { MemberEvent } from './membership.js';
 import type { CommSummary } from './run-tally.js';
 import { RunTrain, type TrainEnd } from './run-train.js';
+import { checksum } from '../shared/kernels/flat.js';
 
 export type { CommSummary } from './run-tally.js';
 
@@ -86,6 +87,13 @@ export interface RunOutcome {
   accounting: SampleAccounting;
   nonFiniteSkips: number;
   comm: CommSummary;
+  /** True when stop() ended the run before its planned end. */
+  stopped: boolean;
+  /**
+   * After a stop: every rank's checksum of the final state (as reported with it), which the
+   * summary shows instead of the last commit's; null otherwise.
+   */
+  stopChecksums: string[] | null;
 }
 
 export class Run extends RunTrain {
@@ -153,6 +161,10 @@ export class Run extends RunTrain {
         this.trainMs += performance.now() - t0;
       }
       if (end.kind === 'done') break;
+      if (end.kind === 'stop') {
+        await this.collectStopState();
+        break;
+      }
       this.log.warn({ generation: this.generation, reason: end.kind === 'lost' ? end.why : 'a worker is joining', committed: this.committed }, 'generation ending');
       // A join pauses at the step boundary everyone has reached (all sent steps are committed).
       await this.pauseAndAdopt(end.kind === 'join' ? this.committed : null);
@@ -169,7 +181,23 @@ export class Run extends RunTrain {
       samplesTrained: this.ledger.samplesTrained, trainSeconds: this.trainMs / 1000,
       firstStepSeconds: this.firstCommitAt === null ? null : this.firstCommitAt / 1000,
       stepTimings: this.tally.meanTimings(), accounting: this.ledger.accounting, nonFiniteSkips: this.tally.nonFiniteSkips, comm: this.tally.comm(),
+      stopped: this.stopChecksums !== null, stopChecksums: this.stopChecksums,
     };
+  }
+
+  /**
+   * A stop between epoch ends: every step handed out is committed, so each rank reports its state
+   * after the last one; they must be bit-identical, and the newest becomes the final state.
+   */
+  private async collectStopState(): Promise<void> {
+    const states = await this.pauseAndAdopt(this.committed);
+    const sums = states.map((st) => (st.step === this.best.step ? checksum(st.params) : `step ${st.step}`));
+    if (sums.length === 0 || sums.some((c) => c !== sums[0])) {
+      throw new RingtrainError(ErrorCodes.REPLICA_DIVERGED, `the ranks' states at the stop differ (${sums.join(', ')})`);
+    }
+    this.finalState = this.best;
+    this.stopChecksums = sums;
+    this.log.info({ step: this.best.step, epoch: this.best.epoch, cursor: this.best.cursor }, 'run stopped on request');
   }
 
   /** After a coordinator restart, workers may hold a newer state than our checkpoint: fetch it. */
@@ -202,6 +230,16 @@ export class Run extends RunTrain {
   interrupt(): void {
     this.interrupted = true;
     if (!this.training) this.s.server.events.close(new RingtrainError(ErrorCodes.ABORTED, 'interrupted'));
+  }
+
+  /**
+   * Ends the run cleanly (early stopping): no further batches are handed out. Asked during an
+   * epoch's end (its onEpoch event), the state just evaluated is final; otherwise the steps
+   * already handed out (at most Defaults.prefetchSteps) complete and every rank's state after
+   * them is collected. execute() then returns as at a normal end, so the model is saved.
+   */
+  stop(): void {
+    this.stopping = true;
   }
 
   /** The newest state every rank agreed on (after interrupt(): the survivors' newest). */

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchCoordinator, type RunSummary } from '../coordinator/coordinator.js';
+import { launchCoordinator, type CoordinatorHandle, type RunSummary } from '../coordinator/coordinator.js';
 import type { BackendName, CoordinatorConfig, DataMode, LogLevel } from '../shared/config/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { optNumberFlag } from '../shared/config/flags.js';
@@ -31,6 +31,8 @@ export interface LocalOptions {
   data?: DataMode;
   /** Run observers (progress, metrics, dashboard, exports) handed to the coordinator. */
   observers?: readonly RunObserver[];
+  /** Called once the coordinator listens, before any worker starts (fit() keeps the handle to stop the run). */
+  onLaunched?: (handle: CoordinatorHandle) => void;
 }
 
 /**
@@ -46,6 +48,7 @@ const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export async function runLocal(cfg: CoordinatorConfig, opts: LocalOptions, log: Logger): Promise<RunSummary> {
   const handle = await launchCoordinator(cfg, { logger: log, observers: opts.observers ?? [] });
+  opts.onLaunched?.(handle);
   const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host;
   const children: ChildProcess[] = [];
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -17,7 +17,7 @@ function duration(s: number): string {
 export function summaryText(s: RunSummary): string {
   const engines = [...new Set(s.engines)].join(', ');
   const lines = [
-    `${s.job}: done — ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}, ${s.steps} steps on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${engines})`,
+    `${s.job}: done — ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}${s.stopped ? ' (stopped early)' : ''}, ${s.steps} steps on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${engines})`,
     `  train loss ${num(s.finalLoss)}   test loss ${num(s.testLoss)}${s.testAccuracy === null ? '' : `   test accuracy ${(s.testAccuracy * 100).toFixed(2)}%`}`,
     `  ${Math.round(s.samplesPerSec).toLocaleString('en-US')} samples/s   wall time ${duration(s.wallSeconds)}${s.nonFiniteSkips > 0 ? `   ${s.nonFiniteSkips} non-finite steps skipped` : ''}`,
     `  model, summary and report in ${s.output}`,

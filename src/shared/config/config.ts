@@ -57,6 +57,8 @@ export interface CoordinatorConfig {
   dataFile?: string | null;
   /** Saved model folder (model.json + weights) whose weights the run starts from; absent: none. */
   initFrom?: string | null;
+  /** Stop once the validation loss has not improved for this many epochs; absent or null: never. */
+  earlyStopPatience?: number | null;
   security: SecurityConfig;
 }
 
@@ -141,6 +143,7 @@ export function coordinatorConfig(raw: Raw): CoordinatorConfig {
     optim: optimFlags({ ...raw, lr: numberFlag(raw, 'lr') }),
     dataFile: optTextFlag(raw, 'dataFile'),
     initFrom: optTextFlag(raw, 'initFrom'),
+    earlyStopPatience: optNumberFlag(raw, 'earlyStopPatience'),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);

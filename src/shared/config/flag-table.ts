@@ -74,6 +74,7 @@ export const FLAGS = {
     per: { worker: { describe: "This worker's copy of the coordinator's packed training file (--data-file there); its hash must match" } },
   },
   initFrom: { type: 'string', check: 'text', commands: TRAIN, describe: 'Start from the weights of a saved model folder (model.json + weights, e.g. an earlier --output), with fresh optimizer state' },
+  earlyStopPatience: { type: 'number', check: 'int', range: [0, 1_000_000], commands: TRAIN, describe: "Stop once the validation loss has not improved for N epochs (the model is the last epoch's; best/ keeps the best one)" },
   overwrite: { type: 'boolean', default: false, commands: TRAIN, describe: 'Replace a previous run in --output (without it, such a folder is refused)' },
   json: { type: 'boolean', default: false, commands: [...TRAIN, 'eval'], describe: 'End the run with one JSON summary line on stdout', per: { eval: { describe: 'Print the result as one JSON line' } } },
   onNonfinite: { type: 'string', default: 'skip', check: 'choice', choices: NON_FINITE_POLICIES, commands: TRAIN, describe: 'A non-finite all-reduced loss or gradient: skip that update on every rank (counted in the summary) or abort' },
