@@ -116,8 +116,9 @@ export class StepMachine {
         return { kind: 'kept' };
       case 'pause':
         if (msg.generation !== this.generation) return { kind: 'ignored', why: 'other-generation' };
-        this.pauseAt = msg.atStep;
-        // Paused before training began: nothing to finish.
+        // Paused before training began: nothing to finish, and no step may run without the go's
+        // model check and weight load, so the pause is immediate whatever step it names.
+        this.pauseAt = this.goSeen ? msg.atStep : null;
         this.goSeen = true;
         return { kind: 'kept' };
       case 'finish':
