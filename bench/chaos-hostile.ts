@@ -16,6 +16,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, runCli, sleep, summaryOf, type Proc } from './cli-proc.js';
+import { flood } from './flood.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { encodeMessage } from '../dist/shared/protocol/codec.js';
 import { newNonce } from '../dist/shared/protocol/auth.js';
@@ -33,40 +34,6 @@ async function until(p: Proc, re: RegExp, deadline: number): Promise<RegExpMatch
     if (p.child.exitCode !== null) throw new Error(`process ended while waiting for ${re}`);
     await sleep(50);
   }
-}
-
-/** Silent sockets on every URL from each source, renewed one per URL and source every 150 ms. */
-function flood(urls: string[]): { opened: number; refused: number; stop(): void } {
-  const f = { opened: 0, refused: 0, stop: () => undefined as void };
-  const pools = new Map<string, WebSocket[]>();
-  const top = (renew: boolean): void => {
-    for (const url of urls) {
-      for (const source of ['127.0.0.1', '127.0.0.2']) {
-        const key = `${url} ${source}`;
-        const pool = pools.get(key) ?? [];
-        pools.set(key, pool);
-        if (renew) pool.shift()?.terminate();
-        while (pool.length < 32) {
-          const ws = new WebSocket(url, { localAddress: source, perMessageDeflate: false });
-          f.opened++;
-          ws.on('error', () => undefined);
-          ws.on('unexpected-response', (req) => {
-            f.refused++;
-            req.destroy();
-          });
-          ws.on('close', () => pool.includes(ws) && pool.splice(pool.indexOf(ws), 1));
-          pool.push(ws);
-        }
-      }
-    }
-  };
-  top(false);
-  const timer = setInterval(() => top(true), 150);
-  f.stop = () => {
-    clearInterval(timer);
-    for (const pool of pools.values()) for (const ws of pool.splice(0)) ws.terminate();
-  };
-  return f;
 }
 
 /** A token-less process on the coordinator's port, cycling through four ways to say "go away". */
@@ -103,7 +70,7 @@ export async function hostile(): Promise<void> {
     // The flood starts as soon as the workers' ring ports are known, before the ring forms.
     const rings: string[] = [];
     for (let n = 1; n <= 3; n++) rings.push(`${(await until(coord, new RegExp(`"ring":"(ws://127\\.0\\.0\\.1:\\d+)[^"]*","appliedSteps":-1,"waiting":${n}`), deadline))[1]!}/`);
-    f = flood(rings);
+    f = flood(() => rings);
     await until(coord, /ring formed; training/, deadline);
     held['ringFormedUnderFlood'] = true;
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/cli-proc.js';
 
 function errorLines(r: CliResult): string[] {
   return r.stderr.split('\n').filter((l) => l.startsWith('ringtrain: error'));

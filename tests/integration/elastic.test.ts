@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCli, type LiveProcess } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/cli-proc.js';
 
 const live: LiveProcess[] = [];
 afterEach(() => {

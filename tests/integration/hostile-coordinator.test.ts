@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, summaryOf, type LiveProcess } from '../helpers/cli.js';
 import { startDisturbedRun } from '../helpers/disturbed-run.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/cli-proc.js';
 import { squat } from '../helpers/squatter.js';
 
 const TOKEN = 'hostile-coordinator-token-1';

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { afterEach } from 'vitest';
 import { runCli, startCli, summaryOf, type LiveProcess } from '../helpers/cli.js';
-import { flood } from '../helpers/flood.js';
+import { flood } from '../../bench/flood.js';
 
 const TOKEN = 'ring-flood-token-777';
 const TRAIN = ['--job', 'regression-mlp', '--epochs', '4', '--seed', '11'];
