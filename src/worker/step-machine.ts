@@ -6,7 +6,7 @@
  * plain messages and a fake clock.
  */
 import { Defaults } from '../shared/base/constants.js';
-import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/base/errors.js';
 import { skipNonFinite } from '../shared/optim/nonfinite.js';
 import { assertNever, type BatchMsg, type CoordinatorToWorker, type NonFinitePolicy } from '../shared/protocol/protocol.js';
 
@@ -184,4 +184,16 @@ export function readReduced(fusion: Float32Array, paramCount: number, policy: No
   const samples = fusion[paramCount + 1]!;
   const loss = fusion[paramCount]! / samples;
   return { loss, samples, skipped: skipNonFinite(fusion, policy, step) };
+}
+
+/**
+ * What a failed wait for the coordinator means. Only the coordinator decides that a step has
+ * failed (it knows every rank); a worker whose coordinator stays quiet past the wait's timeout
+ * treats it as lost and reconnects with its state, so a frozen or restarting coordinator finds
+ * its workers again. Any other failure stays what it is.
+ */
+export function waitFailed(err: unknown): RingtrainError {
+  const e = toRingtrainError(err);
+  if (e.code !== ErrorCodes.TIMEOUT) return e;
+  return new RingtrainError(ErrorCodes.COORDINATOR_LOST, `${e.message}; the coordinator is silent, reconnecting`);
 }

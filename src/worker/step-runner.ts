@@ -17,7 +17,7 @@ import { BucketReducer } from '../shared/collective/bucket-reducer.js';
 import type { Logger } from '../shared/base/logger.js';
 import type { Mailbox } from '../shared/base/mailbox.js';
 import type { BatchMsg, CoordinatorToWorker, RingPeer, StartMsg, StepDoneMsg, WorkerToCoordinator } from '../shared/protocol/protocol.js';
-import { readReduced, StepMachine } from './step-machine.js';
+import { readReduced, StepMachine, waitFailed } from './step-machine.js';
 import type { BatchFeed } from './local-data.js';
 
 /** How a generation ended for this worker. */
@@ -62,18 +62,12 @@ export function reportState(control: Pick<StepControl, 'send'>, generation: numb
   return control.send({ type: 'state', generation, state: replica ? replica.toState() : null });
 }
 
-/**
- * Waits for the coordinator's next message. Only the coordinator decides that a step has failed
- * (it knows every rank); a worker whose coordinator stays quiet this long treats it as lost and
- * reconnects with its state, so a frozen or restarting coordinator finds its workers again.
- */
+/** Waits for the coordinator's next message; a silent coordinator is a lost one (waitFailed). */
 async function takeOrLost(control: StepControl, timeoutMs: number, what: string): Promise<CoordinatorToWorker> {
   try {
     return await control.inbox.take(timeoutMs, what);
   } catch (err) {
-    const e = toRingtrainError(err);
-    if (e.code !== ErrorCodes.TIMEOUT) throw e;
-    throw new RingtrainError(ErrorCodes.COORDINATOR_LOST, `${e.message}; the coordinator is silent, reconnecting`);
+    throw waitFailed(err);
   }
 }
 

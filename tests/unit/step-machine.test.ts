@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Defaults } from '../../src/shared/base/constants.js';
 import { ErrorCodes, RingtrainError } from '../../src/shared/base/errors.js';
 import type { BatchMsg, CoordinatorToWorker } from '../../src/shared/protocol/protocol.js';
-import { readReduced, StepMachine, type StepAction } from '../../src/worker/step-machine.js';
+import { readReduced, StepMachine, waitFailed, type StepAction } from '../../src/worker/step-machine.js';
 import { idleAction, offeredState, ReconnectPolicy } from '../../src/worker/reconnect.js';
 
 const batch = (step: number, generation = 3): BatchMsg => ({
@@ -127,6 +127,16 @@ describe('step machine', () => {
     expect(m.onMessage({ type: 'finish' })).toEqual({ kind: 'finish' });
     const fail = m.onMessage({ type: 'error', code: ErrorCodes.NON_FINITE, message: 'rank 2 saw NaN' });
     expect(fail).toMatchObject({ kind: 'fail', error: { code: ErrorCodes.NON_FINITE, message: 'coordinator: rank 2 saw NaN' } });
+  });
+});
+
+describe('a failed wait for the coordinator', () => {
+  it('is a lost coordinator when it timed out (the worker reconnects), and itself otherwise', () => {
+    const lost = waitFailed(new RingtrainError(ErrorCodes.TIMEOUT, 'timed out after 5 ms waiting for the batch for step 3'));
+    expect(lost).toMatchObject({ code: ErrorCodes.COORDINATOR_LOST, message: expect.stringMatching(/the batch for step 3.*reconnecting/) });
+    const closed = new RingtrainError(ErrorCodes.COORDINATOR_LOST, 'connection closed');
+    expect(waitFailed(closed)).toBe(closed);
+    expect(waitFailed(new RingtrainError(ErrorCodes.BAD_MESSAGE, 'x')).code).toBe(ErrorCodes.BAD_MESSAGE);
   });
 });
 
