@@ -1,7 +1,7 @@
 /**
  * Trainer.setWeights on every CPU-side engine: what getWeights reads back is exactly what was set,
  * and changing the flat buffer afterwards (the next Adam step writes it in place) never changes the
- * model behind the trainer's back. On wasm this covers the view handed to the engine, on cpu the copy.
+ * model behind the trainer's back (cpu keeps the array a tensor is made from; wasm copies it).
  */
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';

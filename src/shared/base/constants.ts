@@ -94,7 +94,7 @@ export const Defaults = {
    */
   gradientBucketBytes: 256 * 1024,
   /**
-   * A ring link's socket reads into one buffer of this size (worker/fixed-read.ts): large enough
+   * A ring link's socket reads into one buffer of this size (fixed-read.ts): large enough
    * to take what loopback's socket buffer holds in one read (about 500 KB per read measured).
    */
   ringReadBufferBytes: 1024 * 1024,

@@ -71,17 +71,14 @@ export class Trainer {
       throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `weights have ${flat.length} values but model ${this.job.name} has ${this.paramCount} parameters`);
     }
     const tf = this.tf;
-    // The wasm engine copies a typed array into its own heap the moment a tensor is made from it
-    // (BackendWasm.write), so a view is safe there and saves a copy and a 4-byte-per-parameter
-    // allocation every step. Other engines may keep the array they are given (cpu does), so they
-    // get a copy: the next Adam step writes `flat` in place and must not change the model behind
-    // its back (tests/unit/set-weights.test.ts).
-    const copy = tf.getBackend() !== 'wasm';
+    // Every engine gets a copy: an engine may keep the array a tensor is made from (cpu does), and
+    // the next optimizer step writes `flat` in place, which must not change the model behind its
+    // back (tests/unit/set-weights.test.ts). Views would save under 1% of a step even on wasm,
+    // whose undocumented copy on creation would make them safe (`npm run bench:internals`).
     tf.tidy(() => {
       this.vars.forEach((v, i) => {
         const p = this.params[i]!;
-        const view = flat.subarray(p.offset, p.offset + p.size);
-        v.assign(tf.tensor(copy ? view.slice() : view, p.shape, 'float32'));
+        v.assign(tf.tensor(flat.slice(p.offset, p.offset + p.size), p.shape, 'float32'));
       });
     });
   }

@@ -1,22 +1,24 @@
 /**
- * Moves a plain TCP connection onto a socket whose reads go into buffers its owner chooses
- * (Node's `onread` socket option), for the ring's data links: one fixed buffer, or straight into
- * the place the bytes belong (peer-link.ts reads all-gather payloads into the gradient buffer).
+ * The one place ringtrain relies on Node's socket internals. Moves a plain TCP (or Unix socket)
+ * connection onto a socket whose reads go into buffers its owner chooses (Node's `onread` socket
+ * option), for the ring's data links: one fixed buffer, or straight into the place the bytes
+ * belong (peer-link.ts reads all-gather payloads into the gradient buffer).
  *
- * Why: an ordinary socket allocates a fresh 64 KiB buffer for every read, so a 16 MiB all-reduce
- * at N=2 costs about 260 reads per rank, each with its allocation, page faults and JavaScript
- * callback. A socket reading into one 1 MiB buffer takes what the kernel holds in one call. On a
- * 2-core VM, two processes exchanging 16 MiB each way over loopback took 14–15 ms with ordinary
- * reads (258 per exchange) and 9.2 ms reading into a fixed buffer (33 per exchange). And when the
- * buffer lives in the fusion buffer's KernelArena, received gradients are added from where the
- * read put them, with no copy at all (ring-collective.ts).
+ * Why: an ordinary socket allocates a fresh 64 KiB buffer for every read, each with its
+ * allocation, page faults and JavaScript callback; a socket reading into one 1 MiB buffer takes
+ * what the kernel holds in one call. And when the buffer lives in the fusion buffer's
+ * KernelArena, received gradients are added from where the read put them, with no copy at all
+ * (ring-collective.ts). `npm run bench:internals` runs both side by side (its fixed-read line):
+ * a 16 MiB transfer between two processes takes a half to two thirds of the time, and under half
+ * the receiver's CPU, of the same link reading through its ordinary socket.
  *
  * Node takes `onread` only when a socket is created, and ring links are opened by `ws` (the
  * handshake runs over it): so the connection's handle moves from the socket `ws` made to a new
  * net.Socket created with `onread`. That uses the socket's `_handle` field, which Node does not
  * document; wherever it is not as expected (TLS, a socket already ending or writing, another Node
- * whose sockets lack it) this returns null and the link keeps its ordinary socket, which works the
- * same, only slower. tests/integration/fixed-read.test.ts fails if this Node stops allowing it.
+ * whose sockets lack it) this returns null and the link keeps its ordinary socket, which gives the
+ * same bytes, only slower (tests/unit/peer-link-reads.test.ts runs both). The contract test,
+ * tests/unit/fixed-read.test.ts, fails if the running Node stops allowing the move.
  */
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { TLSSocket } from 'node:tls';

@@ -6,7 +6,7 @@
  * (or a rank of another generation) never gets a frame into a reduction, and a dialler never
  * sends gradients to something that is not its successor.
  *
- * After the handshake both ends take the socket from `ws` (takeSocket) and PeerLink speaks the
+ * After the handshake both ends take the socket from `ws` (ws-takeover.ts) and PeerLink speaks the
  * framing itself; the dialler then sends `Ready`, the listener's cue that it may send too.
  */
 import { connect as netConnect, type Socket } from 'node:net';
@@ -16,19 +16,8 @@ import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, LinkKind, readFrameHe
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from './tls.js';
 import { readyFrame } from './ring-stream.js';
+import { takeSocket } from './ws-takeover.js';
 import type { RingLink } from './peer-link.js';
-
-/**
- * Takes a WebSocket's socket away from `ws` at a message boundary: `ws` stops reading it (its
- * close bookkeeping stays), and the socket is paused until a PeerLink reads it. Called inside the
- * handshake's last message event, when the peer has no reason to have sent anything further.
- */
-export function takeSocket(ws: WebSocket, socket: Socket): Socket {
-  socket.removeAllListeners('data');
-  socket.pause();
-  ws.on('error', () => undefined);
-  return socket;
-}
 
 /** A local endpoint name as RingServer makes them (a URL can carry anything: this is checked). */
 const LOCAL_NAME = /^[A-Za-z0-9._-]{1,64}$/;

@@ -23,7 +23,8 @@ import { listenWebSocket, type Listener } from './listen.js';
 import { warnIfInsecure } from './exposure.js';
 import type { TlsMaterial } from './tls.js';
 import type { Logger } from '../base/logger.js';
-import { AUTH_CLOSE_REASON, HANDSHAKE_MAX_BYTES, acceptFrame, challengeFrame, helloValid, parseHello, ringUrl, takeSocket, type RingHello } from './ring-handshake.js';
+import { AUTH_CLOSE_REASON, HANDSHAKE_MAX_BYTES, acceptFrame, challengeFrame, helloValid, parseHello, ringUrl, type RingHello } from './ring-handshake.js';
+import { takeSocket } from './ws-takeover.js';
 import type { RingLink } from './peer-link.js';
 import { wsWrap } from './ring-stream.js';
 import { RateLimitedLog, sourceOf } from '../base/rate-log.js';
@@ -250,7 +251,14 @@ export class RingServer {
     this.expected.delete(key);
     // Take the socket before the accept goes out: an honest dialler sends nothing between its
     // hello and our accept, so everything after the accept reaches PeerLink, none of it `ws`.
-    const socket = takeSocket(c.ws, c.socket);
+    let socket: Socket;
+    try {
+      socket = takeSocket(c.ws, c.socket);
+    } catch (err) {
+      c.ws.terminate();
+      exp.reject(err as Error);
+      return;
+    }
     socket.write(wsWrap(acceptFrame(exp.ringKey, h), false));
     exp.resolve({ socket, dialler: false });
   }

@@ -1,9 +1,10 @@
 /**
- * worker/fixed-read.ts over real sockets on port 0: a connection moved onto a socket that reads
- * into buffers of its owner's choosing keeps every byte in order (those the old socket had
- * buffered first), reads exactly where and as much as it was told, stops writing into a chosen
- * view once detached, still sees its peer's end, and leaves the server free to close. It fails if
- * this Node stops allowing the move (the ring would then silently fall back to ordinary reads).
+ * Contract test for fixed-read.ts against the running Node, over real sockets on port 0: a
+ * connection moved onto a socket that reads into buffers of its owner's choosing keeps every byte
+ * in order (those the old socket had buffered first), reads exactly where and as much as it was
+ * told, stops writing into a chosen view once detached, still sees its peer's end, and leaves the
+ * server free to close. A Node that stops allowing the move fails here; in a run the ring would
+ * keep its ordinary sockets (the same bytes, slower: peer-link-reads.test.ts covers both paths).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, connect, Socket, type Server } from 'node:net';
