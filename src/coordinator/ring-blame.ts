@@ -62,3 +62,47 @@ export function decideRingFailure(reports: readonly RingReport[], closed: readon
   }
   return { drop: [], how: 'none stands out' };
 }
+
+/**
+ * One ring failure being decided: the first report opens a grace period during which the other
+ * ranks' reports and any losses are collected. It closes early once a rank is lost (its loss
+ * explains the rest) or every rank has reported.
+ */
+export class RingFailureRound {
+  private readonly reports: RingReport[];
+  private readonly lost = new Map<number, string>();
+  readonly deadline: number;
+
+  constructor(first: RingReport, private readonly worldSize: number, now: number, graceMs: number) {
+    this.reports = [first];
+    this.deadline = now + graceMs;
+  }
+
+  /** Still collecting at `now`. */
+  collecting(now: number): boolean {
+    return now < this.deadline && this.lost.size === 0 && new Set(this.reports.map((r) => r.rank)).size < this.worldSize;
+  }
+
+  onLost(rank: number, reason: string): void {
+    this.lost.set(rank, reason);
+  }
+
+  onReport(report: RingReport): void {
+    this.reports.push(report);
+  }
+
+  /**
+   * The verdict, the reports as `from->to (link)` for the log, and why the generation ends
+   * (`reported`: the first report's text; `describe(r)`: rank r's host and pid).
+   */
+  decide(reported: string, describe: (rank: number) => string): { verdict: RingVerdict; named: string[]; lost: number[]; evict: number[]; why: string } {
+    const lost = [...this.lost.keys()];
+    const verdict = decideRingFailure(this.reports, lost);
+    const named = this.reports.map((r) => (r.peer ? `${r.rank}->${r.peer.rank} (${r.peer.link})` : `${r.rank}->?`));
+    const evict = verdict.drop.filter((r) => !this.lost.has(r));
+    const why = this.lost.size > 0 ? `${[...this.lost].map(([r, w]) => `rank ${r} (${describe(r)}) was lost: ${w}`).join('; ')}; ${reported}`
+      : verdict.drop.length === 0 ? `${reported} (reports ${named.join(', ')}: ${verdict.how}; nobody dropped)`
+      : `rank(s) ${verdict.drop.map((r) => `${r} (${describe(r)})`).join(', ')} dropped by ${verdict.how} (reports ${named.join(', ')}); ${reported}`;
+    return { verdict, named, lost, evict, why };
+  }
+}

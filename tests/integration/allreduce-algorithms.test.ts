@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RingServer } from '../../src/shared/transport/ring-server.js';
 import { RingCollective, type Compression } from '../../src/shared/collective/ring-collective.js';
 import { createLogger } from '../../src/shared/base/logger.js';
-import type { AllreduceAlgorithm } from '../../src/shared/collective/doubling-plan.js';
+import type { AllreduceAlgorithm } from '../../src/shared/collective/allreduce-plan.js';
 import { TEST_RING_KEY } from '../helpers/ring.js';
 import { KernelArena } from '../../src/shared/kernels/kernel-arena.js';
 import { localEndpoint } from '../../src/shared/transport/ring-handshake.js';

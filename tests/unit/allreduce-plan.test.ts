@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseAlgorithm, doublingPeers, doublingPlan } from '../../src/shared/collective/doubling-plan.js';
+import { ALLREDUCE_PLAN, chooseAlgorithm, doublingPeers, doublingPlan, type AlgorithmChoice } from '../../src/shared/collective/allreduce-plan.js';
 
 describe('recursive doubling plan', () => {
   it.each([1, 2, 3, 5, 6, 7, 8, 12, 13])('N=%i: partners are mutual, folds pair up, every rank takes part', (n) => {
@@ -33,5 +33,23 @@ describe('recursive doubling plan', () => {
     expect(chooseAlgorithm('auto', 1024, 4, lim, false)).toBe('ring');
     expect(chooseAlgorithm('rd', 1 << 30, 4, lim, true)).toBe('rd');
     expect(chooseAlgorithm('ring', 4, 4, lim, true)).toBe('ring');
+  });
+
+  it('lists every algorithm once with the ring last and always enabled, so every query has an answer', () => {
+    expect(ALLREDUCE_PLAN.map((a) => a.algorithm)).toEqual(['rd', 'hd', 'ring']);
+    const lim = { smallMaxBytes: 4096, midMaxBytes: 65536 };
+    for (const choice of ['auto', 'ring', 'rd', 'hd'] as AlgorithmChoice[]) {
+      for (const n of [1, 2, 3, 4, 5, 8, 12, 16]) {
+        for (const bytes of [0, 4, 4096, 4100, 65536, 65540, 1 << 24]) {
+          for (const meshReady of [true, false]) {
+            const got = chooseAlgorithm(choice, bytes, n, lim, meshReady);
+            // Without mesh links, or alone, only the ring can run; an explicit choice is kept otherwise.
+            if (!meshReady || n < 2) expect(got).toBe('ring');
+            else if (choice !== 'auto') expect(got).toBe(choice);
+            else expect(got).toBe(bytes <= 4096 || (n === 2 && bytes <= 65536) ? 'rd' : bytes <= 65536 && (n & (n - 1)) === 0 ? 'hd' : 'ring');
+          }
+        }
+      }
+    }
   });
 });
