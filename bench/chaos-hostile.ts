@@ -15,7 +15,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCli, sleep, summaryOf, type Proc } from './cli-proc.js';
+import { freePort, logLines, runCli, sleep, summaryOf, type Proc } from './cli-proc.js';
 import { flood } from './flood.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { encodeMessage } from '../dist/shared/protocol/codec.js';
@@ -25,6 +25,17 @@ import { PROTOCOL_VERSION } from '../dist/shared/base/constants.js';
 const TOKEN = `hostile-chaos-${process.pid}-token`;
 const STEP_TIMEOUT_MS = 2_000;
 const run = (args: string[]): Proc => runCli(args, { RINGTRAIN_TOKEN: TOKEN });
+
+/** Waits for the first JSON log line of `p` that `test` accepts (fields by name, any order). */
+async function untilLog(p: Proc, test: (r: Record<string, unknown>) => boolean, what: string, deadline: number): Promise<Record<string, unknown>> {
+  for (;;) {
+    const hit = logLines(p.err).find(test);
+    if (hit) return hit;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (p.child.exitCode !== null) throw new Error(`process ended while waiting for ${what}`);
+    await sleep(50);
+  }
+}
 
 async function until(p: Proc, re: RegExp, deadline: number): Promise<RegExpMatchArray> {
   for (;;) {
@@ -69,16 +80,19 @@ export async function hostile(): Promise<void> {
   try {
     // The flood starts as soon as the workers' ring ports are known, before the ring forms.
     const rings: string[] = [];
-    for (let n = 1; n <= 3; n++) rings.push(`${(await until(coord, new RegExp(`"ring":"(ws://127\\.0\\.0\\.1:\\d+)[^"]*","appliedSteps":-1,"waiting":${n}`), deadline))[1]!}/`);
+    for (let n = 1; n <= 3; n++) {
+      const joined = await untilLog(coord, (r) => r['msg'] === 'worker joined' && r['appliedSteps'] === -1 && r['waiting'] === n, `worker ${n} joined`, deadline);
+      rings.push(`${/^ws:\/\/127\.0\.0\.1:\d+/.exec(String(joined['ring']))![0]}/`);
+    }
     f = flood(() => rings);
     await until(coord, /ring formed; training/, deadline);
     held['ringFormedUnderFlood'] = true;
 
-    await until(coord, /"step":300,"epoch":\d+.*step committed/, deadline);
+    await untilLog(coord, (r) => r['msg'] === 'step committed' && r['step'] === 300, 'step 300', deadline);
     coord.child.kill('SIGSTOP');
     await sleep(STEP_TIMEOUT_MS + 3_000);
     coord.child.kill('SIGCONT');
-    await until(coord, /"step":700,"epoch":\d+.*step committed/, deadline);
+    await untilLog(coord, (r) => r['msg'] === 'step committed' && r['step'] === 700, 'step 700', deadline);
     held['freezeSurvived'] = workers.every((w) => w.child.exitCode === null);
 
     coord.child.kill('SIGKILL');

@@ -10,7 +10,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCli as run, sleep, summaryOf, type Proc } from './cli-proc.js';
+import { freePort, logLines, runCli as run, sleep, summaryOf, type Proc } from './cli-proc.js';
 
 
 const arg = (name: string, dflt: number): number => {
@@ -33,11 +33,11 @@ async function until(p: Proc, re: RegExp, count: number, deadline: number): Prom
 }
 
 function committedSteps(log: string): number[] {
-  return [...log.matchAll(/"step":(\d+),"epoch":\d+,[^\n]*step committed/g)].map((m) => Number(m[1]));
+  return logLines(log).filter((r) => r['msg'] === 'step committed').map((r) => Number(r['step']));
 }
 
 function formingSteps(log: string): number[] {
-  return [...log.matchAll(/"generation":\d+,"workers":\d+,"step":(\d+)[^\n]*forming generation/g)].map((m) => Number(m[1]));
+  return logLines(log).filter((r) => r['msg'] === 'forming generation').map((r) => Number(r['step']));
 }
 
 async function main(): Promise<void> {

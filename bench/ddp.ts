@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadJob } from '../dist/jobs/registry.js';
-import { emit, median, round } from './lines.js';
+import { emit, median, round, v1Job } from './lines.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -40,7 +40,7 @@ const seed = Number(f.seed);
 
 /** The job's split as raw float32 files for the Python side. */
 async function exportData(jobName: string, dir: string): Promise<void> {
-  const data = await (await loadJob(jobName)).loadData(seed);
+  const data = await v1Job(await loadJob(jobName)).loadData(seed);
   for (const split of ['train', 'test'] as const) {
     const d = data[split];
     writeFileSync(join(dir, `${split}-x.f32`), new Uint8Array(d.x.buffer, d.x.byteOffset, d.x.byteLength));

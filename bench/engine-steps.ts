@@ -18,18 +18,18 @@ import { Trainer } from '../dist/shared/engine/trainer.js';
 import { resolveOptimizer } from '../dist/shared/optim/index.js';
 import { Replica, initialState } from '../dist/shared/engine/replica.js';
 import { allocator, KernelArena } from '../dist/shared/kernels/kernel-arena.js';
-import { inputSize, type Job, type Tfjs } from '../dist/shared/job/job.js';
+import { inputSize, type JobV1 as Job, type Tfjs } from '../dist/shared/job/job.js';
 import { loadJob } from '../dist/jobs/registry.js';
 import type { BackendName } from '../dist/shared/config/config.js';
 import { checksum } from '../dist/shared/kernels/flat.js';
 import { createLogger } from '../dist/shared/base/logger.js';
 import type { ReadBack } from '../dist/shared/engine/step-plan.js';
 import { wideMlp } from './jobs/wide-mlp.js';
-import { median, round } from './lines.js';
+import { median, round, v1Job } from './lines.js';
 
 /** Jobs only the benches know, besides the built-ins and module paths. */
 export async function benchJob(spec: string): Promise<Job> {
-  return spec === wideMlp.name ? wideMlp : loadJob(spec);
+  return spec === wideMlp.name ? wideMlp : v1Job(await loadJob(spec));
 }
 
 /**

@@ -27,7 +27,7 @@ import { loadJob } from '../dist/jobs/registry.js';
 import { inputSize } from '../dist/shared/job/job.js';
 import { createLogger } from '../dist/shared/base/logger.js';
 import type { Tfjs } from '../dist/shared/job/job.js';
-import { LineChild, emit, median, round } from './lines.js';
+import { LineChild, emit, median, round, v1Job } from './lines.js';
 
 const PEER = join(dirname(fileURLToPath(import.meta.url)), 'internals-peer.js');
 const TIMEOUT_MS = 120_000;
@@ -97,7 +97,7 @@ async function wasmViews(): Promise<{ view: number; copy: number; step: number; 
   const log = createLogger('bench', 'warn');
   const engine = await selectEngine('wasm', log);
   const tf = engine.tf;
-  const job = await loadJob(f.job!);
+  const job = v1Job(await loadJob(f.job!));
   const trainer = Trainer.create(tf, job, 42);
   const vars = trainer.model.trainableWeights.map((w) => w.read() as TF.Variable);
   const flat = trainer.getWeights();
@@ -148,7 +148,7 @@ interface WasmInternals {
  * of the engine's heap through its private tables, alternating; the two must give the same bits.
  */
 async function heapReads(tf: Tfjs, trainer: Trainer, vars: TF.Variable[], x: Float32Array, y: Float32Array, batch: number, calls: number): Promise<{ data: number; heap: number }> {
-  const job = trainer.job;
+  const job = v1Job(trainer.job);
   const xs = tf.tensor(x, [batch, ...job.inputShape], 'float32');
   const ys = tf.tensor(y, [batch, job.outputSize], 'float32');
   const { value, grads } = tf.variableGrads(() => tf.sum(job.loss(tf, ys, trainer.model.apply(xs, { training: true }) as TF.Tensor)) as TF.Scalar, vars);

@@ -1,9 +1,17 @@
 /**
  * What the benches share: JSON-line pipes to child processes (stdio, so the same code works for a
- * child started through `ip netns exec`), medians, and bus bandwidth as nccl-tests defines it.
+ * child started through `ip netns exec`), medians, bus bandwidth as nccl-tests defines it, and the
+ * v1 jobs the step benches feed rows to.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { isJobV2, type Job, type JobV1 } from '../dist/shared/job/job.js';
+
+/** The benches feed a job x and y rows directly: a v1 job, or one line saying why not. */
+export function v1Job(job: Job): JobV1 {
+  if (isJobV2(job)) throw new Error(`job ${job.name} declares named v2 tensors; this benchmark runs v1 jobs (x and y)`);
+  return job;
+}
 
 /** busbw = algbw × 2(N-1)/N: the per-link rate a ring all-reduce of `bytes` achieves. */
 export function bandwidth(world: number, bytes: number, seconds: number): { algbw: number; busbw: number } {

@@ -25,7 +25,7 @@ import { epochOrder, planStep, rankShare, type Position } from '../dist/shared/d
 import { inputSize } from '../dist/shared/job/job.js';
 import { createLogger } from '../dist/shared/base/logger.js';
 import type { BackendName } from '../dist/shared/config/config.js';
-import { emit, median, round } from './lines.js';
+import { emit, median, round, v1Job } from './lines.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 const { values: f } = parseArgs({
@@ -44,7 +44,7 @@ const epochs = Number(f.epochs);
 const seed = Number(f.seed);
 const log = createLogger('bench', 'warn');
 
-const job = await loadJob(f.job!);
+const job = v1Job(await loadJob(f.job!));
 const lr = job.defaults?.lr ?? 1e-3;
 const data = await job.loadData(seed);
 const engine = await selectEngine(f.backend as BackendName, log);

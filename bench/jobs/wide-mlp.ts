@@ -3,7 +3,7 @@
  * cross-entropy, on seeded synthetic data (rows of uniform noise, 10 classes). Big enough that
  * arithmetic, not per-op cost, decides a step's time. A job module like any other (default export).
  */
-import type { Job, JobData } from '../../dist/shared/job/job.js';
+import type { JobV1, JobData } from '../../dist/shared/job/job.js';
 import { mixSeed, mulberry32 } from '../../dist/shared/base/rng.js';
 
 const IN = 256;
@@ -18,7 +18,7 @@ function synth(seed: number, n: number): JobData['train'] {
   return { x, y, size: n };
 }
 
-export const wideMlp: Job = {
+export const wideMlp: JobV1 = {
   name: 'wide-mlp',
   inputShape: [IN],
   outputSize: CLASSES,

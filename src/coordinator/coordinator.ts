@@ -28,6 +28,7 @@ import { coordinatorInboundLimit } from '../shared/base/limits.js';
 import { modelFingerprint } from '../shared/engine/fingerprint.js';
 import { accuracyMode, evaluate, warmUpEvaluation } from '../jobs/evaluate.js';
 import { checkData, checkModel } from '../shared/job/validate.js';
+import { specOf } from '../shared/job/spec.js';
 import { isJobPath, loadJob } from '../jobs/registry.js';
 import type { RunRecord } from '../jobs/run-record.js';
 import { VERSION } from '../shared/base/version.js';
@@ -112,7 +113,8 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const events = new RunEvents(opts.observers ?? [], log);
   // Everything that can be wrong with the job or the checkpoint is found before a socket opens.
   const job = await loadJob(cfg.job);
-  const data = await job.loadData(cfg.seed);
+  // The coordinator is no rank: its load is the reference every worker's split is compared with.
+  const data = await specOf(job).loadData({ seed: cfg.seed, rank: null, worldSize: null });
   checkData(job, data, { trainFromFile: Boolean(cfg.dataFile) });
   // --data-file: the training split is a packed file the coordinator only indexes (the job's own
   // train split is unused; its test split stays in memory for evaluation).
@@ -120,7 +122,9 @@ export async function launchCoordinator(cfg: CoordinatorConfig, opts: { logger?:
   const engine = await selectEngine('auto', log);
   const evaluator = Trainer.create(engine.tf, job, cfg.seed);
   checkModel(job, evaluator.model);
-  if (job.accuracy && accuracyMode(job) === 'class-ids') log.info({ job: job.name }, 'accuracy: targets have one column, read as class ids');
+  // Class ids are checked against the model's classes, which only the model knows.
+  checkData(job, data, { trainFromFile: Boolean(cfg.dataFile), model: evaluator.model });
+  if (accuracyMode(job) === 'class-ids') log.info({ job: job.name }, 'accuracy: targets are class ids (int32, or one column)');
   warmUpEvaluation(engine.tf, job, evaluator.model, data.test);
   // A cosine schedule without --lr-decay-steps decays over the steps the run plans at
   // --min-workers (more workers take fewer, larger steps and end before the rate reaches 0).

@@ -7,26 +7,26 @@
  * reads its own rows from its copy of the file, so there is nothing to stream.
  */
 import { createHash } from 'node:crypto';
-import type { Dataset, Job } from '../shared/job/job.js';
-import { inputSize } from '../shared/job/job.js';
-import { datasetFingerprint, gatherRows, type RowWidths } from '../shared/data/dataset.js';
+import type { Job, Rows, Split } from '../shared/job/job.js';
+import { specOf } from '../shared/job/spec.js';
+import { datasetFingerprint, gatherRows, type RowLayout } from '../shared/data/dataset.js';
 import { epochOrder, rankShare, type PlannedStep } from '../shared/data/sampler.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { PackReader } from '../shared/data/pack-reader.js';
 import { assertJobLayout } from '../shared/data/pack-format.js';
 
 export class DataService {
-  private readonly widths: RowWidths;
+  private readonly layout: RowLayout;
   private order: { epoch: number; order: Uint32Array } | null = null;
   /** The split's fingerprint, computed once at start (a pass over the data), before any worker asks. */
   readonly fingerprint: string;
   /** Training samples; for a file-backed split, its row count. */
   readonly size: number;
   /** The rows, or null when they live in a packed file on the workers. */
-  private readonly data: Dataset | null;
+  private readonly data: Split | null;
 
-  constructor(data: Dataset | { file: string; rows: number; fingerprint: string }, job: Job, private readonly seed: number) {
-    this.widths = { input: inputSize(job), output: job.outputSize };
+  constructor(data: Split | { file: string; rows: number; fingerprint: string }, job: Job, private readonly seed: number) {
+    this.layout = specOf(job).tensors;
     if ('file' in data) {
       this.data = null;
       this.size = data.rows;
@@ -34,7 +34,7 @@ export class DataService {
     } else {
       this.data = data;
       this.size = data.size;
-      this.fingerprint = datasetFingerprint(data, this.widths);
+      this.fingerprint = datasetFingerprint(data, this.layout);
     }
   }
 
@@ -45,7 +45,7 @@ export class DataService {
   static async fromFile(file: string, job: Job, seed: number): Promise<DataService> {
     const r = await PackReader.open(file);
     try {
-      assertJobLayout(r.header, { shape: job.inputShape, size: inputSize(job) }, job.outputSize, file);
+      assertJobLayout(r.header, specOf(job).tensors, file);
       return new DataService({ file, rows: r.rows, fingerprint: r.fingerprint }, job, seed);
     } finally {
       await r.close();
@@ -71,9 +71,9 @@ export class DataService {
     return this.orderFor(p.epoch).subarray(share.start, share.start + share.length);
   }
 
-  /** The rows at `indices`, for a rank that receives its batches streamed. */
-  rows(indices: Uint32Array): { x: Float32Array; y: Float32Array } {
+  /** The rows at `indices` (every named tensor), for a rank that receives its batches streamed. */
+  rows(indices: Uint32Array): { tensors: Rows } {
     if (this.data === null) throw new RingtrainError(ErrorCodes.DATA_MISMATCH, 'a rank asked for streamed rows, but the training split is a packed file the coordinator does not load; every worker needs --data-file');
-    return gatherRows(this.data, this.widths, indices);
+    return { tensors: gatherRows(this.data, this.layout, indices) };
   }
 }

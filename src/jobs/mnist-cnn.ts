@@ -4,12 +4,12 @@
  * parameters): it exercises the convolution kernels a GPU engine must have (wasm lacks
  * Conv2DBackpropFilter, so `auto` skips wasm for it) while staying quick on software adapters.
  */
-import type { Job } from '../shared/job/job.js';
+import type { JobV1 } from '../shared/job/job.js';
 import { makeMnistData } from './mnist-mlp.js';
 
 const CLASSES = 10;
 
-export const mnistCnn: Job = {
+export const mnistCnn: JobV1 = {
   name: 'mnist-cnn',
   inputShape: [28, 28, 1],
   outputSize: CLASSES,

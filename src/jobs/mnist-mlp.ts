@@ -4,7 +4,7 @@
  * cross-entropy. The package's own helpers shuffle with Math.random, so we read its raw arrays.
  */
 import { createRequire } from 'node:module';
-import type { Dataset, Job, JobData } from '../shared/job/job.js';
+import type { Dataset, JobV1, JobData } from '../shared/job/job.js';
 import { mixSeed, permutation } from '../shared/base/rng.js';
 
 const PIXELS = 784;
@@ -48,14 +48,24 @@ function take(all: { x: Float32Array; labels: Uint8Array }, idx: Uint32Array): D
   return { x, y, size: idx.length };
 }
 
-export function makeMnistData(seed: number): JobData {
+/**
+ * Which digits form the test and training splits for `seed`: the mnist jobs share it, so the
+ * same seed gives every one of them the same samples in the same order.
+ */
+export function mnistSplit(seed: number): { train: Uint32Array; test: Uint32Array } {
   const all = loadMnistDigits();
   const order = permutation(all.labels.length, mixSeed(seed, 0x3a15));
   const nTest = Math.round(all.labels.length * TEST_FRACTION);
-  return { test: take(all, order.subarray(0, nTest)), train: take(all, order.subarray(nTest)) };
+  return { test: order.subarray(0, nTest), train: order.subarray(nTest) };
 }
 
-export const mnistMlp: Job = {
+export function makeMnistData(seed: number): JobData {
+  const all = loadMnistDigits();
+  const split = mnistSplit(seed);
+  return { test: take(all, split.test), train: take(all, split.train) };
+}
+
+export const mnistMlp: JobV1 = {
   name: 'mnist-mlp',
   inputShape: [PIXELS],
   outputSize: CLASSES,

@@ -7,15 +7,23 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import type { Job } from '../shared/job/job.js';
+import { specOf } from '../shared/job/spec.js';
 import { mnistCnn } from './mnist-cnn.js';
 import { mnistMlp } from './mnist-mlp.js';
+import { mnistInt } from './mnist-int.js';
+import { mnistMulti } from './mnist-multi.js';
 import { regressionMlp } from './regression-mlp.js';
 
-export const BUILTIN_JOBS: Readonly<Record<string, Job>> = {
+const BUILTINS = {
   'mnist-mlp': mnistMlp,
   'mnist-cnn': mnistCnn,
   'regression-mlp': regressionMlp,
+  'mnist-int': mnistInt,
+  'mnist-multi': mnistMulti,
 };
+
+/** The built-in jobs by name (each typed as its own API version). */
+export const BUILTIN_JOBS: Readonly<typeof BUILTINS> & Readonly<Record<string, Job>> = BUILTINS;
 
 /** True when the spec names a module path rather than a built-in. */
 export function isJobPath(spec: string): boolean {
@@ -29,9 +37,16 @@ function validateJob(candidate: unknown, spec: string): Job {
   if (typeof candidate !== 'object' || candidate === null) return fail('it exports no job object (default export or `job`)');
   const c = candidate as Record<string, unknown>;
   if (typeof c['name'] !== 'string') fail('`name` must be a string');
-  if (!Array.isArray(c['inputShape']) || !c['inputShape'].every((d) => Number.isInteger(d) && d > 0)) fail('`inputShape` must be an array of positive integers');
+  for (const fn of ['createModel', 'loadData']) if (typeof c[fn] !== 'function') fail(`\`${fn}\` must be a function`);
+  if ('inputs' in c || 'outputs' in c) {
+    // v2: the declarations themselves are checked by specOf (RT_JOB_INVALID naming the tensor).
+    if (!Array.isArray(c['inputs']) || !Array.isArray(c['outputs'])) fail('a v2 job declares `inputs` and `outputs` as arrays');
+    specOf(candidate as Job);
+    return candidate as Job;
+  }
+  if (!Array.isArray(c['inputShape']) || !c['inputShape'].every((d) => Number.isInteger(d) && d > 0)) fail('`inputShape` must be an array of positive integers (or declare v2 `inputs` and `outputs`)');
   if (!Number.isInteger(c['outputSize']) || (c['outputSize'] as number) <= 0) fail('`outputSize` must be a positive integer');
-  for (const fn of ['createModel', 'loadData', 'loss']) if (typeof c[fn] !== 'function') fail(`\`${fn}\` must be a function`);
+  if (typeof c['loss'] !== 'function') fail('`loss` must be a function');
   return candidate as Job;
 }
 

@@ -3,7 +3,7 @@
  * with noise. Inputs and targets are standardised with the training split's statistics only, so
  * nothing leaks from validation or test.
  */
-import type { Dataset, Job, JobData } from '../shared/job/job.js';
+import type { Dataset, JobV1, JobData } from '../shared/job/job.js';
 import { gaussian, mixSeed, mulberry32 } from '../shared/base/rng.js';
 
 const FEATURES = 10;
@@ -50,7 +50,7 @@ export function makeRegressionData(seed: number): JobData {
   return { train, validation, test };
 }
 
-export const regressionMlp: Job = {
+export const regressionMlp: JobV1 = {
   name: 'regression-mlp',
   inputShape: [FEATURES],
   outputSize: 1,

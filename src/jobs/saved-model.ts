@@ -10,6 +10,8 @@ import type * as TF from '@tensorflow/tfjs';
 import { evaluate, type EvalResult } from './evaluate.js';
 import type { Tfjs } from '../shared/job/job.js';
 import { loadJob } from './registry.js';
+import { specOf } from '../shared/job/spec.js';
+import { checkModel } from '../shared/job/validate.js';
 import { selectEngine } from '../shared/engine/backend.js';
 import type { BackendName } from '../shared/config/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
@@ -105,9 +107,12 @@ export async function evaluateSaved(dir: string, jobSpec: string, seed: number, 
   const engine = await selectEngine(backend, log);
   const model = await loadSavedModel(engine.tf, dir);
   try {
-    const data = await job.loadData(seed);
-    const out = model.outputs[0]?.shape;
-    if (job.outputSize !== 1 && out?.[out.length - 1] !== job.outputSize) bad(dir, `its output has shape ${JSON.stringify(out)}, job ${job.name} expects ${job.outputSize} outputs`);
+    const data = await specOf(job).loadData({ seed, rank: null, worldSize: null });
+    try {
+      checkModel(job, model);
+    } catch (err) {
+      throw new RingtrainError(ErrorCodes.MODEL_MISMATCH, `the model in ${dir} does not fit ${err instanceof Error ? err.message : String(err)}`);
+    }
     const r = evaluate(engine.tf, job, model, data.test);
     return { event: 'eval', job: job.name, model: dir, samples: data.test.size, seed, engine: engine.name, ...r };
   } finally {

@@ -8,7 +8,10 @@ import type { Argv } from 'yargs';
 import cliProgress from 'cli-progress';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { ConfigDefaults } from '../shared/config/config.js';
+import { numberFlag } from '../shared/config/flags.js';
 import { loadJob } from '../jobs/registry.js';
+import { specOf } from '../shared/job/spec.js';
+import { checkData } from '../shared/job/validate.js';
 import { packArrays, packCsv, packJsonl, parseTensorSpecs, type PackProgress } from '../shared/data/pack-sources.js';
 import { PackReader } from '../shared/data/pack-reader.js';
 import type { PackHeader } from '../shared/data/pack-format.js';
@@ -55,16 +58,16 @@ async function pack(argv: Record<string, unknown>): Promise<Record<string, unkno
       throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--from ${from}: cannot tell its format from the name; add --format csv|jsonl`);
     }
     const split = argv['split'] as (typeof SPLITS)[number];
-    const seed = argv['seed'];
-    if (!Number.isInteger(seed) || (seed as number) < 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--seed must be a non-negative integer (got ${String(seed)})`);
-    if (tensors.length > 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--tensor applies to --from; a job split is packed as x and y');
+    // The training run's --seed, checked as `eval` checks it.
+    const seed = numberFlag({ seed: argv['seed'] ?? ConfigDefaults.seed }, 'seed', 'eval');
+    if (tensors.length > 0) throw new RingtrainError(ErrorCodes.BAD_CONFIG, '--tensor applies to --from; a job split is packed as the job\'s own tensors');
     const job = await loadJob(jobSpec!);
-    const data = (await job.loadData(seed as number))[split];
+    const spec = specOf(job);
+    const all = await spec.loadData({ seed, rank: null, worldSize: null });
+    checkData(job, all);
+    const data = all[split];
     if (!data) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `job ${job.name} has no ${split} split`);
-    const h = await packArrays(out, [
-      { name: 'x', dtype: 'float32', shape: job.inputShape, data: data.x },
-      { name: 'y', dtype: 'float32', shape: [job.outputSize], data: data.y },
-    ], data.size, bar.update);
+    const h = await packArrays(out, spec.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: data.tensors[t.name]! })), data.size, bar.update);
     return summary(out, h, { job: job.name, split, seed });
   } finally {
     bar.stop();
@@ -101,7 +104,7 @@ export function dataCommand(y: Argv): Argv {
         .option('from', { type: 'string', describe: 'Input file: .csv (numeric columns) or .jsonl (one object per line)' })
         .option('format', { type: 'string', choices: ['csv', 'jsonl'], describe: 'Input format when the file name does not say' })
         .option('tensor', { type: 'string', array: true, describe: 'NAME[:float32|int32][@D1xD2]=COLUMNS (CSV: 0-783, 5,7 or header names) or =FIELD (JSONL; default: every field)' })
-        .option('job', { type: 'string', describe: "Pack a job's in-memory split as tensors x and y (built-in name or module path)" })
+        .option('job', { type: 'string', describe: "Pack a job's in-memory split as its named tensors (a v1 job's: x and y; built-in name or module path)" })
         .option('split', { type: 'string', choices: SPLITS, default: 'train', describe: 'Which split of --job' })
         .option('seed', { type: 'number', default: ConfigDefaults.seed, describe: "--job's data seed (the training run's --seed)" }),
       async (argv) => {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { launchCoordinator, type RunSummary } from '../coordinator/coordinator.js';
 import type { BackendName, CoordinatorConfig, DataMode, LogLevel } from '../shared/config/config.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
+import { optNumberFlag } from '../shared/config/flags.js';
 import type { Logger } from '../shared/base/logger.js';
 import type { RunObserver } from '../coordinator/run-events.js';
 import { isJobPath } from '../jobs/registry.js';
@@ -38,9 +39,7 @@ export interface LocalOptions {
  * thread switching costs more than the parallelism gains. `--threads` overrides.
  */
 export function localThreads(flag: unknown, workers: number, cores = availableParallelism()): number {
-  if (flag === undefined) return Math.max(1, Math.floor(cores / workers));
-  if (typeof flag !== 'number' || !Number.isInteger(flag) || flag < 1 || flag > 1024) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--threads must be an integer in [1, 1024] (got ${String(flag)})`);
-  return flag;
+  return optNumberFlag({ threads: flag }, 'threads', 'local') ?? Math.max(1, Math.floor(cores / workers));
 }
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));

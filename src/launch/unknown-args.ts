@@ -3,13 +3,9 @@
  * (`RINGTRAIN_LEARNING_RATE` → "Unknown argument: learningRate"), which names nothing the user typed.
  * This rewrites such a message to name the variables, and leaves real command-line typos alone.
  */
+import { envVarOf, kebabOf as kebab } from '../shared/config/flag-spec.js';
 
-const kebab = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
-
-/** The RINGTRAIN_* variable yargs maps to the option `name`. */
-export function envVarOf(name: string): string {
-  return `RINGTRAIN_${kebab(name).replace(/-/g, '_').toUpperCase()}`;
-}
+export { envVarOf };
 
 /**
  * `msg` as yargs wrote it; returns it rewritten when some unknown names come from the

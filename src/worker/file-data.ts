@@ -4,8 +4,8 @@
  * bytes (header fingerprint, then a hash of the data), and reads only the rows of its batches
  * (BatchFeed in local-data.ts reads them ahead); memory stays a few batches.
  */
-import type { Job } from '../shared/job/job.js';
-import { inputSize } from '../shared/job/job.js';
+import type { Job, Rows } from '../shared/job/job.js';
+import { specOf, type TensorSpec } from '../shared/job/spec.js';
 import { PackReader } from '../shared/data/pack-reader.js';
 import { assertJobLayout } from '../shared/data/pack-format.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
@@ -22,6 +22,8 @@ export const READ_AHEAD_BYTES = 16 << 20;
 export interface FileSplit {
   file: PackReader;
   fingerprint: string;
+  /** The job's tensors, the ones a batch takes from each row. */
+  tensors: readonly TensorSpec[];
 }
 
 /**
@@ -55,15 +57,16 @@ export async function openFileSplit(verified: Promise<PackReader> | null, want: 
   if (file.fingerprint !== want) {
     throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `${file.path} holds other data than the coordinator's file (ours ${file.fingerprint.slice(0, 40)}…, coordinator's ${want.slice(0, 40)}…); give every worker a copy of the same pack`);
   }
-  const j = await job();
-  assertJobLayout(file.header, { shape: j.inputShape, size: inputSize(j) }, j.outputSize, file.path);
+  const { tensors } = specOf(await job());
+  assertJobLayout(file.header, tensors, file.path);
   log.info({ file: file.path, rows: file.rows }, 'using a packed data file: batches arrive as indices');
-  return { file, fingerprint: file.fingerprint };
+  return { file, fingerprint: file.fingerprint, tensors };
 }
 
-/** The x and y rows at `indices` of a verified file split. */
-export async function fileRows(split: FileSplit, indices: Uint32Array): Promise<{ x: Float32Array; y: Float32Array }> {
+/** The job's tensors' rows at `indices` of a verified file split (assertJobLayout checked their dtypes and widths). */
+export async function fileRows(split: FileSplit, indices: Uint32Array): Promise<Rows> {
   const rows = await split.file.readRows(indices);
-  // assertJobLayout made sure both exist as float32.
-  return { x: rows['x'] as Float32Array, y: rows['y'] as Float32Array };
+  const out: Rows = {};
+  for (const t of split.tensors) out[t.name] = rows[t.name]!;
+  return out;
 }

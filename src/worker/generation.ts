@@ -102,7 +102,7 @@ export async function runGeneration(ctx: GenerationContext, start: StartMsg): Pr
   }
 
   try {
-    return await runSteps({ control, engine: trainer, start, replica, ring, optimizer, feed: new BatchFeed(local), alloc, log, clock: ctx.clock });
+    return await runSteps({ control, engine: trainer, start, replica, ring, optimizer, feed: new BatchFeed(local, trainer.spec.tensors), alloc, log, clock: ctx.clock });
   } finally {
     await ring.close().catch(() => undefined);
   }

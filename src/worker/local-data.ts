@@ -8,10 +8,10 @@
  * has no streamed fallback: the coordinator holds no rows, so this worker must hold the same file
  * (file-data.ts) or fail with RT_DATA_MISMATCH before it reports ready.
  */
-import type { Dataset, Job } from '../shared/job/job.js';
-import { inputSize } from '../shared/job/job.js';
+import type { Job, Rows, Split } from '../shared/job/job.js';
+import { specOf } from '../shared/job/spec.js';
 import type { DataMode } from '../shared/config/config.js';
-import { datasetFingerprint, gatherRows, hasShape, type RowWidths } from '../shared/data/dataset.js';
+import { checkRows, datasetFingerprint, gatherRows, hasShape, type RowLayout } from '../shared/data/dataset.js';
 import { ErrorCodes, RingtrainError, toRingtrainError } from '../shared/base/errors.js';
 import type { Logger } from '../shared/base/logger.js';
 import type { BatchMsg, BatchRows, StartMsg } from '../shared/protocol/protocol.js';
@@ -21,8 +21,8 @@ import type { PackReader } from '../shared/data/pack-reader.js';
 
 /** The training split as this worker holds it, with what the gather needs. */
 export interface LocalSplit {
-  train: Dataset;
-  widths: RowWidths;
+  train: Split;
+  layout: RowLayout;
   fingerprint: string;
 }
 
@@ -70,7 +70,7 @@ export class LocalData {
     const key = `${start.job}\0${start.params.seed}`;
     let load = this.loads.get(key);
     if (!load) {
-      load = this.load(job, start.params.seed, log);
+      load = this.load(job, { seed: start.params.seed, rank: start.rank, worldSize: start.worldSize }, log);
       this.loads.set(key, load);
     }
     const split = await load;
@@ -83,14 +83,18 @@ export class LocalData {
     return split;
   }
 
-  private async load(job: () => Promise<Job>, seed: number, log: Logger): Promise<LocalSplit | null> {
+  /**
+   * Loads the job's data with this worker's rank and world size of the generation that first
+   * needs it (a later generation reuses the load, whatever its membership).
+   */
+  private async load(job: () => Promise<Job>, ctx: { seed: number; rank: number; worldSize: number }, log: Logger): Promise<LocalSplit | null> {
     const t0 = performance.now();
     try {
-      const j = await job();
-      const widths = { input: inputSize(j), output: j.outputSize };
-      const train = (await j.loadData(seed)).train;
-      if (!hasShape(train, widths)) throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${j.name}'s training split does not hold size × (${widths.input} + ${widths.output}) float32 values`);
-      const split = { train, widths, fingerprint: datasetFingerprint(train, widths) };
+      const spec = specOf(await job());
+      const layout = spec.tensors;
+      const train = (await spec.loadData(ctx)).train;
+      if (!hasShape(train, layout)) throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${spec.name}'s training split does not hold size rows of ${layout.map((t) => `${t.name} (${t.dtype} × ${t.elements})`).join(', ')}`);
+      const split = { train, layout, fingerprint: datasetFingerprint(train, layout) };
       log.debug({ ms: Math.round(performance.now() - t0), samples: train.size }, 'local training data loaded');
       return split;
     } catch (err) {
@@ -106,10 +110,10 @@ export class LocalData {
  * worker cannot serve (it never said it holds the data, or an index is out of range) is
  * RT_BAD_MESSAGE, raised before the step touches any training state.
  */
-export function batchRows(batch: BatchRows, local: LocalSplit | null): { x: Float32Array; y: Float32Array } {
-  if (batch.indices === undefined) return { x: batch.x, y: batch.y };
+export function batchRows(batch: BatchRows, local: LocalSplit | null): Rows {
+  if (batch.indices === undefined) return batch.tensors;
   if (local === null) throw new RingtrainError(ErrorCodes.BAD_MESSAGE, 'the coordinator sent batch indices, but this worker holds no matching training data');
-  return gatherRows(local.train, local.widths, batch.indices);
+  return gatherRows(local.train, local.layout, batch.indices);
 }
 
 /**
@@ -121,12 +125,13 @@ export function batchRows(batch: BatchRows, local: LocalSplit | null): { x: Floa
  * takes the rows, before that step changes any state.
  */
 export class BatchFeed {
-  private readonly ahead = new Map<number, { read: Promise<{ x: Float32Array; y: Float32Array }>; bytes: number }>();
+  private readonly ahead = new Map<number, { read: Promise<Rows>; bytes: number }>();
   /** Batches that arrived but whose reads wait for room under the bound, in step order. */
   private readonly queued: BatchMsg[] = [];
   private heldBytes = 0;
 
-  constructor(private readonly split: LocalSplit | FileSplit | null) {}
+  /** `layout`: the job's tensors, which streamed rows are checked against before a step uses them. */
+  constructor(private readonly split: LocalSplit | FileSplit | null, private readonly layout: RowLayout | null = null) {}
 
   /** A batch has arrived for a later step: a file-backed split reads its rows now, room permitting. */
   arrived(batch: BatchMsg): void {
@@ -150,10 +155,10 @@ export class BatchFeed {
   }
 
   /** The rows of `batch`: read ahead, or read (or gathered) now. */
-  rows(batch: BatchMsg): Promise<{ x: Float32Array; y: Float32Array }> | { x: Float32Array; y: Float32Array } {
+  rows(batch: BatchMsg): Promise<Rows> | Rows {
     const split = this.split;
+    if (batch.indices === undefined) return this.layout === null ? batch.tensors : checkRows(batch.tensors, this.layout, batch.count);
     if (split === null || !('file' in split)) return batchRows(batch, split);
-    if (batch.indices === undefined) return { x: batch.x, y: batch.y };
     const early = this.ahead.get(batch.step);
     const at = this.queued.indexOf(batch);
     if (at >= 0) this.queued.splice(at, 1);

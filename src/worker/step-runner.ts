@@ -36,7 +36,7 @@ export interface StepControl {
 }
 
 /** What the step loop uses of the engine. */
-export type StepEngine = Pick<Trainer, 'paramCount' | 'params' | 'computeGradients' | 'setWeights'>;
+export type StepEngine = Pick<Trainer, 'paramCount' | 'params' | 'computeGradientsOf' | 'setWeights'>;
 
 /** Everything one generation's steps run with. */
 export interface StepParts {
@@ -145,11 +145,11 @@ function stepper(parts: StepParts, machine: StepMachine, clock: () => number): (
   return async (batch, waitStart) => {
     // Streamed rows, gathered from local data or read from the data file (a read not done ahead
     // counts as waiting); a bad index throws before any state changes.
-    const { x, y } = await feed.rows(batch);
+    const rows = await feed.rows(batch);
     const t1 = clock();
     // Buckets are all-reduced while later gradients are still being read back (overlap).
     const reducer = new BucketReducer(ring, fusion, buckets);
-    fusion[P] = await engine.computeGradients(x, y, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
+    fusion[P] = await engine.computeGradientsOf(rows, batch.count, fusion, { microBatch, onVar: (i) => reducer.ready(i) });
     fusion[P + 1] = batch.count;
     reducer.ready(tail);
     const t2 = clock();

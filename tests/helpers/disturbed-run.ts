@@ -20,7 +20,7 @@ export async function startDisturbedRun(args: string[], token: string, timeoutMs
   const dir = mkdtempSync(join(tmpdir(), 'rt-live-'));
   const baseline = runCli([...args, '--output', join(dir, 'base'), '--log-level', 'warn'], { env: { RINGTRAIN_TOKEN: token }, ...(timeoutMs ? { timeoutMs } : {}) });
   const live = startCli([...args, '--output', join(dir, 'live'), '--log-level', 'info'], { RINGTRAIN_TOKEN: token });
-  const [, port] = await live.waitFor(/"port":(\d+).*coordinator listening/);
+  const port = String((await live.waitForLog({ msg: 'coordinator listening' }))['port']);
   const [, ringUrl] = await live.waitFor(/"ring":"(ws:\/\/[^"]+)"/);
   await live.waitFor(/ring formed; training/);
   return { baseline, live, controlUrl: `ws://127.0.0.1:${port}`, ringUrl: ringUrl! };

@@ -138,6 +138,6 @@ export async function batchFor(generation: number, step: number, rank: number, c
   const yw = train.y.length / train.size;
   return {
     type: 'batch', generation, step, epoch: 0, count, nextEpoch: 0, nextCursor: (step + 1) * count * 4, checksum: true, sendState: false,
-    x: train.x.slice(first * xw, (first + count) * xw), y: train.y.slice(first * yw, (first + count) * yw), ...over,
+    tensors: { x: train.x.slice(first * xw, (first + count) * xw), y: train.y.slice(first * yw, (first + count) * yw) }, ...over,
   } as BatchMsg;
 }

@@ -14,7 +14,7 @@ const fixture = (name: string): string => resolve('tests/fixtures', name);
 describe('architecture fingerprint', () => {
   it('refuses a rank whose model differs only in an activation', async () => {
     const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--no-http', '--job', fixture('tiny-job.mjs'), '--output', join(mkdtempSync(join(tmpdir(), 'rt-arch-')), 'run')]);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+    const { port } = await coord.waitForLog({ msg: 'coordinator listening' });
     const worker = (job: string) => startCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--job', fixture(job)]);
     const same = worker('tiny-job.mjs');
     await coord.waitFor(/worker joined/);

@@ -60,8 +60,8 @@ describe('authentication and edge validation during a live run', () => {
     await junk.send(Buffer.from([0xc1, 0xff, 0x00]));
     await junk.send(encodeMessage({ type: 'hello', protocol: PROTOCOL_VERSION, ringUrl: 7 } as never));
     await junk.send(Buffer.from([0x93, 0x01, 0x02]));
-    await live.waitFor(/"code":"RT_BAD_MESSAGE".*undecodable message/);
-    await live.waitFor(/"code":"RT_BAD_MESSAGE".*malformed message: field ringUrl/);
+    await live.waitForLog({ code: 'RT_BAD_MESSAGE', err: /undecodable message/ });
+    await live.waitForLog({ code: 'RT_BAD_MESSAGE', err: /malformed message: field ringUrl/ });
     // The same connection is still served: a step report before hello is out of order.
     await junk.send(encodeMessage({ type: 'step-done', generation: 1, step: 0, loss: 1, samples: 1, checksum: null, timings: { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 }, skipped: false }));
     codes['wrongState'] = await junk.errorCode();
@@ -69,7 +69,7 @@ describe('authentication and edge validation during a live run', () => {
     const reversed = connectPeer(url);
     await challengeOf(reversed);
     await reversed.send(encodeMessage({ type: 'go', generation: 1 }));
-    await live.waitFor(/"code":"RT_UNEXPECTED_MESSAGE".*a coordinator does not accept go messages/);
+    await live.waitForLog({ code: 'RT_UNEXPECTED_MESSAGE', err: /a coordinator does not accept go messages/ });
     reversed.ws.close();
     expect(junkChallenge.auth).toBe(true);
 

@@ -59,14 +59,14 @@ describe('--data-file', () => {
     expect((await runCli(['data', 'pack', '--job', 'regression-mlp', '--out', file])).code).toBe(0);
     const r = await local(['--job', 'mnist-mlp', '--epochs', '1', '--data-file', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/error RT_DATA_MISMATCH: .*regression\.rtpack does not fit the job: tensor x has row shape \[\d+\] \(\d+ values\); the job's input shape is \[784\]/);
+    expect(r.stderr).toMatch(/error RT_DATA_MISMATCH: .*regression\.rtpack does not fit the job: tensor x has row shape \[\d+\] \(\d+ values\); the job declares \[784\]/);
     expect(r.stderr).not.toMatch(/"msg":"worker joined"/);
   });
 
   it('fails the run on every rank when one worker holds another file', async () => {
     const [ours, theirs] = await tinyPacks();
     const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', TINY, '--data-file', ours, '--no-http', '--output', join(dir, 'mismatch')]);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+    const { port } = await coord.waitForLog({ msg: 'coordinator listening' });
     const worker = (file: string) => startCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--job', TINY, '--data-file', file]);
     const good = worker(ours);
     const bad = worker(theirs);

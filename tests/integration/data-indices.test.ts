@@ -15,7 +15,8 @@ import { newNonce } from '../../src/shared/protocol/auth.js';
 import { PROTOCOL_VERSION } from '../../src/shared/base/constants.js';
 import { adamParams, freshState } from '../helpers/train-state.js';
 import { datasetFingerprint } from '../../src/shared/data/dataset.js';
-import { makeMnistData } from '../../src/jobs/mnist-mlp.js';
+import { makeMnistData, mnistMlp } from '../../src/jobs/mnist-mlp.js';
+import { specOf, toSplit } from '../../src/shared/job/spec.js';
 import type { Message } from '../../src/shared/protocol/protocol.js';
 
 function train(data: 'auto' | 'stream' | null): Promise<CliResult> {
@@ -66,7 +67,7 @@ async function indexingCoordinator(indices: Uint32Array): Promise<{ url: string;
   const P = 784 * 128 + 128 + 128 * 10 + 10;
   const state = freshState(P);
   const params = adamParams();
-  const dataFingerprint = datasetFingerprint(makeMnistData(42).train, { input: 784, output: 10 });
+  const dataFingerprint = datasetFingerprint(toSplit(makeMnistData(42).train), specOf(mnistMlp).tensors);
   wss.on('connection', (ws) => {
     ws.send(encodeMessage({ type: 'challenge', protocol: PROTOCOL_VERSION, nonce: newNonce(), auth: false }));
     ws.on('message', (data: Buffer) => {

@@ -58,8 +58,8 @@ function expectCleanRun(s: Record<string, unknown>, workers: number, epochs: num
 async function elasticCoordinator(out: string): Promise<{ coord: LiveProcess; stdout: () => string; port: string }> {
   const coord = start(['coordinator', '--port', '0', '--min-workers', '2', '--max-workers', '3', '--job', 'mnist-mlp', '--epochs', '1', '--json', '--output', out, '--log-level', 'debug']);
   const stdout = stdoutOf(coord);
-  const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
-  return { coord, stdout, port: port! };
+  const { port } = await coord.waitForLog({ msg: 'coordinator listening' });
+  return { coord, stdout, port: String(port) };
 }
 
 /** Waits for a coordinator to exit cleanly and returns its summary. */
@@ -74,11 +74,11 @@ describe('elastic membership', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rt-kill-')), 'run');
     const { coord, stdout, port } = await elasticCoordinator(out);
     const workers = [0, 1, 2].map(() => worker(port));
-    await coord.waitFor(/"workers":3.*ring formed; training/);
+    await coord.waitForLog({ msg: 'ring formed; training', workers: 3 });
     // Mid-epoch: step 20 of the 42 steps an epoch takes with 3 workers.
-    await coord.waitFor(/"step":20,"epoch":0.*step committed/, 60_000);
+    await coord.waitForLog({ msg: 'step committed', step: 20, epoch: 0 }, 60_000);
     workers[1]!.child.kill('SIGKILL');
-    await coord.waitFor(/"generation":2,"workers":2.*ring formed; training/, 30_000);
+    await coord.waitForLog({ msg: 'ring formed; training', generation: 2, workers: 2 }, 30_000);
     const s = await finished(coord, stdout);
     expectCleanRun(s, 2, 1);
     expect(s['generations']).toBe(2);
@@ -90,9 +90,9 @@ describe('elastic membership', () => {
     const { coord, stdout, port } = await elasticCoordinator(out);
     worker(port);
     worker(port);
-    await coord.waitFor(/"step":10,"epoch":0.*step committed/, 60_000);
+    await coord.waitForLog({ msg: 'step committed', step: 10, epoch: 0 }, 60_000);
     worker(port);
-    await coord.waitFor(/"generation":2,"workers":3.*ring formed; training/, 30_000);
+    await coord.waitForLog({ msg: 'ring formed; training', generation: 2, workers: 3 }, 30_000);
     const s = await finished(coord, stdout);
     expectCleanRun(s, 3, 1);
     expect(s['generations']).toBe(2);
@@ -104,7 +104,7 @@ describe('elastic membership', () => {
     const common = ['--port', String(port), '--min-workers', '2', '--job', 'mnist-mlp', '--epochs', '1', '--json', '--checkpoint-every', '10', '--log-level', 'debug'];
     const first = start(['coordinator', ...common, '--output', out]);
     const workers = [worker(port), worker(port)];
-    await first.waitFor(/"step":25,"epoch":0.*step committed/, 60_000);
+    await first.waitForLog({ msg: 'step committed', step: 25, epoch: 0 }, 60_000);
     first.child.kill('SIGKILL');
     await first.exited;
     const second = start(['coordinator', ...common, '--resume', out]);

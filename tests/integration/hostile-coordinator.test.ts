@@ -44,7 +44,7 @@ describe('hostile coordinator side', () => {
     const first = start(['coordinator', ...common, '--output', out]);
     const url = `ws://127.0.0.1:${port}`;
     const workers = [0, 1].map(() => start(['worker', '--coordinator', url, '--ring-host', '127.0.0.1', '--reconnect-timeout', '30000', '--log-level', 'debug']));
-    await first.waitFor(/"step":60,"epoch":1.*step committed/, 60_000);
+    await first.waitForLog({ msg: 'step committed', step: 60, epoch: 1 }, 60_000);
     first.child.kill('SIGKILL');
     await first.exited;
     const squatter = await squat(port);
@@ -54,7 +54,7 @@ describe('hostile coordinator side', () => {
     // (the connection dropped, reconnecting), depending on timing: either way the worker goes on.
     await Promise.any(workers.map((w) => w.waitFor(/squatter says go away.*(reconnecting|retrying)/, 15_000)));
     await Promise.any(workers.map((w) => w.waitFor(/could not prove this worker's token.*reconnecting/, 15_000)));
-    await Promise.any(workers.map((w) => w.waitFor(/"code":"RT_TLS".*unverified refusal at the coordinator's port; retrying/, 15_000)));
+    await Promise.any(workers.map((w) => w.waitForLog({ code: 'RT_TLS', msg: "unverified refusal at the coordinator's port; retrying" }, 15_000)));
     await squatter.close();
     const second = start(['coordinator', ...common, '--resume', out]);
     const exit = await second.exited;

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCli, type LiveProcess } from '../helpers/cli.js';
+import { findLog, liveProcess, startCli, type LiveProcess } from '../helpers/cli.js';
 
 const TOKEN = 'insider-test-token-42';
 const INSIDER = fileURLToPath(new URL('../fixtures/insider-worker.mjs', import.meta.url));
@@ -32,13 +32,7 @@ function worker(port: string, insider: string | null): LiveProcess {
     return p;
   }
   // The same LiveProcess shape as startCli, for the patched worker.
-  const child = spawn(process.execPath, [INSIDER, ...args], { env: { ...process.env, RINGTRAIN_TOKEN: TOKEN, INSIDER: insider }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const p: LiveProcess = {
-    child, stderr: () => err, stdout: () => '', waitFor: () => Promise.reject(new Error('not used')),
-    exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
-  };
+  const p = liveProcess(spawn(process.execPath, [INSIDER, ...args], { env: { ...process.env, RINGTRAIN_TOKEN: TOKEN, INSIDER: insider }, stdio: ['ignore', 'pipe', 'pipe'] }));
   procs.push(p);
   return p;
 }
@@ -64,41 +58,43 @@ function expectTrained(s: Record<string, unknown>): void {
 describe('insiders', () => {
   it('a duplicate step report is dropped; an early one evicts its sender; the run goes on', async () => {
     const coord = coordinator();
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
-    worker(port!, null);
+    const port = String((await coord.waitForLog({ msg: 'coordinator listening' }))['port']);
+    worker(port, null);
     await coord.waitFor(/worker joined/);
-    worker(port!, 'dup-report');
-    worker(port!, 'early-report');
+    worker(port, 'dup-report');
+    worker(port, 'early-report');
     const exit = await coord.exited;
     expect(exit.code, coord.stderr().slice(-3000)).toBe(0);
     const log = coord.stderr();
     const warnings = log.split('\n').filter((l) => /warn|"level":40/.test(l)).join('\n').slice(-3000);
-    const dup = log.match(/"why":"rank \d reported step (\d+) again \(its next is (\d+)\)".*step report dropped/);
-    expect(dup, warnings).not.toBeNull();
-    expect(Number(dup![2])).toBe(Number(dup![1]) + 1);
-    const early = log.match(/"why":"rank \d reported step (\d+) before step (\d+)".*evicting that rank/);
-    expect(early, warnings).not.toBeNull();
-    expect(Number(early![1])).toBe(Number(early![2]) + 1);
+    const dup = findLog(log, { why: /^rank \d reported step \d+ again \(its next is \d+\)$/, msg: 'step report dropped' });
+    expect(dup, warnings).toBeDefined();
+    const [, step, next] = /step (\d+) again \(its next is (\d+)\)/.exec(String(dup!['why']))!;
+    expect(Number(next)).toBe(Number(step) + 1);
+    const early = findLog(log, { why: /^rank \d reported step \d+ before step \d+$/, msg: /evicting that rank/ });
+    expect(early, warnings).toBeDefined();
+    const [, ahead, want] = /step (\d+) before step (\d+)/.exec(String(early!['why']))!;
+    expect(Number(ahead)).toBe(Number(want) + 1);
     expect(log).not.toMatch(/RT_REPLICA_DIVERGED|uncaught|Unhandled/i);
     expectTrained(summaryOf(coord));
   });
 
   it('a survivor offering a state the run never planned, with poisoned weights, is refused and evicted', async () => {
     const coord = coordinator();
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
-    const honest = [worker(port!, null)];
+    const port = String((await coord.waitForLog({ msg: 'coordinator listening' }))['port']);
+    const honest = [worker(port, null)];
     await coord.waitFor(/worker joined/);
-    honest.push(worker(port!, null));
-    await coord.waitFor(/"waiting":2,"msg":"worker joined"/);
-    worker(port!, 'bad-state');
+    honest.push(worker(port, null));
+    await coord.waitForLog({ msg: 'worker joined', waiting: 2 });
+    worker(port, 'bad-state');
     // Two epochs in (rank 0 sends a state at each epoch end), one honest worker dies: the
     // survivors report their states, and the insider's claims 100000 more steps.
-    await coord.waitFor(/"epoch":2,"of":8.*epoch done/, 60_000);
+    await coord.waitForLog({ msg: 'epoch done', epoch: 2, of: 8 }, 60_000);
     honest[1]!.child.kill('SIGKILL');
     const exit = await coord.exited;
     expect(exit.code, coord.stderr().slice(-3000)).toBe(0);
     const log = coord.stderr();
-    expect(log).toMatch(/"why":"step \d+ is beyond the \d+ steps this run has planned".*state refused; evicting it/);
+    expect(findLog(log, { why: /^step \d+ is beyond the \d+ steps this run has planned$/, msg: /state refused; evicting it/ }), log.slice(-3000)).toBeDefined();
     const s = summaryOf(coord);
     expectTrained(s);
     expect(s['steps']).toBeLessThan(1000);

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, type LiveProcess } from '../helpers/cli.js';
+import { CLI, findLog, liveProcess, type LiveProcess, type LogRecord } from '../helpers/cli.js';
 import { PartitionNet, partitionNetUnavailable } from '../helpers/partition-net.js';
 import { decideRingFailure, type RingReport } from '../../src/coordinator/ring-blame.js';
 import type { RingLinkRole } from '../../src/shared/protocol/protocol.js';
@@ -30,35 +30,7 @@ afterEach(() => {
 
 /** The CLI inside namespace `ns`, as a LiveProcess. */
 function inNs(ns: string, args: string[]): LiveProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { env: { ...process.env, RINGTRAIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  let out = '';
-  const listeners = new Set<() => void>();
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-    for (const l of listeners) l();
-  });
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const p: LiveProcess = {
-    child, stderr: () => err, stdout: () => out,
-    exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
-    waitFor: (re, timeoutMs = 60_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          const m = err.match(re);
-          if (!m) return;
-          listeners.delete(check);
-          clearTimeout(timer);
-          resolve(m);
-        };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`no ${re} within ${timeoutMs} ms:\n${err.slice(-3000)}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      }),
-  };
+  const p = liveProcess(spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { env: { ...process.env, RINGTRAIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] }));
   procs.push(p);
   return p;
 }
@@ -78,14 +50,19 @@ async function startCluster(extra: string[]): Promise<{ net: PartitionNet; coord
   ]);
   await coord.waitFor(/coordinator listening/);
   const workers = ['w0', 'w1', 'w2'].map((h) => inNs(net.ns(h), ['worker', '--coordinator', `ws://${addr('coord')}:7070`, '--ring-host', addr(h), '--reconnect-timeout', '60000', '--log-level', 'info']));
-  await coord.waitFor(/"generation":1,"workers":3,"msg":"ring formed; training"/);
+  await coord.waitForLog({ msg: 'ring formed; training', generation: 1, workers: 3 });
   return { net, coord, workers };
+}
+
+/** A generation after the one `formed` logged (a test for waitForLog). */
+function later(formed: LogRecord): (g: unknown) => boolean {
+  return (g) => typeof g === 'number' && g > Number(formed['generation']);
 }
 
 describe.skipIf(why !== null)('network partition between separate hosts', () => {
   it('a worker whose link goes down is named within the heartbeat timeout, the others go on, and it rejoins when the link is back', async () => {
     const { net, coord, workers } = await startCluster(['--epochs', '60']);
-    await coord.waitFor(/"step":200,"epoch":\d+.*step committed/);
+    await coord.waitForLog({ msg: 'step committed', step: 200 });
     const cut = Date.now();
     const before = coord.stderr().length;
     net.link('w1', false);
@@ -93,16 +70,17 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
     const pid = workers[1]!.child.pid!;
     let named: string | null = null;
     while (named === null && Date.now() - cut < 30_000) {
-      named = coord.stderr().slice(before).match(new RegExp(`"reason":"([^"]*pid ${pid}[^"]*)","committed":\\d+,"msg":"generation ending"`))?.[1] ?? null;
+      const reason = findLog(coord.stderr().slice(before), { msg: 'generation ending', reason: new RegExp(`pid ${pid}\\b`) })?.['reason'];
+      named = typeof reason === 'string' ? reason : null;
       await new Promise((r) => setTimeout(r, 50));
     }
     const namedAfterMs = Date.now() - cut;
     expect(named, coord.stderr().slice(before).slice(-3000)).not.toBeNull();
-    await coord.waitFor(/"workers":2,"msg":"ring formed; training"/, 30_000);
+    const shrunk = await coord.waitForLog({ msg: 'ring formed; training', workers: 2 }, 30_000);
     net.link('w1', true);
     // Back on the network, it finds the coordinator again with the steps it holds.
-    await coord.waitFor(/"appliedSteps":[1-9]\d*,"waiting":1,"msg":"worker joined"/, 60_000);
-    await coord.waitFor(/"workers":3,"msg":"ring formed; training"/, 30_000);
+    await coord.waitForLog({ msg: 'worker joined', waiting: 1, appliedSteps: (v: unknown) => typeof v === 'number' && v > 0 }, 60_000);
+    await coord.waitForLog({ msg: 'ring formed; training', workers: 3, generation: later(shrunk) }, 30_000);
     const exit = await coord.exited;
     expect(exit.code, coord.stderr().split('\n').filter((l) => !l.includes('step committed')).join('\n').slice(-4000)).toBe(0);
     const s = JSON.parse(coord.stdout().trim().split('\n').pop()!) as Record<string, unknown>;
@@ -121,22 +99,23 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
   it('a path cut between two workers only: both ends name each other, the coordinator drops one by its rule, and the run goes on', async () => {
     const names = ['w0', 'w1', 'w2'];
     const { net, coord, workers } = await startCluster(['--epochs', '80', '--step-timeout', '4000']);
-    await coord.waitFor(/"step":100,"epoch":\d+.*step committed/);
+    await coord.waitForLog({ msg: 'step committed', step: 100 });
     // Cut the path between ranks 0 and 1: with 3 ranks every all-reduce uses it (small ones pair
     // rank 0 with 1 and fold rank 2 into 0; the ring runs 0 -> 1 -> 2 -> 0), so the cut shows.
     const hostOf = (rank: number): string => {
-      const pid = Number(coord.stderr().match(new RegExp(`"generation":1,"rank":${rank},"workerPid":(\\d+)[^\\n]*"msg":"rank ready"`))![1]);
+      const pid = findLog(coord.stderr(), { msg: 'rank ready', generation: 1, rank })?.['workerPid'];
+      expect(pid, `no "rank ready" line for rank ${rank}`).toBeTypeOf('number');
       return names[workers.findIndex((w) => w.child.pid === pid)]!;
     };
     const ends = [hostOf(0), hostOf(1)] as const;
     const t0 = Date.now();
     net.cutPath(ends[0], ends[1], true);
     // Both ends fail to reach each other; the coordinator collects their reports and drops one.
-    const decided = await coord.waitFor(/"reports":(\[[^\]]*\]),"lost":\[\],"drop":\[(\d+)\],"rule":"([^"]+)","msg":"ring failure decided"/, 75_000);
+    const decided = await coord.waitForLog({ msg: 'ring failure decided', lost: [], drop: (v: unknown) => Array.isArray(v) && v.length === 1 }, 75_000);
     const decidedAfterMs = Date.now() - t0;
-    const reports = JSON.parse(decided[1]!) as string[];
-    const dropped = Number(decided[2]);
-    const rule = decided[3]!;
+    const reports = decided['reports'] as string[];
+    const dropped = (decided['drop'] as number[])[0]!;
+    const rule = String(decided['rule']);
     // The two ends name each other (rank a -> rank b and b -> a); the one dropped is one of them,
     // as the README's rule says for these reports.
     const parsed: RingReport[] = reports.map((r) => {
@@ -148,15 +127,19 @@ describe.skipIf(why !== null)('network partition between separate hosts', () => 
     expect([mutual!.rank, mutual!.peer!.rank]).toContain(dropped);
     expect(decideRingFailure(parsed, [])).toEqual({ drop: [dropped], how: rule });
     // Each end of the cut path logged the peer it lost.
-    for (const w of ends.map((h) => workers[names.indexOf(h)]!)) expect(w.stderr()).toMatch(/"peer":\{"rank":\d,"link":"(successor|predecessor|mesh)"\}.*(could not form the ring|all-reduce failed)/);
-    const ending = await coord.waitFor(/"reason":"(rank\(s\) \d+ \([^)]*pid (\d+)\) dropped by [^"]*)","committed":\d+,"msg":"generation ending"/, 10_000);
-    const droppedHost = names[workers.findIndex((w) => w.child.pid === Number(ending[2]))];
+    for (const w of ends.map((h) => workers[names.indexOf(h)]!)) {
+      const lostPeer = { msg: /^(could not form the ring|all-reduce failed)/, peer: (p: unknown) => typeof p === 'object' && p !== null && /^(successor|predecessor|mesh)$/.test(String((p as { link?: unknown }).link)) };
+      expect(findLog(w.stderr(), lostPeer), w.stderr().slice(-3000)).toBeDefined();
+    }
+    const ending = await coord.waitForLog({ msg: 'generation ending', reason: /^rank\(s\) \d+ \([^)]*pid \d+\) dropped by / }, 10_000);
+    const droppedPid = Number(/pid (\d+)\)/.exec(String(ending['reason']))![1]);
+    const droppedHost = names[workers.findIndex((w) => w.child.pid === droppedPid)];
     expect(ends).toContain(droppedHost);
-    await coord.waitFor(/"workers":2,"msg":"ring formed; training"/, 30_000);
+    const survivors = await coord.waitForLog({ msg: 'ring formed; training', workers: 2 }, 30_000);
     const survivorsAfterMs = Date.now() - t0;
     net.cutPath(ends[0], ends[1], false);
     // Back on a whole network, the dropped worker rejoins at a step boundary.
-    await coord.waitFor(/"workers":3,"msg":"ring formed; training"/, 60_000);
+    await coord.waitForLog({ msg: 'ring formed; training', workers: 3, generation: later(survivors) }, 60_000);
     const exit = await coord.exited;
     expect(exit.code, coord.stderr().split('\n').filter((l) => !l.includes('step committed')).join('\n').slice(-4000)).toBe(0);
     const s = JSON.parse(coord.stdout().trim().split('\n').pop()!) as Record<string, unknown>;

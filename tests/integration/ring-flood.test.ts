@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { afterEach } from 'vitest';
-import { runCli, startCli, summaryOf, type LiveProcess } from '../helpers/cli.js';
+import { findLog, runCli, startCli, summaryOf, type LiveProcess } from '../helpers/cli.js';
 import { flood } from '../../bench/flood.js';
 
 const TOKEN = 'ring-flood-token-777';
@@ -27,13 +27,16 @@ describe('ring-port flood', () => {
   it('silent sockets from strangers on every ring port neither stop the ring from forming nor flood the logs', async () => {
     const baseline = runCli(['local', '--workers', '2', ...TRAIN, '--json', '--log-level', 'warn', '--no-http'], { env: { RINGTRAIN_TOKEN: TOKEN } });
     const coord = start(['coordinator', '--port', '0', '--min-workers', '2', ...TRAIN, '--json', '--log-level', 'info', '--no-http']);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+    const port = String((await coord.waitForLog({ msg: 'coordinator listening' }))['port']);
     const rings: string[] = [];
     const f = flood(() => rings);
     const workers = [0, 1].map(() => start(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--log-level', 'info']));
     // Each worker's ring port, as the coordinator hears of it: flooded from then on, before the
     // ring forms (the first generation waits a second for more workers).
-    for (const n of [1, 2]) rings.push(`${(await coord.waitFor(new RegExp(`"ring":"(ws://127\\.0\\.0\\.1:\\d+)[^"]*","appliedSteps":-1,"waiting":${n}`), 30_000))[1]!}/`);
+    for (const n of [1, 2]) {
+      const joined = await coord.waitForLog({ msg: 'worker joined', appliedSteps: -1, waiting: n }, 30_000);
+      rings.push(`${/^ws:\/\/127\.0\.0\.1:\d+/.exec(String(joined['ring']))![0]}/`);
+    }
     const exit = await coord.exited;
     f.stop();
     expect(exit.code, coord.stderr().slice(-3000)).toBe(0);
@@ -42,7 +45,7 @@ describe('ring-port flood', () => {
     expect(f.opened).toBeGreaterThan(128);
     for (const w of workers) {
       expect(w.stderr().length).toBeLessThan(200_000);
-      expect(w.stderr()).toMatch(/"remote":"127\.0\.0\.2".*refused ring connection/);
+      expect(findLog(w.stderr(), { remote: '127.0.0.2', msg: 'refused ring connection' }), w.stderr().slice(-3000)).toBeDefined();
     }
   });
 });

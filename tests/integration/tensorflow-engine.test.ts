@@ -1,8 +1,9 @@
 /**
  * The native TensorFlow engine (tfjs-node's binding built from the pip wheel by
- * tests/setup/tensorflow.ts): it computes the same gradients as the pure-JS cpu engine, trains a
- * convolutional model, is listed by `ringtrain engines`, and the C functions the installer checks
- * wheels for are exactly those the built binding imports. Without the engine these tests fail
+ * tests/setup/tensorflow.ts): it computes the same gradients as the pure-JS cpu engine (also for
+ * int32 labels and a model with two inputs and outputs), trains a convolutional model, is listed
+ * by `ringtrain engines`, and the C functions the installer checks wheels for are exactly those
+ * the built binding imports. Without the engine these tests fail
  * with the setup's message saying how to get it; they never skip.
  */
 import { join } from 'node:path';
@@ -11,7 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectEngine } from '../../src/shared/engine/backend.js';
 import { Trainer } from '../../src/shared/engine/trainer.js';
 import { BUILTIN_JOBS } from '../../src/jobs/registry.js';
-import { inputSize } from '../../src/shared/job/job.js';
+import { specOf } from '../../src/shared/job/spec.js';
+import { gatherRows } from '../../src/shared/data/dataset.js';
 import { bindingImports, REQUIRED_SYMBOLS } from '../../src/shared/engine/native/build.js';
 import { installedEngine } from '../../src/shared/engine/native/locate.js';
 import { runCli } from '../helpers/cli.js';
@@ -32,10 +34,10 @@ async function meanGradient(engineName: 'tensorflow' | 'cpu', job: string, w: Fl
   try {
     // The same weights on both engines: initialisers draw on each engine's own random kernels.
     if (w) trainer.setWeights(w);
-    const data = (await j.loadData(3)).train;
-    const xw = inputSize(j);
+    const spec = specOf(j);
+    const data = (await spec.loadData({ seed: 3, rank: null, worldSize: null })).train;
     const out = new Float32Array(trainer.paramCount);
-    await trainer.computeGradients(data.x.subarray(first * xw, (first + count) * xw), data.y.subarray(first * j.outputSize, (first + count) * j.outputSize), count, out);
+    await trainer.computeGradientsOf(gatherRows(data, spec.tensors, Uint32Array.from({ length: count }, (_, i) => first + i)), count, out);
     return { grads: out.map((g) => g / count), weights: trainer.getWeights(), engine: engine.tf.getBackend() };
   } finally {
     trainer.dispose();
@@ -43,7 +45,7 @@ async function meanGradient(engineName: 'tensorflow' | 'cpu', job: string, w: Fl
 }
 
 describe('tensorflow engine', () => {
-  it.each([['mnist-mlp', 64], ['mnist-cnn', 16]] as const)('%s gradients on tensorflow equal cpu within 1e-5', async (job, batch) => {
+  it.each([['mnist-mlp', 64], ['mnist-cnn', 16], ['mnist-int', 64], ['mnist-multi', 64]] as const)('%s gradients on tensorflow equal cpu within 1e-5', async (job, batch) => {
     const cpu = await meanGradient('cpu', job, null, 40, batch);
     const native = await meanGradient('tensorflow', job, cpu.weights, 40, batch);
     expect([cpu.engine, native.engine]).toEqual(['cpu', 'tensorflow']);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startCli } from '../helpers/cli.js';
+import { findLog, runCli, startCli } from '../helpers/cli.js';
 import { connectPeer } from '../helpers/peer.js';
 import { hasOpenssl, makeCert } from '../helpers/certs.js';
 
@@ -21,7 +21,7 @@ describe.skipIf(!hasOpenssl())('TLS', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rt-tls-')), 'run');
     const env = { RINGTRAIN_TOKEN: TOKEN };
     const coord = startCli(['coordinator', '--port', '0', '--min-workers', '2', '--job', 'regression-mlp', '--epochs', '2', '--output', out, '--json', '--tls-cert', cert, '--tls-key', key], env);
-    const [, port] = await coord.waitFor(/"port":(\d+).*coordinator listening/);
+    const { port } = await coord.waitForLog({ msg: 'coordinator listening' });
 
     const plain = await runCli(['worker', '--coordinator', `ws://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--connect-timeout', '2000'], { env });
     expect(plain.code).toBe(1);
@@ -29,7 +29,7 @@ describe.skipIf(!hasOpenssl())('TLS', () => {
     const untrusted = await runCli(['worker', '--coordinator', `wss://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', '--connect-timeout', '2000'], { env });
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toMatch(/RT_TLS: the certificate of wss:\/\/127\.0\.0\.1:\d+ is not trusted .*pass the issuing CA with --tls-ca/);
-    expect(coord.stderr()).toMatch(/"code":"RT_TLS".*plain connection to a TLS endpoint refused/);
+    expect(findLog(coord.stderr(), { code: 'RT_TLS', msg: /plain connection to a TLS endpoint refused/ }), coord.stderr().slice(-3000)).toBeDefined();
 
     const tlsArgs = ['--tls-cert', cert, '--tls-key', key, '--tls-ca', cert];
     const workers = [0, 1].map(() => startCli(['worker', '--coordinator', `wss://127.0.0.1:${port}`, '--ring-host', '127.0.0.1', ...tlsArgs], env));

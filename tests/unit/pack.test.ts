@@ -78,7 +78,7 @@ describe('packed dataset', () => {
       expect(many['image']![k * 384 + 383]).toBe(img(row, 383));
     });
     await expect(r.readRows(Uint32Array.from([1, ROWS]))).rejects.toSatisfy((e) => codeOf(e) === 'RT_BAD_MESSAGE');
-    expect(() => assertJobLayout(r.header, { shape: [384], size: 384 }, 1, file)).toThrow(/no tensor "x"/);
+    expect(() => assertJobLayout(r.header, [{ name: 'x', dtype: 'float32', shape: [384] }], file)).toThrow(/no tensor "x"/);
     await r.close();
   });
 

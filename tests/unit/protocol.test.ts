@@ -11,21 +11,23 @@ const code = codeOf;
 
 describe('control messages', () => {
   const batch: Message = {
-    type: 'batch', generation: 1, step: 3, epoch: 0, count: 2, nextEpoch: 0, nextCursor: 64, x: Float32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1),
+    type: 'batch', generation: 1, step: 3, epoch: 0, count: 2, nextEpoch: 0, nextCursor: 64, tensors: { x: Float32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1), label: Int32Array.of(3, 7) },
     checksum: true, sendState: false,
   };
 
   it('round-trip through msgpack with typed arrays intact', () => {
     const back = decodeMessage(encodeMessage(batch));
     expect(back).toEqual(batch);
-    expect((back as { x: unknown }).x).toBeInstanceOf(Float32Array);
+    const t = (back as { tensors: Record<string, unknown> }).tensors;
+    expect(t['x']).toBeInstanceOf(Float32Array);
+    expect(t['label']).toBeInstanceOf(Int32Array);
   });
 
   it('rejects malformed input with RT_BAD_MESSAGE and never throws anything else', () => {
     expect(code(() => decodeMessage(Buffer.from([0xc1, 0x00, 0xff])))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack([1, 2, 3])))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ type: 'teleport' })))).toBe('RT_BAD_MESSAGE');
-    expect(code(() => decodeMessage(packr.pack({ ...batch, x: [1, 2] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...batch, tensors: { x: [1, 2] } })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...batch, step: -1 })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ type: 'start', generation: 1, rank: 4, worldSize: 2 })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => parseMessage({ type: 'hello', protocol: 1, ringUrl: 'x'.repeat(5000), backend: 'cpu', host: 'h', pid: 1, job: null }))).toBe('RT_BAD_MESSAGE');
@@ -55,25 +57,28 @@ describe('control messages', () => {
     expect(code(() => decodeMessage(packr.pack({ ...start, peers: 'ws://a' })))).toBe('RT_BAD_MESSAGE');
   });
 
-  it('carries a batch as indices instead of rows: exactly one of {x, y} or {indices}, indices numbering count', () => {
-    const head: Record<string, unknown> = Object.fromEntries(Object.entries(batch).filter(([k]) => k !== 'x' && k !== 'y'));
+  it('carries a batch as indices instead of rows: exactly one of {tensors} or {indices}, indices numbering count', () => {
+    const head: Record<string, unknown> = Object.fromEntries(Object.entries(batch).filter(([k]) => k !== 'tensors'));
     // A view into a larger order, as the coordinator sends it: only the view travels.
     const order = Uint32Array.of(9, 4, 7, 1, 0);
     const indexed = { ...head, indices: order.subarray(1, 3) };
     const back = decodeMessage(encodeMessage(indexed as Message));
     expect(back).toEqual({ ...head, indices: Uint32Array.of(4, 7) });
     expect((back as { indices: unknown }).indices).toBeInstanceOf(Uint32Array);
-    expect(back).not.toHaveProperty('x');
+    expect(back).not.toHaveProperty('tensors');
     // Both, neither, half of the rows, or indices of the wrong type or length.
     expect(code(() => decodeMessage(packr.pack({ ...batch, indices: Uint32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack(head)))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, x: Float32Array.of(1) })))).toBe('RT_BAD_MESSAGE');
-    expect(code(() => decodeMessage(packr.pack({ ...head, y: Float32Array.of(1), indices: Uint32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { y: Float32Array.of(1) }, indices: Uint32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: {} })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { 'no spaces': Float32Array.of(1) } })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { x: Float64Array.of(1) } })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: Uint32Array.of(4) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: [4, 7] })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: Float32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: Int32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
-    expect(code(() => decodeMessage(packr.pack({ ...head, x: Uint32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { x: Uint32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1) } })))).toBe('RT_BAD_MESSAGE');
     // Null stands for absent, as for the other optional fields.
     expect(decodeMessage(packr.pack({ ...batch, indices: null }))).toEqual(batch);
   });

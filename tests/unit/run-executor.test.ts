@@ -41,7 +41,7 @@ function run(world: FakeWorld, over: Partial<CoordinatorConfig> = {}, clock: () 
   return new Run({
     cfg: config(over), jobName: 'fake', server: world.server, data, log, events: new RunEvents([], log), trainParams: adamParams({ epochs: 2, batchSize: 4 }),
     fingerprint: 'run-fp', resume: null, initial: freshState(FAKE_MODEL.paramCount), lrAt: () => 1e-3, optimizer: resolveOptimizer({ lr: 1e-3 }),
-    modelFingerprint: FAKE_MODEL, evaluate: () => ({ test: { loss: 1, accuracy: null }, validation: null }), saveModel: async () => {}, clock,
+    modelFingerprint: FAKE_MODEL, evaluate: () => ({ test: { loss: 1, accuracy: null, outputs: {} }, validation: null }), saveModel: async () => {}, clock,
   });
 }
 

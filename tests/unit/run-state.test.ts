@@ -1,7 +1,7 @@
 /** The dashboard's state model without a run: curve thinning, throughput, restarts, per-rank times. */
 import { describe, expect, it } from 'vitest';
-import { RunState } from '../../dist/coordinator/ops/run-state.js';
-import { progressPayload } from '../../dist/coordinator/ops/progress.js';
+import { RunState } from '../../src/coordinator/ops/run-state.js';
+import { progressPayload } from '../../src/coordinator/ops/progress.js';
 
 const timings = { waitMs: 1, computeMs: 2, allreduceMs: 3, updateMs: 4 };
 const start = { job: 'j', hyper: { job: 'j', seed: 1, epochs: 1, batchSize: 8, accumulate: 1, lr: 0.01, workers: 2, compress: 'none' }, generation: 1, epochs: 1, stepsPerEpoch: 5000, totalSteps: 5000, output: '/tmp/x', workers: [{ rank: 0, host: 'a', pid: 1, engine: 'cpu' }, { rank: 1, host: 'b', pid: 2, engine: 'wasm' }] };

@@ -12,7 +12,7 @@ import { idleAction, offeredState, ReconnectPolicy } from '../../src/worker/reco
 
 const batch = (step: number, generation = 3): BatchMsg => ({
   type: 'batch', generation, step, epoch: 0, count: 2, nextEpoch: 0, nextCursor: 2 * (step + 1), checksum: false, sendState: false,
-  x: new Float32Array(2), y: new Float32Array(2),
+  tensors: { x: new Float32Array(2), y: new Float32Array(2) },
 });
 const go: CoordinatorToWorker = { type: 'go', generation: 3 };
 

@@ -49,8 +49,8 @@ describe('worker step runner, in memory', () => {
     let trained = false;
     let replica: () => Replica = () => undefined as unknown as Replica;
     // Each phase advances the fake clock by its own amount, and checks what the phase before it left.
-    const compute = trainer.computeGradients.bind(trainer);
-    trainer.computeGradients = async (...args) => {
+    const compute = trainer.computeGradientsOf.bind(trainer);
+    trainer.computeGradientsOf = async (...args) => {
       events.push('compute');
       now += 5;
       return compute(...args);
@@ -140,7 +140,7 @@ describe('worker step runner, in memory', () => {
     const gens = [0, 1].map((r) => run(links[r]!, trainers[r]!, startFor(trainers[r]!, r, 2, { onNonfinite: 'skip' }), group[r]!));
     // Only rank 1's rows hold a NaN: rank 0's own gradient is finite, the reduced one is not.
     const poisoned = await batchFor(1, 0, 1);
-    poisoned.x![3] = NaN;
+    poisoned.tensors!['x']![3] = NaN;
     links[0]!.deliver({ type: 'go', generation: 1 }, await batchFor(1, 0, 0), await batchFor(1, 1, 0), { type: 'pause', generation: 1, atStep: 2 });
     links[1]!.deliver({ type: 'go', generation: 1 }, poisoned, await batchFor(1, 1, 1), { type: 'pause', generation: 1, atStep: 2 });
     for (const g of gens) expect(await g.end).toEqual({ kind: 'paused' });
@@ -161,8 +161,8 @@ describe('worker step runner, in memory', () => {
       const trainer = await cpuTrainer();
       let computes = 0;
       let loads = 0;
-      const compute = trainer.computeGradients.bind(trainer);
-      trainer.computeGradients = (...args) => (computes++, compute(...args));
+      const compute = trainer.computeGradientsOf.bind(trainer);
+      trainer.computeGradientsOf = (...args) => (computes++, compute(...args));
       const setWeights = trainer.setWeights.bind(trainer);
       trainer.setWeights = (flat) => (loads++, setWeights(flat));
       const link = new MemoryLink();

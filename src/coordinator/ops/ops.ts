@@ -13,13 +13,14 @@ import { RunState } from './run-state.js';
 import { httpKey, isLoopbackHost } from '../../shared/protocol/auth.js';
 import { ReportWriter } from './report.js';
 import { TensorBoardWriter } from './tensorboard.js';
-import { ErrorCodes, RingtrainError } from '../../shared/base/errors.js';
+import { numberFlag, optTextFlag, textFlag } from '../../shared/config/flags.js';
 import { checkExposure } from '../../shared/transport/exposure.js';
 import { NO_SECURITY, type SecurityConfig } from '../../shared/transport/security-config.js';
 import type { Logger } from '../../shared/base/logger.js';
 
-/** The coordinator's default HTTP port: next to its control port (7070). */
-export const DEFAULT_HTTP_PORT = 7071;
+import { DEFAULT_HTTP_PORT } from '../../shared/config/flag-table.js';
+
+export { DEFAULT_HTTP_PORT };
 
 export interface OpsConfig {
   /** Address the HTTP endpoint binds to (--http-host, default loopback). */
@@ -41,24 +42,14 @@ export interface OpsConfig {
  * beyond loopback needs the token (its requests then need the HTTP key) or `--insecure`.
  */
 export function opsConfig(raw: Record<string, unknown>, isTTY: boolean, security: SecurityConfig = NO_SECURITY): OpsConfig {
-  const v = raw['httpPort'];
-  const port = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < -1 || port > 65535) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-port must be an integer in [-1, 65535] (0 = any free port, -1 = off) (got ${JSON.stringify(v)})`);
-  }
-  const host = raw['httpHost'] ?? '127.0.0.1';
-  if (typeof host !== 'string' || host.trim() === '') throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--http-host must be an address (got ${JSON.stringify(host)})`);
+  const port = numberFlag(raw, 'httpPort');
+  const host = textFlag(raw, 'httpHost');
   checkExposure('--http-host', host, security.token, security.insecure);
-  const lv = raw['linger'] ?? 0;
-  const linger = typeof lv === 'string' && lv.trim() !== '' ? Number(lv) : lv;
-  if (typeof linger !== 'number' || !Number.isFinite(linger) || linger < 0 || linger > 604_800) {
-    throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--linger must be a number of seconds in [0, 604800] (got ${JSON.stringify(lv)})`);
-  }
-  const tb = raw['tensorboard'];
-  if (tb !== undefined && tb !== null && (typeof tb !== 'string' || tb.trim() === '')) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--tensorboard must name a folder (got ${JSON.stringify(tb)})`);
+  const linger = numberFlag(raw, 'linger');
+  const tb = optTextFlag(raw, 'tensorboard');
   return {
     lingerSeconds: linger,
-    tensorboard: typeof tb === 'string' ? tb : null,
+    tensorboard: tb,
     httpHost: host,
     httpKey: security.token !== null && !isLoopbackHost(host) ? httpKey(security.token) : null,
     httpPort: raw['http'] === false || port === -1 ? null : port,

@@ -116,4 +116,4 @@ export const Defaults = {
  * Bumped whenever a message changes shape, or ranks of two versions would compute different bits
  * from the same messages; checked at hello (git log tells what each bump changed).
  */
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;

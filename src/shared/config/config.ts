@@ -1,27 +1,21 @@
 /**
  * Run configuration and its validation. Everything is checked here, when it is parsed, before any
- * socket opens, so a typo costs a one-line error instead of a half-started cluster.
+ * socket opens, so a typo costs a one-line error instead of a half-started cluster. Each value is
+ * read through its row of the flag table (flags.ts), which holds its default, bounds and message.
  */
-import { Defaults } from '../base/constants.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
+import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
 import { COMPRESSION_NAMES, NON_FINITE_POLICIES, type NonFinitePolicy } from '../protocol/protocol.js';
 import { isLoopbackHost } from '../protocol/auth.js';
 import { securityConfig, type SecurityConfig } from '../transport/security-config.js';
 import { OPTIMIZER_KEYS, clipNormOf, optimizerConfig, optimizerName } from '../optim/index.js';
+import { BACKENDS, DATA_MODES, type BackendName, type DataMode } from './flag-table.js';
+import { choiceFlag, flagDefaults, numberFlag, optNumberFlag, optTextFlag, show, textFlag } from './flags.js';
 
-export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export { BACKENDS, DATA_MODES, type BackendName, type DataMode } from './flag-table.js';
 export { LOG_LEVELS, type LogLevel } from '../base/logger.js';
-import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
 export const COMPRESSIONS = COMPRESSION_NAMES;
 export type Compression = (typeof COMPRESSIONS)[number];
-/**
- * Where a worker's batches come from: `auto` loads the job's data in the worker and receives only
- * indices when it matches the coordinator's (dataset fingerprint), else streamed rows; `stream`
- * always receives rows and never loads data.
- */
-export const DATA_MODES = ['auto', 'stream'] as const;
-export type DataMode = (typeof DATA_MODES)[number];
 
 /** What the coordinator needs to run a job. */
 export interface CoordinatorConfig {
@@ -117,66 +111,36 @@ type Raw = Record<string, unknown>;
 function fail(msg: string): never {
   throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
 }
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
-function intIn(raw: Raw, key: string, flag: string, min: number, max: number): number {
-  const v = raw[key];
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) fail(`--${flag} must be an integer in [${min}, ${max}] (got ${show(v)})`);
-  return n;
-}
-function positive(raw: Raw, key: string, flag: string): number {
-  const v = raw[key];
-  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) fail(`--${flag} must be a positive number (got ${show(v)})`);
-  return n;
-}
-function text(raw: Raw, key: string, flag: string): string {
-  const v = raw[key];
-  if (typeof v !== 'string' || v.trim() === '') fail(`--${flag} must be a non-empty string (got ${show(v)})`);
-  return v;
-}
-function optText(raw: Raw, key: string, flag: string): string | null {
-  const v = raw[key];
-  return v === undefined || v === null || v === '' ? null : text(raw, key, flag);
-}
-function oneOf<T extends string>(raw: Raw, key: string, flag: string, allowed: readonly T[]): T {
-  const v = raw[key];
-  const hit = allowed.find((a) => a === v);
-  if (hit === undefined) fail(`--${flag} must be one of ${allowed.join('|')} (got ${show(v)})`);
-  return hit;
-}
 
 /** Validates coordinator settings (from flags, env and config file, already merged). */
 export function coordinatorConfig(raw: Raw): CoordinatorConfig {
-  const host = text(raw, 'host', 'host');
+  const host = textFlag(raw, 'host');
   const cfg: CoordinatorConfig = {
     host,
-    port: intIn(raw, 'port', 'port', 0, 65535),
-    minWorkers: intIn(raw, 'minWorkers', 'min-workers', 1, 1024),
-    maxWorkers: intIn(raw, 'maxWorkers', 'max-workers', 1, 1024),
-    job: text(raw, 'job', 'job'),
-    epochs: intIn(raw, 'epochs', 'epochs', 1, 1_000_000),
-    batchSize: intIn(raw, 'batchSize', 'batch-size', 1, 1_000_000),
-    lr: positive(raw, 'lr', 'lr'),
-    seed: intIn(raw, 'seed', 'seed', 0, 2 ** 32 - 1),
-    output: optText(raw, 'output', 'output'),
-    checksumEvery: intIn(raw, 'checksumEvery', 'checksum-every', 1, 1_000_000_000),
-    stepTimeoutMs: intIn(raw, 'stepTimeout', 'step-timeout', 1, 86_400_000),
-    rendezvousTimeoutMs: intIn(raw, 'rendezvousTimeout', 'rendezvous-timeout', 1, 86_400_000),
-    rendezvousGraceMs: intIn(raw, 'rendezvousGrace', 'rendezvous-grace', 0, 86_400_000),
-    checkpointEvery: intIn(raw, 'checkpointEvery', 'checkpoint-every', 1, 1_000_000_000),
-    resume: optText(raw, 'resume', 'resume'),
+    port: numberFlag(raw, 'port'),
+    minWorkers: numberFlag(raw, 'minWorkers'),
+    maxWorkers: numberFlag(raw, 'maxWorkers'),
+    job: textFlag(raw, 'job'),
+    epochs: numberFlag(raw, 'epochs'),
+    batchSize: numberFlag(raw, 'batchSize'),
+    lr: numberFlag(raw, 'lr'),
+    seed: numberFlag(raw, 'seed'),
+    output: optTextFlag(raw, 'output'),
+    checksumEvery: numberFlag(raw, 'checksumEvery'),
+    stepTimeoutMs: numberFlag(raw, 'stepTimeout'),
+    rendezvousTimeoutMs: numberFlag(raw, 'rendezvousTimeout'),
+    rendezvousGraceMs: numberFlag(raw, 'rendezvousGrace'),
+    checkpointEvery: numberFlag(raw, 'checkpointEvery'),
+    resume: optTextFlag(raw, 'resume'),
     overwrite: raw['overwrite'] === true,
-    logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
-    onNonfinite: raw['onNonfinite'] === undefined ? 'skip' : oneOf(raw, 'onNonfinite', 'on-nonfinite', NON_FINITE_POLICIES),
-    maxNonfiniteSkips: raw['maxNonfiniteSkips'] === undefined ? Defaults.maxNonfiniteSkips : intIn(raw, 'maxNonfiniteSkips', 'max-nonfinite-skips', 0, 1_000_000_000),
-    compress: raw['compress'] === undefined ? 'none' : oneOf(raw, 'compress', 'compress', COMPRESSIONS),
-    accumulate: raw['accumulate'] === undefined ? 1 : intIn(raw, 'accumulate', 'accumulate', 1, 1024),
-    optim: optimFlags(raw),
-    dataFile: optText(raw, 'dataFile', 'data-file'),
-    initFrom: optText(raw, 'initFrom', 'init-from'),
+    logLevel: choiceFlag(raw, 'logLevel', LOG_LEVELS),
+    onNonfinite: choiceFlag(raw, 'onNonfinite', NON_FINITE_POLICIES),
+    maxNonfiniteSkips: numberFlag(raw, 'maxNonfiniteSkips'),
+    compress: choiceFlag(raw, 'compress', COMPRESSIONS),
+    accumulate: numberFlag(raw, 'accumulate'),
+    optim: optimFlags({ ...raw, lr: numberFlag(raw, 'lr') }),
+    dataFile: optTextFlag(raw, 'dataFile'),
+    initFrom: optTextFlag(raw, 'initFrom'),
     security: securityConfig(raw, [{ flag: '--host', host }]),
   };
   if (cfg.maxWorkers < cfg.minWorkers) fail(`--max-workers (${cfg.maxWorkers}) must be at least --min-workers (${cfg.minWorkers})`);
@@ -218,46 +182,55 @@ export function gpuList(value: unknown): number[] {
 export function workerConfig(raw: Raw): WorkerConfig {
   const coordinator = coordinatorUrl(raw['coordinator']);
   // A worker of a loopback coordinator is on that machine: its ring stays there unless told otherwise.
-  const ringHost = raw['ringHost'] === undefined ? (isLoopbackHost(new URL(coordinator).hostname) ? '127.0.0.1' : ConfigDefaults.ringHost) : text(raw, 'ringHost', 'ring-host');
+  const ringHost = raw['ringHost'] === undefined && isLoopbackHost(new URL(coordinator).hostname) ? '127.0.0.1' : textFlag(raw, 'ringHost', 'worker');
   return {
     coordinator,
     ringHost,
-    ringPort: intIn(raw, 'ringPort', 'ring-port', 0, 65535),
-    advertise: optText(raw, 'advertise', 'advertise'),
-    backend: oneOf(raw, 'backend', 'backend', BACKENDS),
-    gpu: raw['gpu'] === undefined || raw['gpu'] === null || raw['gpu'] === '' ? null : intIn(raw, 'gpu', 'gpu', 0, MAX_GPU),
-    threads: raw['threads'] === undefined || raw['threads'] === null || raw['threads'] === '' ? null : intIn(raw, 'threads', 'threads', 1, 1024),
-    job: optText(raw, 'job', 'job'),
-    data: raw['data'] === undefined ? ConfigDefaults.data : oneOf(raw, 'data', 'data', DATA_MODES),
-    dataFile: optText(raw, 'dataFile', 'data-file'),
-    connectTimeoutMs: intIn(raw, 'connectTimeout', 'connect-timeout', 1, 86_400_000),
-    reconnectTimeoutMs: intIn(raw, 'reconnectTimeout', 'reconnect-timeout', 1, 86_400_000),
-    logLevel: oneOf(raw, 'logLevel', 'log-level', LOG_LEVELS),
+    ringPort: numberFlag(raw, 'ringPort', 'worker'),
+    advertise: optTextFlag(raw, 'advertise', 'worker'),
+    backend: choiceFlag(raw, 'backend', BACKENDS, 'worker'),
+    gpu: optNumberFlag(raw, 'gpu', 'worker'),
+    threads: optNumberFlag(raw, 'threads', 'worker'),
+    job: optTextFlag(raw, 'job', 'worker'),
+    data: choiceFlag(raw, 'data', DATA_MODES, 'worker'),
+    dataFile: optTextFlag(raw, 'dataFile', 'worker'),
+    connectTimeoutMs: numberFlag(raw, 'connectTimeout', 'worker'),
+    reconnectTimeoutMs: numberFlag(raw, 'reconnectTimeout', 'worker'),
+    logLevel: choiceFlag(raw, 'logLevel', LOG_LEVELS, 'worker'),
     security: securityConfig(raw, [{ flag: '--ring-host', host: ringHost }]),
   };
 }
 
-/** Defaults shared by the CLI and the library entry points. */
-export const ConfigDefaults = {
-  host: '127.0.0.1',
-  port: 7070,
-  minWorkers: 1,
-  job: 'mnist-mlp',
-  epochs: 1,
-  batchSize: 32,
-  lr: 0.001,
-  seed: 42,
-  checksumEvery: Defaults.checksumEvery,
-  stepTimeout: Defaults.stepTimeoutMs,
-  rendezvousTimeout: Defaults.rendezvousTimeoutMs,
-  rendezvousGrace: Defaults.rendezvousGraceMs,
-  maxWorkers: 1024,
-  checkpointEvery: Defaults.checkpointEvery,
-  ringHost: '0.0.0.0',
-  ringPort: 0,
-  backend: 'auto' as BackendName,
-  data: 'auto' as DataMode,
-  connectTimeout: Defaults.connectTimeoutMs,
-  reconnectTimeout: Defaults.reconnectTimeoutMs,
-  logLevel: 'info' as LogLevel,
-};
+/** What `ringtrain local` starts besides the coordinator. */
+export interface LocalPlan {
+  workers: number;
+  /** One device index per worker (`--gpus`), or null. */
+  gpus: number[] | null;
+  maxRestarts: number;
+  backend: BackendName;
+  workerLogLevel: LogLevel;
+  data: DataMode;
+}
+
+/** Validates the flags of `ringtrain local` that are its own (the coordinator's go through coordinatorConfig). */
+export function localPlan(raw: Raw): LocalPlan {
+  const gpus = raw['gpus'] === undefined ? null : gpuList(raw['gpus']);
+  const workers = numberFlag({ workers: raw['workers'] ?? gpus?.length }, 'workers', 'local');
+  if (raw['data'] === 'stream' && raw['dataFile'] !== undefined) fail('--data stream cannot be used with --data-file: workers read their own rows from the file');
+  if (gpus && workers !== gpus.length) fail(`--workers ${workers} disagrees with --gpus ${gpus.join(',')} (one worker per GPU; drop --workers)`);
+  return {
+    workers, gpus, maxRestarts: numberFlag(raw, 'maxRestarts', 'local'), backend: choiceFlag(raw, 'backend', BACKENDS, 'local'),
+    workerLogLevel: choiceFlag(raw, 'workerLogLevel', LOG_LEVELS, 'local'), data: choiceFlag(raw, 'data', DATA_MODES, 'local'),
+  };
+}
+
+/**
+ * The coordinator settings of `ringtrain local`: on one machine the generation is exactly the
+ * processes it starts (min and max workers = --workers), unless the flags say otherwise.
+ */
+export function localTraining(raw: Raw, workers: number): Raw {
+  return { ...raw, minWorkers: raw['minWorkers'] ?? workers, maxWorkers: raw['maxWorkers'] === undefined || raw['maxWorkers'] === ConfigDefaults.maxWorkers ? workers : raw['maxWorkers'] };
+}
+
+/** Defaults shared by the CLI and the library entry points: the flag table's (flag-table.ts). */
+export const ConfigDefaults = flagDefaults();

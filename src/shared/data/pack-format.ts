@@ -176,17 +176,18 @@ export function tensorOf(h: PackHeader, name: string, what: string): TensorLayou
 }
 
 /**
- * Checks that a pack can feed a v1 job (float32 `x` of inputSize values per row, float32 `y` of
- * outputSize): RT_DATA_MISMATCH naming the first difference.
+ * Checks that a pack can feed a job: every tensor the job declares (a v1 job's `x` and `y`) is in
+ * the file with the same dtype and values per row; RT_DATA_MISMATCH naming the first difference.
+ * Tensors the job does not use may be present.
  */
-export function assertJobLayout(h: PackHeader, input: { shape: number[]; size: number }, outputSize: number, what: string): void {
-  const x = tensorOf(h, 'x', what);
-  const y = tensorOf(h, 'y', what);
-  const fail = (why: string): never => {
-    throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `${what} does not fit the job: ${why}`);
-  };
-  if (x.dtype !== 'float32') fail(`tensor x is ${x.dtype}; the job's input is float32`);
-  if (y.dtype !== 'float32') fail(`tensor y is ${y.dtype}; the job's target is float32`);
-  if (x.elements !== input.size) fail(`tensor x has row shape [${x.shape.join(',')}] (${x.elements} values); the job's input shape is [${input.shape.join(',')}] (${input.size})`);
-  if (y.elements !== outputSize) fail(`tensor y has row shape [${y.shape.join(',')}] (${y.elements} values); the job has ${outputSize} outputs`);
+export function assertJobLayout(h: PackHeader, tensors: readonly Pick<TensorSpec, 'name' | 'dtype' | 'shape'>[], what: string): void {
+  for (const want of tensors) {
+    const got = tensorOf(h, want.name, what);
+    const elements = want.shape.reduce((a, b) => a * b, 1);
+    const fail = (why: string): never => {
+      throw new RingtrainError(ErrorCodes.DATA_MISMATCH, `${what} does not fit the job: tensor ${want.name} ${why}`);
+    };
+    if (got.dtype !== want.dtype) fail(`is ${got.dtype}; the job declares ${want.dtype}`);
+    if (got.elements !== elements) fail(`has row shape [${got.shape.join(',')}] (${got.elements} values); the job declares [${want.shape.join(',')}] (${elements})`);
+  }
 }

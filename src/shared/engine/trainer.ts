@@ -5,8 +5,8 @@
  * shapes) follows the engine's StepPlan (step-plan.ts).
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Job, Tfjs } from '../job/job.js';
-import { inputSize } from '../job/job.js';
+import type { Job, Rows, TensorArray, Tfjs } from '../job/job.js';
+import { specOf, outputsOf, perSampleLoss, type JobSpec } from '../job/spec.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { withSeededMathRandom } from '../base/rng.js';
 import { addInto } from '../kernels/flat.js';
@@ -30,16 +30,18 @@ export class Trainer {
   readonly paramCount: number;
   readonly params: readonly ParamInfo[];
   readonly plan: StepPlan;
+  /** The job's named inputs and outputs (a v1 job's are x and y). */
+  readonly spec: JobSpec;
   private readonly vars: TF.Variable[];
-  /** Scratch rows for padded passes and the loss weights of each padded shape (fixedShapes). */
-  private padX = new Float32Array(0);
-  private padY = new Float32Array(0);
+  /** Scratch rows per tensor for padded passes and the loss weights of each padded shape (fixedShapes). */
+  private readonly padRows = new Map<string, TensorArray>();
   private readonly weights = new Map<string, TF.Tensor>();
 
   /** `opts` overrides the engine's plan (benchmarks and tests compare the choices). */
   constructor(readonly tf: Tfjs, readonly job: Job, readonly model: TF.LayersModel, opts: PlanOverride = {}) {
     const plan = stepPlan(tf.getBackend());
     this.plan = { ...plan, readBack: opts.readBack ?? plan.readBack, fixedShapes: opts.fixedShapes ?? plan.fixedShapes };
+    this.spec = specOf(job);
     this.vars = model.trainableWeights.map((w) => w.read() as TF.Variable);
     if (this.vars.length === 0) {
       throw new RingtrainError(ErrorCodes.JOB_LOAD, `job ${job.name}: the model has no trainable weights (give its first layer an inputShape so it is built at creation)`);
@@ -55,7 +57,7 @@ export class Trainer {
 
   /** Builds the job's model with initialisers drawn from `seed`, so every run starts alike. */
   static create(tf: Tfjs, job: Job, seed: number, opts: PlanOverride = {}): Trainer {
-    return new Trainer(tf, job, withSeededMathRandom(seed, () => job.createModel(tf)), opts);
+    return new Trainer(tf, job, withSeededMathRandom(seed, () => specOf(job).createModel(tf)), opts);
   }
 
   /** Copies the model's current weights into one flat buffer (rank order of trainableWeights). */
@@ -94,7 +96,7 @@ export class Trainer {
    * the caller can start reducing buckets while later variables are still being read back (with
    * a single read-back they all fire together once it is in).
    */
-  async computeGradients(x: Float32Array, y: Float32Array, count: number, out: Float32Array, opts: { microBatch?: number; onVar?: (i: number) => void } = {}): Promise<number> {
+  async computeGradientsOf(rows: Rows, count: number, out: Float32Array, opts: { microBatch?: number; onVar?: (i: number) => void } = {}): Promise<number> {
     const onVar = opts.onVar ?? ((): void => undefined);
     if (count === 0) {
       out.fill(0, 0, this.paramCount);
@@ -103,26 +105,35 @@ export class Trainer {
     }
     const micro = Math.max(1, Math.min(count, opts.microBatch ?? count));
     // Under fixedShapes a short pass is padded to the full micro-batch.
-    const rows = Math.max(micro, Math.floor(opts.microBatch ?? 0));
-    const xw = x.length / count;
-    const yw = y.length / count;
+    const padTo = Math.max(micro, Math.floor(opts.microBatch ?? 0));
+    const tensors = this.spec.tensors;
     let loss = 0;
     for (let first = 0; first < count; first += micro) {
       const n = Math.min(micro, count - first);
       const last = first + n >= count;
-      loss += await this.pass(x.subarray(first * xw, (first + n) * xw), y.subarray(first * yw, (first + n) * yw), n, rows, out, first > 0, last ? onVar : null);
+      const part: Rows = {};
+      for (const t of tensors) part[t.name] = rows[t.name]!.subarray(first * t.elements, (first + n) * t.elements);
+      loss += await this.pass(part, n, padTo, out, first > 0, last ? onVar : null);
     }
     return loss;
   }
 
+  /** `computeGradientsOf` for a job with one input `x` and one target `y` (every v1 job). */
+  computeGradients(x: Float32Array, y: Float32Array, count: number, out: Float32Array, opts: { microBatch?: number; onVar?: (i: number) => void } = {}): Promise<number> {
+    return this.computeGradientsOf({ x, y }, count, out, opts);
+  }
+
   /** One forward/backward pass; writes (or adds) its gradients into `out`, returns its loss sum. */
-  private async pass(x: Float32Array, y: Float32Array, count: number, rows: number, out: Float32Array, accumulate: boolean, onVar: ((i: number) => void) | null): Promise<number> {
+  private async pass(rows: Rows, count: number, padTo: number, out: Float32Array, accumulate: boolean, onVar: ((i: number) => void) | null): Promise<number> {
     const tf = this.tf;
-    const padded = this.plan.fixedShapes ? this.pad(x, y, count, rows) : { x, y, rows: count, weight: null };
-    const xs = tf.tensor(padded.x, [padded.rows, ...this.job.inputShape], 'float32');
-    const ys = tf.tensor(padded.y, [padded.rows, this.job.outputSize], 'float32');
+    const spec = this.spec;
+    const padded = this.plan.fixedShapes ? this.pad(rows, count, padTo) : { rows, n: count, weight: null };
+    const tensorOf = (t: JobSpec['tensors'][number]): TF.Tensor => tf.tensor(padded.rows[t.name]!, [padded.n, ...t.shape], t.dtype);
+    const xs = spec.inputs.map(tensorOf);
+    const ys = spec.outputs.map(tensorOf);
     const { value, grads } = tf.variableGrads(() => {
-      const perSample = this.job.loss(tf, ys, this.model.apply(xs, { training: true }) as TF.Tensor);
+      const preds = outputsOf(this.model.apply(xs.length === 1 ? xs[0]! : xs, { training: true }) as TF.Tensor | TF.Tensor[]);
+      const perSample = perSampleLoss(tf, spec, ys, preds, padded.n).total;
       return tf.sum(padded.weight ? tf.mul(perSample, padded.weight) : perSample) as TF.Scalar;
     }, this.vars);
     try {
@@ -151,44 +162,50 @@ export class Trainer {
       await Promise.all(list.map(async (g, i) => place(i, (await g.data()) as Float32Array)));
       return (await value.data())[0]!;
     } finally {
-      tf.dispose([xs, ys, value, ...Object.values(grads)]);
+      tf.dispose([...xs, ...ys, value, ...Object.values(grads)]);
     }
   }
 
   /**
-   * A pass of `count` samples as `rows` rows: the samples, then copies of them weighted 0 in the
+   * A pass of `count` samples as `padTo` rows: the samples, then copies of them weighted 0 in the
    * loss, so their gradient contribution is exactly 0 (copies rather than zeros keep every row's
    * loss finite whatever the job's loss does with an all-zero row). Full passes get the same
    * all-ones weight so that every pass runs the same ops on the same shapes.
    */
-  private pad(x: Float32Array, y: Float32Array, count: number, rows: number): { x: Float32Array; y: Float32Array; rows: number; weight: TF.Tensor } {
-    const xw = x.length / count;
-    const yw = y.length / count;
-    const weightKey = `${count}/${rows}`;
+  private pad(rows: Rows, count: number, padTo: number): { rows: Rows; n: number; weight: TF.Tensor } {
+    const weightKey = `${count}/${padTo}`;
     let weight = this.weights.get(weightKey);
     if (!weight) {
-      const w = new Float32Array(rows);
+      const w = new Float32Array(padTo);
       w.fill(1, 0, count);
       weight = this.tf.keep(this.tf.tensor1d(w, 'float32'));
       // The full pass's weight is kept for the run; a short pass's is kept until the next one.
-      for (const [k, t] of this.weights) if (k !== `${rows}/${rows}`) (t.dispose(), this.weights.delete(k));
+      for (const [k, t] of this.weights) if (k !== `${padTo}/${padTo}`) (t.dispose(), this.weights.delete(k));
       this.weights.set(weightKey, weight);
     }
-    if (count === rows) return { x, y, rows, weight };
-    if (this.padX.length !== rows * xw) this.padX = new Float32Array(rows * xw);
-    if (this.padY.length !== rows * yw) this.padY = new Float32Array(rows * yw);
-    for (let r = 0; r < rows; r += count) {
-      const n = Math.min(count, rows - r);
-      this.padX.set(x.subarray(0, n * xw), r * xw);
-      this.padY.set(y.subarray(0, n * yw), r * yw);
+    if (count === padTo) return { rows, n: padTo, weight };
+    const out: Rows = {};
+    for (const t of this.spec.tensors) {
+      const src = rows[t.name]!;
+      let buf = this.padRows.get(t.name);
+      if (buf?.length !== padTo * t.elements || !(buf instanceof src.constructor)) {
+        buf = src instanceof Int32Array ? new Int32Array(padTo * t.elements) : new Float32Array(padTo * t.elements);
+        this.padRows.set(t.name, buf);
+      }
+      for (let r = 0; r < padTo; r += count) {
+        const n = Math.min(count, padTo - r);
+        buf.set(src.subarray(0, n * t.elements), r * t.elements);
+      }
+      out[t.name] = buf;
     }
-    return { x: this.padX, y: this.padY, rows, weight };
+    return { rows: out, n: padTo, weight };
   }
 
   /** Runs one tiny forward and backward pass, so a kernel missing from the engine fails at start. */
   async probe(): Promise<void> {
-    const n = inputSize(this.job);
-    await this.computeGradients(new Float32Array(n), new Float32Array(this.job.outputSize), 1, new Float32Array(this.paramCount));
+    const rows: Rows = {};
+    for (const t of this.spec.tensors) rows[t.name] = t.dtype === 'int32' ? new Int32Array(t.elements) : new Float32Array(t.elements);
+    await this.computeGradientsOf(rows, 1, new Float32Array(this.paramCount));
   }
 
   dispose(): void {

@@ -1,15 +1,17 @@
 /**
- * Checks a job's model and data before any worker starts. A job is user code: a model with two
- * inputs, a plain array where a Float32Array belongs, or a `size` that disagrees with the arrays
- * would otherwise fail deep inside the engine (or, for a wrong size, train on silently). Each
- * check fails with RT_JOB_INVALID naming what differs.
+ * Checks a job's model and data against its declared tensors before any worker starts. A job is
+ * user code: a model with another number of inputs, a plain array where a Float32Array belongs,
+ * a `size` that disagrees with the arrays or a class id past the model's classes would otherwise
+ * fail deep inside the engine (or train on silently). Each check fails with one RT_JOB_INVALID
+ * line naming the tensor and what was expected against what was found.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
-import { inputSize, type Dataset, type Job, type JobData } from './job.js';
+import type { Job, Split, SplitData } from './job.js';
+import { specOf, type JobSpec, type OutputSpec, type TensorSpec } from './spec.js';
 
-function invalid(job: Job, why: string): never {
-  throw new RingtrainError(ErrorCodes.JOB_INVALID, `job ${job.name}: ${why}`);
+function invalid(spec: JobSpec, why: string): never {
+  throw new RingtrainError(ErrorCodes.JOB_INVALID, `job ${spec.name}: ${why}`);
 }
 
 function shapeText(shape: readonly (number | null)[]): string {
@@ -24,44 +26,105 @@ function kindOf(v: unknown): string {
   return `a ${typeof v}`;
 }
 
+function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+function listText(ts: readonly TensorSpec[]): string {
+  return ts.map((t) => `${t.name} ${shapeText(t.shape)}`).join(', ');
+}
+
 /**
- * The model must take one input of `job.inputShape` and give one output. Its output width must be
- * `job.outputSize`, except for one-column targets (class ids), whose model may output one score
- * per class.
+ * What the loss (or accuracy) needs of an output that it does not get, or null: one score per
+ * class for sparse labels; for a job's own loss, the target's width when the target is wider than
+ * one value (a one-value target may be a class id against any number of scores); for a built-in
+ * loss, the target's values.
+ */
+function outputNeeds(o: OutputSpec, got: readonly (number | null)[]): string | null {
+  const width = got.reduce<number>((a, d) => a * (d ?? NaN), 1);
+  if (o.lossName === 'sparseCategoricalCrossentropy') {
+    const c = got[0];
+    return got.length === 1 && c !== null && c !== undefined && c >= 2 ? null : 'sparseCategoricalCrossentropy needs one score per class ([classes], at least 2)';
+  }
+  if (o.accuracy === 'class-ids' && got.length !== 1) return 'accuracy on class ids needs one row of class scores ([classes] or [1])';
+  if (o.lossName === 'custom' && o.elements === 1) return null;
+  return width === o.elements ? null : `target "${o.name}" ${shapeText(o.shape)} needs ${o.elements} values per sample`;
+}
+
+/**
+ * The model must take one input per declared input, in order and of the declared shapes, and
+ * give one output per declared output of the shape its loss needs.
  */
 export function checkModel(job: Job, model: TF.LayersModel): void {
-  if (model.inputs.length !== 1) invalid(job, `the model has ${model.inputs.length} inputs; ringtrain feeds exactly one input of shape ${shapeText(job.inputShape)}`);
-  if (model.outputs.length !== 1) invalid(job, `the model has ${model.outputs.length} outputs; ringtrain trains models with exactly one output`);
-  const inShape = model.inputs[0]!.shape.slice(1);
-  if (inShape.length !== job.inputShape.length || inShape.some((d, i) => d !== job.inputShape[i])) {
-    invalid(job, `the model's input shape ${shapeText(inShape)} differs from inputShape ${shapeText(job.inputShape)}`);
+  const spec = specOf(job);
+  if (model.inputs.length !== spec.inputs.length) {
+    invalid(spec, `the model has ${count(model.inputs.length, 'input')}; the job declares ${spec.inputs.length} (${listText(spec.inputs)})`);
   }
-  const outShape = model.outputs[0]!.shape.slice(1);
-  const width = outShape.reduce<number>((a, d) => a * (d ?? NaN), 1);
-  if (job.outputSize !== 1 && width !== job.outputSize) {
-    invalid(job, `the model's output shape ${shapeText(outShape)} does not give outputSize ${job.outputSize} values per sample`);
+  spec.inputs.forEach((t, i) => {
+    const got = model.inputs[i]!.shape.slice(1);
+    if (!sameShape(got, t.shape)) invalid(spec, `input "${t.name}": the model's input ${i} has shape ${shapeText(got)}, the job declares ${shapeText(t.shape)}`);
+  });
+  if (model.outputs.length !== spec.outputs.length) {
+    invalid(spec, `the model has ${count(model.outputs.length, 'output')}; the job declares ${spec.outputs.length} (${listText(spec.outputs)})`);
+  }
+  spec.outputs.forEach((o, i) => {
+    const got = model.outputs[i]!.shape.slice(1);
+    const need = outputNeeds(o, got);
+    if (need !== null) invalid(spec, `output "${o.name}": the model's output ${i} has shape ${shapeText(got)}; ${need}`);
+  });
+}
+
+function checkTensor(spec: JobSpec, where: string, t: TensorSpec, arr: unknown, size: number): void {
+  const want = t.dtype === 'int32' ? Int32Array : Float32Array;
+  if (!(arr instanceof want)) {
+    invalid(spec, `${where}.${t.name} is ${kindOf(arr)}; it must be a${t.dtype === 'int32' ? 'n Int32Array' : ' Float32Array'} (row-major, size × ${t.elements} values)`);
+  }
+  if (arr.length !== size * t.elements) {
+    invalid(spec, `${where}.${t.name} holds ${arr.length} values, but ${where}.size ${size} × ${t.elements} values per row ${shapeText(t.shape)} = ${size * t.elements}`);
   }
 }
 
-function checkSplit(job: Job, name: string, d: Dataset | undefined, minSize: number): void {
-  if (typeof d !== 'object' || d === null) invalid(job, `loadData() returned no ${name} split (an object { x, y, size })`);
+/** Class ids must index the model's scores: a label past them trains as an all-zero one-hot row. */
+function checkLabels(spec: JobSpec, where: string, o: OutputSpec, arr: Int32Array, classes: number): void {
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i]!;
+    if (v < 0 || v >= classes) invalid(spec, `${where}.${o.name}[${i}] is ${v}; class ids must lie in [0, ${classes}) (the model's output has ${classes} classes)`);
+  }
+}
+
+function checkSplit(spec: JobSpec, where: string, d: Split | undefined, minSize: number, classes: (number | null)[]): void {
+  const example = spec.tensors.length === 2 && spec.tensors[0]!.name === 'x' ? '{ x, y, size }' : '{ size, tensors: { ... } }';
+  if (typeof d !== 'object' || d === null) invalid(spec, `loadData() returned no ${where} split (an object ${example})`);
   const { size } = d;
-  if (!Number.isInteger(size) || size < minSize) invalid(job, `${name}.size must be an integer of at least ${minSize} (got ${String(size)})`);
-  const widths = { x: inputSize(job), y: job.outputSize };
-  for (const key of ['x', 'y'] as const) {
-    const arr: unknown = d[key];
-    if (!(arr instanceof Float32Array)) invalid(job, `${name}.${key} is ${kindOf(arr)}; it must be a Float32Array (row-major, size × ${widths[key]} values)`);
-    if (arr.length !== size * widths[key]) {
-      invalid(job, `${name}.${key} holds ${arr.length} values, but ${name}.size ${size} × ${key === 'x' ? 'inputSize' : 'outputSize'} ${widths[key]} = ${size * widths[key]}`);
+  if (!Number.isInteger(size) || size < minSize) invalid(spec, `${where}.size must be an integer of at least ${minSize} (got ${String(size)})`);
+  const tensors: unknown = d.tensors;
+  if (typeof tensors !== 'object' || tensors === null) invalid(spec, `${where}.tensors is ${kindOf(tensors)}; it must map each tensor name to its rows`);
+  for (const t of spec.tensors) checkTensor(spec, where, t, Reflect.get(tensors, t.name), size);
+  spec.outputs.forEach((o, i) => {
+    const n = classes[i] ?? null;
+    if ((o.dtype === 'int32' && o.accuracy !== null) || o.lossName === 'sparseCategoricalCrossentropy') {
+      if (n !== null) checkLabels(spec, where, o, d.tensors[o.name] as Int32Array, n);
     }
-  }
+  });
 }
 
-/** Every split is typed and agrees with its `size` and the job's input and output widths. */
-export function checkData(job: Job, data: JobData, opts: { trainFromFile?: boolean } = {}): void {
-  if (typeof data !== 'object' || data === null) invalid(job, `loadData() must return { train, test, validation? } (got ${kindOf(data)})`);
+/**
+ * Every split is typed and agrees with its `size` and the declared tensors; int32 class ids lie
+ * within the classes of `model` (when given).
+ */
+export function checkData(job: Job, data: SplitData, opts: { trainFromFile?: boolean; model?: TF.LayersModel } = {}): void {
+  const spec = specOf(job);
+  if (typeof data !== 'object' || data === null) invalid(spec, `loadData() must return { train, test, validation? } (got ${kindOf(data)})`);
+  const classes = spec.outputs.map((o, i) => {
+    const shape = opts.model?.outputs[i]?.shape;
+    return o.dtype === 'int32' && shape !== undefined && shape.length === 2 && (shape[1] ?? 0) >= 2 ? shape[1]! : null;
+  });
   // With --data-file the training rows come from the packed file, so the job's own train split may be empty.
-  checkSplit(job, 'train', data.train, opts.trainFromFile === true ? 0 : 1);
-  checkSplit(job, 'test', data.test, 1);
-  if (data.validation !== undefined) checkSplit(job, 'validation', data.validation, 1);
+  checkSplit(spec, 'train', data.train, opts.trainFromFile === true ? 0 : 1, classes);
+  checkSplit(spec, 'test', data.test, 1, classes);
+  if (data.validation !== undefined) checkSplit(spec, 'validation', data.validation, 1, classes);
 }

@@ -203,9 +203,9 @@ export interface StartMsg {
 }
 export interface GoMsg { type: 'go'; generation: number }
 /**
- * A rank's share of one step: the rows themselves (x and y), or, for a rank that reported
- * `localData`, only their indices into the training split, from which it gathers the same rows.
- * Exactly one of the two is present.
+ * A rank's share of one step: the rows themselves (every named tensor of the job; a v1 job's are
+ * x and y), or, for a rank that reported `localData`, only their indices into the training
+ * split, from which it gathers the same rows. Exactly one of the two is present.
  */
 export type BatchMsg = BatchHead & BatchRows;
 export interface BatchHead {
@@ -224,8 +224,10 @@ export interface BatchHead {
   sendState: boolean;
 }
 export type BatchRows =
-  | { x: Float32Array; y: Float32Array; indices?: undefined }
-  | { indices: Uint32Array; x?: undefined; y?: undefined };
+  | { tensors: BatchTensors; indices?: undefined }
+  | { indices: Uint32Array; tensors?: undefined };
+/** Named rows of a batch; their widths and dtypes are the worker's to check against its job. */
+export type BatchTensors = Record<string, Float32Array | Int32Array>;
 /**
  * End of a generation: finish the steps before `atStep` (a step boundary, for joins), or stop at
  * once (`null`: a member was lost), then reply with `state`.
@@ -325,11 +327,27 @@ function obj(o: Obj, k: string): Obj {
   return v;
 }
 
+const TENSOR_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+const MAX_BATCH_TENSORS = 64;
+
+/** Named float32 or int32 arrays (their widths are the worker's to check). */
+function tensors(o: Obj, k: string): BatchTensors {
+  const t = obj(o, k);
+  const names = Object.keys(t);
+  if (names.length === 0 || names.length > MAX_BATCH_TENSORS) bad(`field ${k} must name 1 to ${MAX_BATCH_TENSORS} tensors`);
+  for (const n of names) {
+    if (!TENSOR_NAME.test(n)) bad(`field ${k} has a bad tensor name`);
+    const v = t[n];
+    if (!(v instanceof Float32Array) && !(v instanceof Int32Array)) bad(`tensor ${n} must be a Float32Array or an Int32Array`);
+  }
+  return t as BatchTensors;
+}
+
 /** Rows or indices, exactly one of the two; indices must number `count` (their range is the worker's to check). */
 function parseBatchRows(o: Obj, count: number): BatchRows {
-  const rows = has(o, 'x') || has(o, 'y');
-  if (rows === has(o, 'indices')) bad('a batch must carry either x and y or indices');
-  if (rows) return { x: f32(o, 'x'), y: f32(o, 'y') };
+  const rows = has(o, 'tensors');
+  if (rows === has(o, 'indices')) bad('a batch must carry either tensors or indices');
+  if (rows) return { tensors: tensors(o, 'tensors') };
   const v = o['indices'];
   if (!(v instanceof Uint32Array) || v.length !== count) bad(`field indices must be a Uint32Array of count (${count}) entries`);
   return { indices: v };

@@ -9,6 +9,7 @@ import { DEFAULT_PIP_SPEC, defaultCacheDir } from './locate.js';
 import { installTensorflow } from './install.js';
 import { phases } from './phases.js';
 import { ErrorCodes, RingtrainError } from '../../base/errors.js';
+import { optNumberFlag } from '../../config/flags.js';
 
 function installCommand(y: Argv): Argv {
   return y.command(
@@ -48,9 +49,8 @@ export const enginesCommand: CommandModule = {
       .option('json', { type: 'boolean', default: false, describe: 'Print the list as one JSON line' })
       .option('gpu', { type: 'number', describe: 'Device index to probe (as a worker with --gpu I would)' }),
   handler: async (argv) => {
-    const gpu = argv['gpu'];
-    if (gpu !== undefined && (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0 || gpu > 255)) throw new RingtrainError(ErrorCodes.BAD_CONFIG, `--gpu must be an integer in [0, 255] (got ${String(gpu)})`);
-    const list = await listEngines(typeof gpu === 'number' ? gpu : null);
+    // Probed as a worker with --gpu I would be, so the bound is the worker's row of the flag table.
+    const list = await listEngines(optNumberFlag(argv, 'gpu', 'worker'));
     if (argv['json']) process.stdout.write(`${JSON.stringify({ event: 'engines', engines: list })}\n`);
     else process.stdout.write(`${formatEngines(list)}\n`);
   },
