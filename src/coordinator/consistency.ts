@@ -22,8 +22,7 @@ export function firstDifference(a: ModelFingerprint, b: ModelFingerprint): strin
     }
   }
   if (a.paramCount !== b.paramCount) return `parameter count ${a.paramCount} vs ${b.paramCount}`;
-  // Absent on one side (an older rank): nothing to compare.
-  if (a.architecture !== undefined && b.architecture !== undefined && a.architecture !== b.architecture) {
+  if (a.architecture !== b.architecture) {
     return `layer classes or configuration (activation, units, initializers): architecture ${a.architecture} vs ${b.architecture}`;
   }
   return null;

@@ -32,7 +32,7 @@ export interface GenerationContext {
   /** The ring over sockets (socketRing), or an in-process collective in tests. */
   formRing: RingFormer;
   /** The engine and model; started after the ring is formed (see runGeneration). */
-  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device?: string; threads?: number | null } }>;
+  compute(): Promise<{ trainer: Trainer; engine: { name: string; reason: string; device: string; threads: number | null } }>;
   log: Logger;
   /** Set on adoption; the caller keeps it across generations. */
   setReplica(r: Replica): void;

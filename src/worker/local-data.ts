@@ -3,7 +3,7 @@
  * the same seed, has the coordinator's dataset fingerprint, the coordinator sends this rank only
  * the indices of its share: a few hundred bytes instead of the rows, which fit ahead in the socket
  * buffers so the prefetched batches are really there when a step starts. Anything short of a
- * verified match (stream mode, a load failure, different data, an older coordinator) means
+ * verified match (stream mode, a load failure, different data) means
  * streamed rows, which always work. A run whose training split is a packed file (`--data-file`)
  * has no streamed fallback: the coordinator holds no rows, so this worker must hold the same file
  * (file-data.ts) or fail with RT_DATA_MISMATCH before it reports ready.
@@ -56,7 +56,7 @@ export class LocalData {
    * worker holds the same file.
    */
   async forStart(start: StartMsg, job: () => Promise<Job>, log: Logger): Promise<LocalSplit | FileSplit | null> {
-    const want = start.dataFingerprint ?? null;
+    const want = start.dataFingerprint;
     if (want !== null && isPackFingerprint(want)) {
       if (this.mode === 'stream') throw new RingtrainError(ErrorCodes.DATA_MISMATCH, 'the coordinator trains from a packed data file and streams no rows; start this worker with --data auto and --data-file');
       this.warm(log);

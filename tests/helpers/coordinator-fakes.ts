@@ -24,7 +24,7 @@ export function hello(pid: number, over: Partial<HelloMsg> = {}): HelloMsg {
   };
 }
 
-const timings = { waitMs: 1, computeMs: 2, allreduceMs: 3, updateMs: 4 };
+const timings = { waitMs: 1, computeMs: 2, allreduceMs: 3, updateMs: 4, commMs: 3 };
 
 /** A rank's report of `step` (loss and samples equal on every rank, as the all-reduce makes them). */
 export function stepDone(generation: number, step: number, over: Partial<StepDoneMsg> = {}): StepDoneMsg {

@@ -11,7 +11,7 @@ import { checksum } from '../../src/shared/kernels/flat.js';
 import { hello, stepDone } from './coordinator-fakes.js';
 
 /** The model every fake worker builds (the coordinator's own must be the same). */
-export const FAKE_MODEL: ModelFingerprint = { weights: [{ name: 'w', shape: [4], dtype: 'float32' }], paramCount: 4 };
+export const FAKE_MODEL: ModelFingerprint = { weights: [{ name: 'w', shape: [4], dtype: 'float32' }], paramCount: 4, architecture: 'fake' };
 
 /** A control connection: what the coordinator sends goes straight to its worker. */
 export class FakeConn {
@@ -93,7 +93,7 @@ export class FakeWorker {
         this.batches.clear();
         this.world.joinRing(this, msg.generation, msg.worldSize);
         this.onStart?.(msg.generation);
-        this.say({ type: 'ring-ready', generation: msg.generation, engine: 'cpu', engineReason: 'test', fingerprint: FAKE_MODEL, localData: false });
+        this.say({ type: 'ring-ready', generation: msg.generation, engine: 'cpu', engineReason: 'test', device: 'CPU', threads: null, fingerprint: FAKE_MODEL, localData: false });
         break;
       case 'batch':
         if (this.frozen || msg.step === this.freezeAtStep) {

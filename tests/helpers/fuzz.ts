@@ -66,11 +66,11 @@ export class Fuzz {
 
   /** A valid message of a random type; the fuzzer then breaks it. */
   message(): Message {
-    const t = { waitMs: 0, computeMs: 1, allreduceMs: 1, updateMs: 0 };
+    const t = { waitMs: 0, computeMs: 1, allreduceMs: 1, updateMs: 0, commMs: 1 };
     return this.pick<Message>([
       { type: 'hello', protocol: PROTOCOL_VERSION, ringUrl: 'ws://127.0.0.1:1', backend: 'cpu', host: 'fuzz', pid: 1, job: null, appliedSteps: this.int(5) - 1, stateFingerprint: null, proof: this.bytes(32), nonce: this.bytes(32) },
-      { type: 'ring-ready', generation: 1, engine: 'cpu', engineReason: 'fuzz', fingerprint: { paramCount: 1, weights: [{ name: 'w', shape: [1], dtype: 'float32' }] } },
-      { type: 'step-done', generation: 1, step: this.int(100), loss: 1, samples: 64, checksum: null, timings: t, skipped: false },
+      { type: 'ring-ready', generation: 1, engine: 'cpu', engineReason: 'fuzz', device: 'CPU', threads: null, localData: false, fingerprint: { paramCount: 1, weights: [{ name: 'w', shape: [1], dtype: 'float32' }], architecture: 'fuzz' } },
+      { type: 'reports', reports: [{ type: 'step-done', generation: 1, step: this.int(100), loss: 1, samples: 64, checksum: null, timings: t, skipped: false }] },
       { type: 'state', generation: 1, state: { ...freshState(601, this.int(50)), cursor: 64 } },
       { type: 'ring-failed', generation: 1, step: this.int(50), code: 'RT_RING_FAILED', message: 'fuzz' },
       { type: 'error', code: 'RT_INTERNAL', message: 'fuzz' },

@@ -13,6 +13,6 @@ export function freshState(P: number, step = 0): TrainState {
 export function adamParams(over: Partial<TrainParams> = {}): TrainParams {
   return {
     epochs: 1, batchSize: 32, optimizer: { name: adam.name, config: adam.getConfig() }, clipNorm: 0, seed: 42, checksumEvery: 10,
-    stepTimeoutMs: 20_000, onNonfinite: 'skip', ...over,
+    stepTimeoutMs: 20_000, onNonfinite: 'skip', compress: 'none', accumulate: 1, ...over,
   };
 }

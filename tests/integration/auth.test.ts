@@ -63,7 +63,7 @@ describe('authentication and edge validation during a live run', () => {
     await live.waitForLog({ code: 'RT_BAD_MESSAGE', err: /undecodable message/ });
     await live.waitForLog({ code: 'RT_BAD_MESSAGE', err: /malformed message: field ringUrl/ });
     // The same connection is still served: a step report before hello is out of order.
-    await junk.send(encodeMessage({ type: 'step-done', generation: 1, step: 0, loss: 1, samples: 1, checksum: null, timings: { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0 }, skipped: false }));
+    await junk.send(encodeMessage({ type: 'reports', reports: [{ type: 'step-done', generation: 1, step: 0, loss: 1, samples: 1, checksum: null, timings: { waitMs: 0, computeMs: 0, allreduceMs: 0, updateMs: 0, commMs: 0 }, skipped: false }] }));
     codes['wrongState'] = await junk.errorCode();
     // A coordinator-only message from a worker is refused, too.
     const reversed = connectPeer(url);

@@ -75,7 +75,7 @@ async function indexingCoordinator(indices: Uint32Array): Promise<{ url: string;
       received.push(m);
       if (m.type === 'hello') {
         ws.send(encodeMessage({ type: 'welcome', proof: null }));
-        ws.send(encodeMessage({ type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job: 'mnist-mlp', params, state, fingerprint: 'f', ringSalt: newNonce(), dataFingerprint }));
+        ws.send(encodeMessage({ type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, peers: null, job: 'mnist-mlp', params, state, fingerprint: 'f', ringSalt: newNonce(), dataFingerprint }));
       } else if (m.type === 'ring-ready' && m.localData === true) {
         ws.send(encodeMessage({ type: 'go', generation: 1 }));
         ws.send(encodeMessage({ type: 'batch', generation: 1, step: 0, epoch: 0, count: indices.length, nextEpoch: 0, nextCursor: indices.length, indices, checksum: true, sendState: false }));

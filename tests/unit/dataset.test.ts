@@ -38,7 +38,7 @@ function capture(): { log: pino.Logger; lines: () => { level: number; msg: strin
 function startFor(job: string, seed: number, dataFingerprint: string | null): StartMsg {
   const state = freshState(1);
   const params = adamParams({ batchSize: 8, seed, stepTimeoutMs: 1000 });
-  return { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job, params, state, fingerprint: 'f', ringSalt: new Uint8Array(32), dataFingerprint };
+  return { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, peers: null, job, params, state, fingerprint: 'f', ringSalt: new Uint8Array(32), dataFingerprint };
 }
 
 describe('gatherRows', () => {

@@ -106,7 +106,7 @@ describe('exposure', () => {
 });
 
 describe('model fingerprints', () => {
-  const fp = (units: number) => ({ paramCount: 10 * units + units, weights: [{ name: 'dense_Dense/kernel', shape: [10, units], dtype: 'float32' }, { name: 'dense_Dense/bias', shape: [units], dtype: 'float32' }] });
+  const fp = (units: number) => ({ paramCount: 10 * units + units, weights: [{ name: 'dense_Dense/kernel', shape: [10, units], dtype: 'float32' }, { name: 'dense_Dense/bias', shape: [units], dtype: 'float32' }], architecture: 'dense' });
 
   it('ignore the per-process counters tfjs puts in layer names', () => {
     expect(canonicalWeightName('dense_Dense3/kernel')).toBe('dense_Dense/kernel');

@@ -1,13 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { decodeMessage, encodeMessage, FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader, FrameKind, Dtype, payloadF32 } from '../../src/shared/protocol/codec.js';
-import { parseMessage, type Message } from '../../src/shared/protocol/protocol.js';
+import { MAX_REPORTS, parseMessage, parseTrainState, type Message, type StepDoneMsg } from '../../src/shared/protocol/protocol.js';
 import { codeOf } from '../helpers/codes.js';
+import type { RingtrainError } from '../../src/shared/base/errors.js';
 import { adamParams, freshState } from '../helpers/train-state.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
 const code = codeOf;
+/** The code and message an action throws with. */
+function messageOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (err) {
+    return `${(err as RingtrainError).code}: ${(err as Error).message}`;
+  }
+  return 'no error';
+}
 
 describe('control messages', () => {
   const batch: Message = {
@@ -46,18 +56,20 @@ describe('control messages', () => {
     expect(decodeMessage(packr.pack({ type: 'pause', generation: 2, atStep: null }))).toEqual({ type: 'pause', generation: 2, atStep: null });
   });
 
-  it('carries every rank\'s ring address in start.peers (absent or null: ring only), checked against the world size', () => {
+  it('carries every rank\'s ring address in start.peers (null: one rank), checked against the world size', () => {
     const state = freshState(2);
     const params = adamParams({ batchSize: 4, seed: 1, stepTimeoutMs: 1000 });
-    const start = { type: 'start', generation: 1, rank: 0, worldSize: 2, successor: 'ws://b', job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
+    const start = { type: 'start', generation: 1, rank: 0, worldSize: 2, successor: 'ws://b', job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32), dataFingerprint: null };
     expect(decodeMessage(packr.pack({ ...start, peers: ['ws://a', 'ws://b'] }))).toMatchObject({ peers: ['ws://a', 'ws://b'] });
-    expect(decodeMessage(packr.pack(start))).toMatchObject({ peers: null });
+    expect(decodeMessage(packr.pack({ ...start, peers: null }))).toMatchObject({ peers: null });
+    expect(code(() => decodeMessage(packr.pack(start)))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...start, peers: ['ws://a'] })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...start, peers: ['ws://a', 7] })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...start, peers: 'ws://a' })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...start, peers: null, rank: 2 })))).toBe('RT_BAD_MESSAGE');
   });
 
-  it('carries a batch as indices instead of rows: exactly one of {tensors} or {indices}, indices numbering count', () => {
+  it('carries a batch as indices instead of rows: exactly one of {x, y} or {indices}, indices numbering count', () => {
     const head: Record<string, unknown> = Object.fromEntries(Object.entries(batch).filter(([k]) => k !== 'tensors'));
     // A view into a larger order, as the coordinator sends it: only the view travels.
     const order = Uint32Array.of(9, 4, 7, 1, 0);
@@ -71,33 +83,37 @@ describe('control messages', () => {
     expect(code(() => decodeMessage(packr.pack(head)))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, x: Float32Array.of(1) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { y: Float32Array.of(1) }, indices: Uint32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
-    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: {} })))).toBe('RT_BAD_MESSAGE');
-    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { 'no spaces': Float32Array.of(1) } })))).toBe('RT_BAD_MESSAGE');
-    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { x: Float64Array.of(1) } })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: Uint32Array.of(4) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: [4, 7] })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: Float32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, indices: Int32Array.of(4, 7) })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { x: Uint32Array.of(1, 2, 3, 4), y: Float32Array.of(0, 1) } })))).toBe('RT_BAD_MESSAGE');
-    // Null stands for absent, as for the other optional fields.
-    expect(decodeMessage(packr.pack({ ...batch, indices: null }))).toEqual(batch);
+    expect(code(() => decodeMessage(packr.pack({ ...batch, indices: null })))).toBe('RT_BAD_MESSAGE');
+    // Rows that are no tensors: none, a bad name, a dtype the engines do not take.
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: {} })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { 'no spaces': Float32Array.of(1) } })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ ...head, tensors: { x: Float64Array.of(1) } })))).toBe('RT_BAD_MESSAGE');
   });
 
-  it('treats the data fields of start and ring-ready as optional (older peers), and checks them when present', () => {
+  it('requires every field of start and ring-ready (peers run the same version), and checks each', () => {
     const state = freshState(2);
     const params = adamParams({ batchSize: 4, seed: 1, stepTimeoutMs: 1000 });
-    const start = { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
-    expect(decodeMessage(packr.pack(start))).toMatchObject({ dataFingerprint: null });
+    const start = { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, peers: null, job: 'j', params, state, fingerprint: 'f', ringSalt: new Uint8Array(32) };
+    expect(code(() => decodeMessage(packr.pack(start)))).toBe('RT_BAD_MESSAGE');
+    expect(decodeMessage(packr.pack({ ...start, dataFingerprint: null }))).toMatchObject({ dataFingerprint: null });
     expect(decodeMessage(packr.pack({ ...start, dataFingerprint: 'd' }))).toMatchObject({ dataFingerprint: 'd' });
     expect(code(() => decodeMessage(packr.pack({ ...start, dataFingerprint: 7 })))).toBe('RT_BAD_MESSAGE');
-    const ready = { type: 'ring-ready', generation: 1, engine: 'wasm', engineReason: 'r', fingerprint: { paramCount: 1, weights: [] } };
-    expect(decodeMessage(packr.pack(ready))).not.toHaveProperty('localData');
-    expect(decodeMessage(packr.pack({ ...ready, localData: true }))).toMatchObject({ localData: true });
+    const { compress: _c, ...oldParams } = params;
+    expect(code(() => decodeMessage(packr.pack({ ...start, dataFingerprint: null, params: oldParams })))).toBe('RT_BAD_MESSAGE');
+    const ready = { type: 'ring-ready', generation: 1, engine: 'wasm', engineReason: 'r', fingerprint: { paramCount: 1, weights: [], architecture: 'a' }, device: 'CPU', threads: 4, localData: true };
+    expect(decodeMessage(packr.pack(ready))).toEqual(ready);
+    expect(decodeMessage(packr.pack({ ...ready, threads: null }))).toMatchObject({ threads: null });
+    for (const field of ['device', 'threads', 'localData'] as const) {
+      const { [field]: _gone, ...without } = ready;
+      expect([field, code(() => decodeMessage(packr.pack(without)))]).toEqual([field, 'RT_BAD_MESSAGE']);
+    }
+    expect(code(() => decodeMessage(packr.pack({ ...ready, fingerprint: { paramCount: 1, weights: [] } })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...ready, localData: 'yes' })))).toBe('RT_BAD_MESSAGE');
-    // The device and threads a rank reports are optional too, and checked when present.
-    expect(decodeMessage(packr.pack(ready))).not.toHaveProperty('device');
-    expect(decodeMessage(packr.pack({ ...ready, device: 'CPU', threads: 4 }))).toMatchObject({ device: 'CPU', threads: 4 });
-    expect(decodeMessage(packr.pack({ ...ready, device: 'CPU', threads: null }))).not.toHaveProperty('threads');
     expect(code(() => decodeMessage(packr.pack({ ...ready, threads: 0 })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...ready, device: 'x'.repeat(300) })))).toBe('RT_BAD_MESSAGE');
   });
@@ -106,10 +122,35 @@ describe('control messages', () => {
     const failed = { type: 'ring-failed', generation: 2, step: 5, code: 'RT_RING_FAILED', message: 'm' };
     expect(decodeMessage(packr.pack(failed))).not.toHaveProperty('peer');
     expect(decodeMessage(packr.pack({ ...failed, peer: { rank: 2, link: 'successor' } }))).toMatchObject({ peer: { rank: 2, link: 'successor' } });
-    expect(decodeMessage(packr.pack({ ...failed, peer: null }))).not.toHaveProperty('peer');
+    expect(code(() => decodeMessage(packr.pack({ ...failed, peer: null })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...failed, peer: { rank: 2, link: 'sideways' } })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...failed, peer: { rank: -1, link: 'mesh' } })))).toBe('RT_BAD_MESSAGE');
     expect(code(() => decodeMessage(packr.pack({ ...failed, peer: 'rank 2' })))).toBe('RT_BAD_MESSAGE');
+  });
+
+  it('carries step reports only in batches: one to MAX_REPORTS per reports message, each checked', () => {
+    const report = { type: 'step-done', generation: 1, step: 4, loss: NaN, samples: 64, checksum: null, timings: { waitMs: 0, computeMs: 1, allreduceMs: 2, updateMs: 0, commMs: 3 }, skipped: true };
+    const back = decodeMessage(encodeMessage({ type: 'reports', reports: [report as StepDoneMsg, { ...report, step: 5, loss: 0.5 } as StepDoneMsg] }));
+    expect(back).toEqual({ type: 'reports', reports: [report, { ...report, step: 5, loss: 0.5 }] });
+    // A report on its own is not a message.
+    expect(code(() => decodeMessage(packr.pack(report)))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'reports', reports: [] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'reports', reports: Array.from({ length: MAX_REPORTS + 1 }, () => report) })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'reports', reports: [report, { ...report, samples: -1 }] })))).toBe('RT_BAD_MESSAGE');
+    expect(code(() => decodeMessage(packr.pack({ type: 'reports', reports: [{ ...report, timings: { ...report.timings, waitMs: Infinity } }] })))).toBe('RT_BAD_MESSAGE');
+  });
+
+  it('refuses unknown fields, and says which field is wrong in one bounded line', () => {
+    const go = { type: 'go', generation: 1 };
+    expect(decodeMessage(packr.pack(go))).toEqual(go);
+    expect(messageOf(() => decodeMessage(packr.pack({ ...go, extra: 1 })))).toBe('RT_BAD_MESSAGE: malformed message: message must not have additional properties: ["extra"]');
+    const params = adamParams({ epochs: 0 });
+    const start = { type: 'start', generation: 1, rank: 0, worldSize: 1, successor: null, peers: null, job: 'j', params, state: freshState(1), fingerprint: 'f', ringSalt: new Uint8Array(32), dataFingerprint: null };
+    expect(messageOf(() => decodeMessage(packr.pack(start)))).toBe('RT_BAD_MESSAGE: malformed message: field params.epochs must be >= 1');
+    const hostile = messageOf(() => decodeMessage(packr.pack({ ...go, [`a\nb${'x'.repeat(1000)}`]: 1 })));
+    expect(hostile).not.toContain('\n');
+    expect(hostile.length).toBeLessThan(400);
+    expect(messageOf(() => parseTrainState({ ...freshState(2), params: new Float32Array(3) }))).toBe('RT_BAD_MESSAGE: malformed message: field state must have optimizer slots as long as its parameters');
   });
 
   it('maps an unknown remote error code to RT_INTERNAL rather than trusting it', () => {

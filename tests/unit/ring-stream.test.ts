@@ -111,13 +111,12 @@ describe('RingStreamReader', () => {
     }
   });
 
-  it('collects frames routed aside, accepts the v3 header-then-payload form, and reports ready and close', () => {
+  it('collects frames routed aside, and reports ready and close', () => {
     const seen = fresh();
     const r = reader(seen);
     const later = dataFrame(header({ seq: 2, offset: 4, count: 2 }), Buffer.from(Float32Array.of(1.5, -2).buffer), true);
-    const head = Buffer.alloc(FRAME_HEADER_BYTES);
-    writeFrameHeader(head, header({ kind: FrameKind.DataHead, seq: 3, count: 1 }));
-    feedSplit(r, Buffer.concat([readyFrame(), later, wsWrap(head, false), wsWrap(Buffer.from(Float32Array.of(9).buffer), false), wsCloseFrame(true)]), mulberry32(3));
+    const last = dataFrame(header({ seq: 3, count: 1 }), Buffer.from(Float32Array.of(9).buffer), false);
+    feedSplit(r, Buffer.concat([readyFrame(), later, last, wsCloseFrame(true)]), mulberry32(3));
     expect(seen.ready).toBe(1);
     expect(seen.collected.map((c) => [c.h.seq, c.h.offset, Array.from(new Float32Array(c.payload.buffer, c.payload.byteOffset, c.h.count))])).toEqual([
       [2, 4, [1.5, -2]],
@@ -145,14 +144,18 @@ describe('RingStreamReader', () => {
     fragmented[0] = 0x02;
     const rsv = Buffer.from(ok);
     rsv[0]! |= 0x40;
-    const bigAnnounce = Buffer.concat([wsBinaryHeader(FRAME_HEADER_BYTES, false), (() => {
+    // Refused at its header, before any of the payload it announces arrives.
+    const bigAnnounce = Buffer.concat([wsBinaryHeader(FRAME_HEADER_BYTES + LIMIT * 4, false), (() => {
       const h = Buffer.alloc(FRAME_HEADER_BYTES);
-      writeFrameHeader(h, header({ kind: FrameKind.DataHead, count: LIMIT }));
+      writeFrameHeader(h, header({ count: LIMIT }));
       return h;
     })()]);
     // `ok` has a 2-byte WebSocket header (payload < 126 bytes): the ring header starts at byte 2.
     const unknownKind = Buffer.from(ok);
     unknownKind[2] = 9;
+    // Kind 5 was a header whose payload came as the next frame; no ringtrain of this version sends it.
+    const headerOnly = Buffer.from(ok);
+    headerOnly[2] = 5;
     const handshake = Buffer.from(ok);
     handshake[2] = FrameKind.Hello;
     const badDtype = Buffer.from(ok);
@@ -165,6 +168,7 @@ describe('RingStreamReader', () => {
       ['a payload that is not count elements', dataFrame(header({ count: 3 }), Buffer.alloc(8), false)],
       ['a header announcing more than the limit', bigAnnounce],
       ['an unknown frame kind', unknownKind],
+      ['a header-only data frame (kind 5)', headerOnly],
       ['a handshake frame after the handshake', handshake],
       ['an unknown dtype', badDtype],
       ['an oversized control frame', hugePing],

@@ -4,7 +4,7 @@ import type { StepDoneMsg } from '../../src/shared/protocol/protocol.js';
 
 const report = (step: number, checksum: string | null, loss = 0.5): StepDoneMsg => ({
   type: 'step-done', generation: 1, step, loss, samples: 96, checksum,
-  timings: { waitMs: 0, computeMs: 1, allreduceMs: 1, updateMs: 0 }, skipped: false,
+  timings: { waitMs: 0, computeMs: 1, allreduceMs: 1, updateMs: 0, commMs: 1 }, skipped: false,
 });
 
 describe('step control', () => {

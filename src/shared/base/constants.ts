@@ -63,11 +63,11 @@ export const Defaults = {
    */
   prefetchSteps: 8,
   /**
-   * Worker: step reports held back to share one socket write (ControlClient.report). A small
-   * write and the wake-up it causes cost about 0.15 ms on a 2-core VM, a few percent of a 6 ms step.
+   * Worker: step reports held back to leave as one `reports` message (ControlClient.report). A
+   * small write and the wake-up it causes cost about 0.15 ms on a 2-core VM, a few percent of a 6 ms step.
    */
   reportBatchSteps: 4,
-  /** Worker: the longest a step report is held back, so slow steps report (and answer pings) at once. */
+  /** Worker: the longest a step report is held back, so slow steps report at once. */
   reportHoldMs: 25,
   /**
    * Ring chunk size: large enough to amortise the cost per frame, small enough to pipeline. Every
@@ -116,4 +116,4 @@ export const Defaults = {
  * Bumped whenever a message changes shape, or ranks of two versions would compute different bits
  * from the same messages; checked at hello (git log tells what each bump changed).
  */
-export const PROTOCOL_VERSION = 9;
+export const PROTOCOL_VERSION = 10;

@@ -33,11 +33,10 @@ export function decodeMessage(data: Buffer | ArrayBuffer | Buffer[]): Message {
 // ---- ring frames ----
 
 /**
- * Frame kinds on a ring link. `Data` carries header and payload in one message; `DataHead` is a
- * bare header whose payload is the next message on the same link, so a sender can hand the socket
- * a view of its buffer instead of copying it behind a header.
+ * Frame kinds on a ring link: the handshake's three, `Data` (header and payload in one WebSocket
+ * frame) and `Ready` (a bare header, see peer-link.ts).
  */
-export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4, DataHead: 5, Ready: 6 } as const;
+export const FrameKind = { Hello: 1, Data: 2, Challenge: 3, Accept: 4, Ready: 6 } as const;
 /** What a peer link is for; hello and accept name it in their `hop` field (and prove it). */
 export const LinkKind = { Ring: 0, Mesh: 1 } as const;
 
@@ -98,9 +97,8 @@ export function decodeFrameHeader(frame: Buffer): FrameHeader {
 /** Parses a whole frame's header; throws RT_BAD_FRAME when the frame is too short or its payload length lies. */
 export function readFrameHeader(frame: Buffer): FrameHeader {
   const h = decodeFrameHeader(frame);
-  if (h.kind === FrameKind.DataHead || h.kind === FrameKind.Ready) {
-    if (h.kind === FrameKind.DataHead && dtypeWidth(h.dtype) === 0) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring dtype ${h.dtype}`);
-    if (frame.length !== FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring ${h.kind === FrameKind.Ready ? 'ready frame' : 'data header'} is ${frame.length} bytes, expected ${FRAME_HEADER_BYTES}`);
+  if (h.kind === FrameKind.Ready) {
+    if (frame.length !== FRAME_HEADER_BYTES) throw new RingtrainError(ErrorCodes.BAD_FRAME, `ring ready frame is ${frame.length} bytes, expected ${FRAME_HEADER_BYTES}`);
   } else if (h.kind !== FrameKind.Data) {
     const want = HANDSHAKE_PAYLOAD[h.kind];
     if (want === undefined) throw new RingtrainError(ErrorCodes.BAD_FRAME, `unknown ring frame kind ${h.kind}`);

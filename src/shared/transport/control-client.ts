@@ -15,14 +15,12 @@ import { Defaults } from '../base/constants.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { decodeMessage, decodeRaw, encodeMessage } from '../protocol/codec.js';
 import { Mailbox } from '../base/mailbox.js';
-import { claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type StepDoneMsg, type WorkerToCoordinator } from '../protocol/protocol.js';
-import type { Socket } from 'node:net';
+import { COORDINATOR_TYPES, claimedProtocol, parseMessage, type ChallengeMsg, type CoordinatorToWorker, type StepDoneMsg, type WorkerWire } from '../protocol/protocol.js';
 import { PROTOCOL_VERSION } from '../base/constants.js';
+import { ReportBatcher } from './report-batcher.js';
 import { controlProof, newNonce, proofMatches, welcomeProof } from '../protocol/auth.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from './tls.js';
 import type { Logger } from '../base/logger.js';
-
-const FROM_COORDINATOR = new Set(['welcome', 'start', 'go', 'batch', 'pause', 'finish', 'error']);
 
 export interface ControlAuth {
   token: string | null;
@@ -62,8 +60,9 @@ function readChallengeOrThrow(data: Buffer, url: string): ChallengeMsg {
   return msg;
 }
 
+/** What a worker accepts after the challenge (a second challenge is out of place). */
 function isFromCoordinator(m: { type: string }): m is CoordinatorToWorker {
-  return FROM_COORDINATOR.has(m.type);
+  return m.type !== 'challenge' && COORDINATOR_TYPES.has(m.type);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -76,10 +75,11 @@ export class ControlClient {
   onMessage: ((msg: CoordinatorToWorker) => void) | null = null;
   private closing = false;
   private watchdog: NodeJS.Timeout;
-  /** Step reports written into the corked socket since the last flush, since when, and its timer. */
-  private held = 0;
-  private heldSince = 0;
-  private holdTimer: NodeJS.Timeout | undefined;
+  /** Step reports held back to leave together as one `reports` message. */
+  private readonly reports = new ReportBatcher<StepDoneMsg>(
+    (reports) => this.write({ type: 'reports', reports }),
+    { maxItems: Defaults.reportBatchSteps, holdMs: Defaults.reportHoldMs },
+  );
 
   /** The hello's auth fields: proof over the coordinator's nonce (null without a token), and our nonce. */
   readonly helloAuth: { proof: Uint8Array | null; nonce: Uint8Array };
@@ -95,7 +95,15 @@ export class ControlClient {
   private ignored = 0;
   private lastIgnoredLog = 0;
 
-  private constructor(private readonly ws: WebSocket, readonly url: string, private readonly log: Logger, challenge: ChallengeMsg, private readonly auth: ControlAuth) {
+  private constructor(
+    private readonly ws: WebSocket,
+    readonly url: string,
+    private readonly log: Logger,
+    challenge: ChallengeMsg,
+    private readonly auth: ControlAuth,
+    /** The local address of this connection: the address the coordinator can reach us at. */
+    readonly localAddress: string,
+  ) {
     this.helloAuth = { proof: auth.token === null ? null : controlProof(auth.token, challenge.nonce), nonce: newNonce() };
     this.ringSecret = auth.token ?? '';
     this.coordinatorTrusted = auth.token === null;
@@ -127,6 +135,7 @@ export class ControlClient {
       }
     });
     ws.on('close', (code, reason) => {
+      this.reports.clear();
       clearTimeout(this.watchdog);
       clearTimeout(this.welcomeTimer);
       this.inbox.close(new RingtrainError(ErrorCodes.COORDINATOR_LOST, `connection to coordinator ${url} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
@@ -180,12 +189,6 @@ export class ControlClient {
     if (msg.type === 'error') this.distrust(new RingtrainError(msg.code, `coordinator (unverified): ${msg.message}`));
   }
 
-  /** The local address of this connection: the address the coordinator can reach us at. */
-  get localAddress(): string {
-    const a = this.socket?.localAddress;
-    return a ? a.replace(/^::ffff:/, '') : '127.0.0.1';
-  }
-
   /**
    * Connects, retrying until `timeoutMs` has passed. `refused` is the last unverified refusal of
    * an earlier connection (see distrust), reported if the deadline passes without a challenge.
@@ -205,6 +208,11 @@ export class ControlClient {
         ...clientTlsOptions(auth.tls),
       });
       try {
+        // The upgrade response is where ws shows the connection's socket, and so our own address.
+        let local = '127.0.0.1';
+        ws.once('upgrade', (res) => {
+          if (res.socket.localAddress) local = res.socket.localAddress.replace(/^::ffff:/, '');
+        });
         // The challenge can arrive in the same packet as the upgrade response: listen before 'open'.
         const challenge = await new Promise<ChallengeMsg>((resolve, reject) => {
           const t = setTimeout(() => reject(new Error(`no challenge within ${Defaults.helloTimeoutMs} ms`)), Defaults.helloTimeoutMs);
@@ -228,7 +236,7 @@ export class ControlClient {
         ws.removeAllListeners('error');
         ws.removeAllListeners('close');
         log.info({ url, attempts }, 'connected to coordinator');
-        return new ControlClient(ws, url, log, challenge, auth);
+        return new ControlClient(ws, url, log, challenge, auth, local);
       } catch (err) {
         ws.removeAllListeners();
         ws.on('error', () => undefined);
@@ -259,46 +267,36 @@ export class ControlClient {
   }
 
   /** Queues a message; the promise resolves once it has been handed to the OS (or cannot be). */
-  send(msg: WorkerToCoordinator): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState !== WebSocket.OPEN) return resolve();
-      this.ws.send(encodeMessage(msg), () => resolve());
-      // Written after the held reports, so the coordinator sees them in order.
-      this.flush();
-    });
+  send(msg: WorkerWire): Promise<void> {
+    // Held reports first, so the coordinator sees every message in the order it was made.
+    this.flush();
+    return new Promise((resolve) => this.write(msg, resolve));
+  }
+
+  private write(msg: WorkerWire, done?: () => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return done?.();
+    this.ws.send(encodeMessage(msg), done && (() => done()));
   }
 
   /**
-   * Sends a step report without a write of its own: it waits in the corked socket and leaves with
-   * the next flush, once reportBatchSteps are held or the first has waited reportHoldMs, with any
-   * other message, or before this worker waits for one (generation.ts). The coordinator streams
-   * batches further ahead than reports are held back, so a rank does not starve meanwhile.
+   * Holds a step report back, to leave with others in one `reports` message: once
+   * reportBatchSteps are held or the first has waited reportHoldMs, before any other message, or
+   * on flush (before this worker waits for the coordinator: generation.ts). The coordinator
+   * streams batches further ahead than reports are held back, so a rank does not starve meanwhile.
    */
   report(msg: StepDoneMsg): void {
-    const socket = this.socket;
-    if (this.ws.readyState !== WebSocket.OPEN || !socket) return;
-    if (this.held === 0) {
-      socket.cork();
-      this.heldSince = performance.now();
-      // Also bounds the wait when the event loop turns without a flush (a ping's pong is held too).
-      this.holdTimer = setTimeout(() => this.flush(), Defaults.reportHoldMs);
-    }
-    this.held++;
-    this.ws.send(encodeMessage(msg));
-    if (this.held >= Defaults.reportBatchSteps || performance.now() - this.heldSince >= Defaults.reportHoldMs) this.flush();
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.reports.add(msg);
   }
 
-  /** Writes the held step reports (one system call for all of them). */
+  /** Step reports held back right now (none once they have been handed to the socket). */
+  get heldReports(): number {
+    return this.reports.size;
+  }
+
+  /** Sends the held step reports now, as one message. */
   flush(): void {
-    if (this.held === 0) return;
-    this.held = 0;
-    clearTimeout(this.holdTimer);
-    this.socket?.uncork();
-  }
-
-  /** The TCP or TLS socket under the WebSocket (`ws` keeps it in a private field). */
-  private get socket(): Socket | undefined {
-    return (this.ws as unknown as { _socket?: Socket })._socket;
+    this.reports.flush();
   }
 
   close(): void {

@@ -9,7 +9,7 @@ import { Defaults, PROTOCOL_VERSION } from '../base/constants.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { decodeRaw, encodeMessage } from '../protocol/codec.js';
 import { Mailbox } from '../base/mailbox.js';
-import { claimedProtocol, parseMessage, type CoordinatorToWorker, type HelloMsg, type WorkerToCoordinator } from '../protocol/protocol.js';
+import { WORKER_TYPES, claimedProtocol, parseMessage, type CoordinatorToWorker, type HelloMsg, type WorkerToCoordinator, type WorkerWire } from '../protocol/protocol.js';
 import { controlProof, newNonce, proofMatches, welcomeProof } from '../protocol/auth.js';
 import { listenWebSocket, type Listener } from './listen.js';
 import { warnIfInsecure } from './exposure.js';
@@ -58,6 +58,7 @@ export class WorkerConn {
   }
 }
 
+/** What the run loop reads: a worker's messages (each step report on its own) and closed connections. */
 export type ServerEvent =
   | { kind: 'message'; conn: WorkerConn; msg: WorkerToCoordinator }
   | { kind: 'closed'; conn: WorkerConn; reason: string };
@@ -71,8 +72,8 @@ export interface ControlServerOptions {
   insecure: boolean;
 }
 
-function isFromWorker(m: { type: string }): m is WorkerToCoordinator {
-  return m.type === 'hello' || m.type === 'ring-ready' || m.type === 'step-done' || m.type === 'state' || m.type === 'ring-failed' || m.type === 'error';
+function isFromWorker(m: { type: string }): m is WorkerWire {
+  return WORKER_TYPES.has(m.type);
 }
 
 export class ControlServer {
@@ -148,7 +149,7 @@ export class ControlServer {
       // A connection we are closing (refused, failed authentication) has been told why; what it
       // still sends (typically its own error report) is moot, not a protocol violation.
       if (ws.readyState !== WebSocket.OPEN) return;
-      let msg: WorkerToCoordinator;
+      let msg: WorkerWire;
       try {
         if (!isBinary) throw new RingtrainError(ErrorCodes.BAD_MESSAGE, 'text frame on a control link');
         const raw = decodeRaw(data);
@@ -190,7 +191,9 @@ export class ControlServer {
         conn.hello = msg;
         conn.send({ type: 'welcome', proof: token === null ? null : welcomeProof(token, msg.nonce) });
       }
-      this.events.push({ kind: 'message', conn, msg });
+      // A batch of step reports is a transport matter: the run loop takes them one step at a time.
+      if (msg.type === 'reports') for (const report of msg.reports) this.events.push({ kind: 'message', conn, msg: report });
+      else this.events.push({ kind: 'message', conn, msg });
     });
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);

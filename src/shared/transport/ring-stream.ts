@@ -10,7 +10,6 @@
  *
  * What a link carries after its handshake (ring-handshake.ts), each in one binary WebSocket frame:
  * - `Data`: a 20-byte ring header then its payload (what ringtrain sends);
- * - `DataHead` alone, then its payload as the next frame (the header-then-payload form of protocol 3, still accepted);
  * - `Ready`: a bare header, the dialler's "I am reading you now" (see peer-link.ts).
  * Ping and pong frames are skipped; a close frame ends the link. Masked frames are unmasked
  * (ringtrain's own diallers mask with zeros, which costs nothing).
@@ -80,8 +79,6 @@ export class RingStreamReader {
   private msgLen = 0;
   private readonly ringHead = Buffer.alloc(FRAME_HEADER_BYTES);
   private ringHave = 0;
-  /** A `DataHead` whose payload is the next WebSocket frame. */
-  private pendingHead: FrameHeader | null = null;
   private header: FrameHeader | null = null;
   private route: Route = 'discard';
   private width = 4;
@@ -181,15 +178,6 @@ export class RingStreamReader {
     }
     if (this.opcode === OP_CONTINUATION || (b0 & 0x80) === 0) this.bad('fragmented WebSocket message on a ring link (every ring frame is one WebSocket frame)');
     if (this.opcode !== OP_BINARY) this.bad('text frame on a ring link');
-    const head = this.pendingHead;
-    if (head !== null) {
-      // Protocol 3 form: this whole frame is the payload its DataHead announced.
-      this.pendingHead = null;
-      const want = head.count * dtypeWidth(head.dtype);
-      if (len !== want) this.bad(`data payload is ${len} bytes, its header announced ${want}`);
-      this.startPayload(head);
-      return p;
-    }
     if (len < FRAME_HEADER_BYTES) this.bad(`ring frame of ${len} bytes is shorter than its header`);
     this.ringHave = 0;
     this.state = State.RingHead;
@@ -202,15 +190,6 @@ export class RingStreamReader {
       if (this.msgLen !== FRAME_HEADER_BYTES) this.bad('a ready frame carries no payload');
       this.state = State.WsHead;
       this.hooks.ready();
-      return;
-    }
-    if (kind === FrameKind.DataHead) {
-      if (this.msgLen !== FRAME_HEADER_BYTES) this.bad(`ring data header is ${this.msgLen} bytes, expected ${FRAME_HEADER_BYTES}`);
-      const h = decodeFrameHeader(this.ringHead);
-      if (dtypeWidth(h.dtype) === 0) this.bad(`unknown ring dtype ${h.dtype}`);
-      this.checkSize(h);
-      this.pendingHead = h;
-      this.state = State.WsHead;
       return;
     }
     if (kind !== FrameKind.Data) this.bad(`unexpected ring frame kind ${kind} after the handshake`);
