@@ -16,7 +16,7 @@ import { planBuckets } from '../shared/collective/buckets.js';
 import { BucketReducer } from '../shared/collective/bucket-reducer.js';
 import type { Logger } from '../shared/base/logger.js';
 import type { Mailbox } from '../shared/base/mailbox.js';
-import type { BatchMsg, CoordinatorToWorker, RingPeer, StartMsg, StepDoneMsg, WorkerToCoordinator } from '../shared/protocol/protocol.js';
+import type { BatchMsg, CoordinatorToWorker, RingPeer, StartMsg, StepDoneMsg, WorkerWire } from '../shared/protocol/protocol.js';
 import { readReduced, StepMachine, waitFailed } from './step-machine.js';
 import type { BatchFeed } from './local-data.js';
 
@@ -28,7 +28,7 @@ export interface StepControl {
   readonly inbox: Mailbox<CoordinatorToWorker>;
   /** Sees every message as it arrives, before it is queued. */
   onMessage: ((msg: CoordinatorToWorker) => void) | null;
-  send(msg: WorkerToCoordinator): Promise<void>;
+  send(msg: WorkerWire): Promise<void>;
   /** Sends a step report, possibly held back with the next few. */
   report(msg: StepDoneMsg): void;
   /** Writes the held step reports. */

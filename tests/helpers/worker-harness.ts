@@ -11,11 +11,14 @@ import { Mailbox } from '../../src/shared/base/mailbox.js';
 import { ErrorCodes, RingtrainError } from '../../src/shared/base/errors.js';
 import { createLogger } from '../../src/shared/base/logger.js';
 import type { Collective } from '../../src/shared/collective/collective.js';
-import type { BatchMsg, CoordinatorToWorker, StartMsg, StepDoneMsg, TrainParams, WorkerToCoordinator } from '../../src/shared/protocol/protocol.js';
+import type { BatchMsg, CoordinatorToWorker, StartMsg, StepDoneMsg, TrainParams, WorkerToCoordinator, WorkerWire } from '../../src/shared/protocol/protocol.js';
 import type { WorkerLink } from '../../src/worker/worker-loop.js';
 import type { Dataset } from '../../src/shared/job/job.js';
 import { adamParams, freshState } from './train-state.js';
 import { createLocalGroup } from './local-collective.js';
+
+/** What a worker sends: wire messages, and step reports as it hands them over (unbatched here). */
+export type Sent = WorkerToCoordinator | WorkerWire;
 
 export const quietLog = createLogger('worker', 'silent');
 export const job = BUILTIN_JOBS['regression-mlp']!;
@@ -25,14 +28,14 @@ export class MemoryLink implements WorkerLink {
   readonly inbox = new Mailbox<CoordinatorToWorker>();
   onMessage: ((msg: CoordinatorToWorker) => void) | null = null;
   /** Everything the worker sent, step reports included, in order. */
-  readonly sent: WorkerToCoordinator[] = [];
+  readonly sent: Sent[] = [];
   trusted = true;
   refusal: RingtrainError | null = null;
   closed = false;
   readonly helloAuth = { proof: null, nonce: new Uint8Array(16) };
   readonly ringSecret = '';
   readonly localAddress = '127.0.0.1';
-  private watchers: { pred: (m: WorkerToCoordinator) => boolean; resolve: (m: WorkerToCoordinator) => void }[] = [];
+  private watchers: { pred: (m: Sent) => boolean; resolve: (m: Sent) => void }[] = [];
 
   /** Hands messages over as the control client does: the arrival hook first, then the inbox. */
   deliver(...msgs: CoordinatorToWorker[]): void {
@@ -42,7 +45,7 @@ export class MemoryLink implements WorkerLink {
     }
   }
 
-  send(msg: WorkerToCoordinator): Promise<void> {
+  send(msg: WorkerWire): Promise<void> {
     this.record(msg);
     return Promise.resolve();
   }
@@ -59,7 +62,7 @@ export class MemoryLink implements WorkerLink {
   }
 
   /** Resolves with the first sent message (already sent or still to come) that matches. */
-  sentWhere(pred: (m: WorkerToCoordinator) => boolean): Promise<WorkerToCoordinator> {
+  sentWhere(pred: (m: Sent) => boolean): Promise<Sent> {
     const done = this.sent.find(pred);
     if (done) return Promise.resolve(done);
     return new Promise((resolve) => this.watchers.push({ pred, resolve }));
@@ -70,7 +73,7 @@ export class MemoryLink implements WorkerLink {
     return this.sent.filter((m): m is StepDoneMsg => m.type === 'step-done');
   }
 
-  private record(msg: WorkerToCoordinator): void {
+  private record(msg: Sent): void {
     this.sent.push(msg);
     this.watchers = this.watchers.filter((w) => {
       if (!w.pred(msg)) return true;
@@ -126,7 +129,7 @@ export function startFor(trainer: Trainer, rank: number, worldSize: number, over
   return {
     type: 'start', generation, rank, worldSize, successor: worldSize > 1 ? `ws://rank-${(rank + 1) % worldSize}` : null, job: job.name,
     params: adamParams({ batchSize: 8, ...over }), state: { ...freshState(trainer.paramCount), params: trainer.getWeights() },
-    fingerprint: 'run-fingerprint', ringSalt: new Uint8Array(16),
+    fingerprint: 'run-fingerprint', ringSalt: new Uint8Array(16), peers: null, dataFingerprint: null,
   };
 }
 

@@ -26,7 +26,7 @@ function run(link: MemoryLink, trainer: Trainer, start: StartMsg, ring: Collecti
   let held: Replica | null = null;
   const end = runGeneration({
     control: link, formRing: async () => ring, log: quietLog, localData: async () => null, setReplica: (r) => (held = r),
-    compute: async () => ({ trainer, engine: { name: 'cpu', reason: 'test' } }), clock,
+    compute: async () => ({ trainer, engine: { name: 'cpu', reason: 'test', device: 'cpu', threads: null } }), clock,
   }, start);
   return { end, replica: () => held! };
 }
@@ -204,7 +204,7 @@ describe('worker step runner, in memory', () => {
       hello: (l) => ({ type: 'hello', protocol: 0, ringUrl: 'ws://here', backend: 'cpu', host: 'test', pid: 1, job: null, ...l.helloAuth }),
       runGeneration: (l, start, log, hold) => runGeneration({
         control: l, formRing: async () => new SoloCollective(), log, localData: async () => null, setReplica: hold,
-        compute: async () => ({ trainer, engine: { name: 'cpu', reason: 'test' } }),
+        compute: async () => ({ trainer, engine: { name: 'cpu', reason: 'test', device: 'cpu', threads: null } }),
       }, start),
       connectTimeoutMs: 60_000, reconnectTimeoutMs: 60_000, log: quietLog,
     });
