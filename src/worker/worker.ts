@@ -1,7 +1,8 @@
 /**
  * A worker: one replica. It connects to the coordinator (and reconnects, keeping its state, if
  * the coordinator goes away), and runs whatever generation the coordinator starts. The
- * coordinator decides membership and the state to train from; the worker executes.
+ * coordinator decides membership and the state to train from; the worker executes. This file
+ * wires the real parts (sockets, engine, data) into the worker loop (worker-loop.ts).
  */
 import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
@@ -9,11 +10,11 @@ import { ControlClient } from '../shared/transport/control-client.js';
 import { RingServer } from '../shared/transport/ring-server.js';
 import { Trainer } from '../shared/engine/trainer.js';
 import { selectEngine, type Engine } from '../shared/engine/backend.js';
-import { reportState, runGeneration } from './generation.js';
-import type { Replica } from '../shared/engine/replica.js';
-import { Defaults, PROTOCOL_VERSION } from '../shared/base/constants.js';
+import { runGeneration, socketRing } from './generation.js';
+import { workerLoop } from './worker-loop.js';
+import { PROTOCOL_VERSION } from '../shared/base/constants.js';
 import type { WorkerConfig } from '../shared/config/config.js';
-import { ErrorCodes, RingtrainError, logStack, toRingtrainError } from '../shared/base/errors.js';
+import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { checksum } from '../shared/kernels/flat.js';
 import { createLogger, type Logger } from '../shared/base/logger.js';
 import type { StartMsg } from '../shared/protocol/protocol.js';
@@ -58,17 +59,11 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
   if (cfg.job !== null) await loadJob(cfg.job);
   const sec = cfg.security;
   const ringServer = await RingServer.listen(cfg.ringHost, cfg.ringPort, log, { tls: sec.tls, token: sec.token, insecure: sec.insecure });
-  // Survives reconnections: the model, the engine and the replica's state.
-  const held: { compute: Compute | null; replica: Replica | null; fingerprint: string | null } = { compute: null, replica: null, fingerprint: null };
+  // Survives reconnections: the model and the engine (the replica's state is the worker loop's).
+  const held: { compute: Compute | null } = { compute: null };
   // The training split, loaded at most once per job and seed (--data auto).
   const localData = new LocalData(cfg.data, cfg.dataFile ?? null);
   localData.warm(log);
-  const result = (): WorkerResult => ({
-    steps: held.replica?.step ?? 0,
-    checksum: checksum(held.replica?.params ?? new Float32Array(0)),
-    engine: held.compute?.engine.name ?? 'none',
-  });
-
   /** Builds the model on the first start; the engine is probed with it so a missing kernel fails here. */
   const prepare = async (start: StartMsg): Promise<Compute> => {
     if (held.compute) return held.compute;
@@ -78,70 +73,27 @@ export async function runWorker(cfg: WorkerConfig, logger?: Logger): Promise<Wor
     return held.compute;
   };
 
-  // Reconnecting lasts until a deadline set when a proved coordinator was lost (or at the first
-  // connect): connections to something that never proves the token do not extend it.
-  let deadline = Date.now() + cfg.connectTimeoutMs;
-  let refusal: RingtrainError | null = null;
   try {
-    for (;;) {
-      if (refusal && Date.now() >= deadline) throw refusal;
-      const control = await ControlClient.connect(cfg.coordinator, Math.max(1, deadline - Date.now()), log, { token: sec.token, tls: sec.tls }, refusal);
-      const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
-      const ringUrl = ringServer.urlFor(advertise);
-      void control.send({
-        type: 'hello', protocol: PROTOCOL_VERSION, ringUrl, backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job,
-        appliedSteps: held.replica ? held.replica.step : -1, stateFingerprint: held.replica ? held.fingerprint : null, ...control.helloAuth,
-      });
-      try {
-        for (;;) {
-          const msg = await control.inbox.take(Defaults.idleTimeoutMs, 'instructions from the coordinator');
-          if (msg.type === 'finish') {
-            log.info({ steps: held.replica?.step ?? 0, ...memoryPeak() }, 'run finished');
-            return result();
-          }
-          if (msg.type === 'error') throw new RingtrainError(msg.code, `coordinator: ${msg.message}`);
-          if (msg.type === 'pause') {
-            // Idle (between generations, or just reconnected): report what we hold.
-            await reportState(control, msg.generation, held.replica);
-            continue;
-          }
-          if (msg.type !== 'start') continue; // stale go/batch of an ended generation
-          held.fingerprint = msg.fingerprint;
-          const glog = log.child({ rank: msg.rank, generation: msg.generation });
-          glog.info({ worldSize: msg.worldSize, step: msg.state.step }, 'generation started');
-          const start = msg;
-          const end = await runGeneration({
-            control, ringServer, compute: () => prepare(start), log: glog, tls: sec.tls, setReplica: (r) => (held.replica = r),
-            localData: () => localData.forStart(start, () => resolveJob(start.job, cfg.job), glog),
-          }, msg);
-          if (end.kind === 'finish') {
-            log.info({ steps: held.replica?.step ?? 0, ...memoryPeak() }, 'run finished');
-            return result();
-          }
-        }
-      } catch (err) {
-        const e = toRingtrainError(err);
-        if (e.code === ErrorCodes.COORDINATOR_LOST) {
-          if (control.trusted) {
-            deadline = Date.now() + cfg.reconnectTimeoutMs;
-            refusal = null;
-          } else {
-            refusal = control.refusal ?? refusal;
-            // Whatever answered did not prove the token: back off before asking it again.
-            await new Promise((r) => setTimeout(r, Defaults.connectBackoffMaxMs / 4));
-          }
-          log.warn({ err: e.message, steps: held.replica?.step ?? 0 }, 'coordinator lost; keeping state and reconnecting');
-          continue;
-        }
-        // A refusal nobody proved (an error before the welcome) never reaches here: see control-client.ts.
-        logStack(log, e);
-        // Tell the coordinator, so every rank fails together instead of waiting for a timeout.
-        await control.send({ type: 'error', code: e.code, message: e.message });
-        throw e;
-      } finally {
-        control.close();
-      }
-    }
+    const replica = await workerLoop<ControlClient>({
+      connect: (timeoutMs, refusal) => ControlClient.connect(cfg.coordinator, timeoutMs, log, { token: sec.token, tls: sec.tls }, refusal),
+      hello: (control) => {
+        const advertise = cfg.advertise ?? (WILDCARD.has(cfg.ringHost) ? control.localAddress : cfg.ringHost);
+        return { type: 'hello', protocol: PROTOCOL_VERSION, ringUrl: ringServer.urlFor(advertise), backend: cfg.backend, host: hostname(), pid: process.pid, job: cfg.job, ...control.helloAuth };
+      },
+      runGeneration: (control, start, glog, hold) => runGeneration({
+        control, formRing: socketRing(ringServer, control.ringSecret, sec.tls), compute: () => prepare(start), log: glog, setReplica: hold,
+        localData: () => localData.forStart(start, () => resolveJob(start.job, cfg.job), glog),
+      }, start),
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      reconnectTimeoutMs: cfg.reconnectTimeoutMs,
+      log,
+    });
+    log.info({ steps: replica?.step ?? 0, ...memoryPeak() }, 'run finished');
+    return {
+      steps: replica?.step ?? 0,
+      checksum: checksum(replica?.params ?? new Float32Array(0)),
+      engine: held.compute?.engine.name ?? 'none',
+    };
   } finally {
     held.compute?.trainer.dispose();
     await localData.close();

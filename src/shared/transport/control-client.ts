@@ -281,7 +281,7 @@ export class ControlClient {
   /**
    * Holds a step report back, to leave with others in one `reports` message: once
    * reportBatchSteps are held or the first has waited reportHoldMs, before any other message, or
-   * on flush (before this worker waits for the coordinator: generation.ts). The coordinator
+   * on flush (before this worker waits for the coordinator: worker/step-runner.ts). The coordinator
    * streams batches further ahead than reports are held back, so a rank does not starve meanwhile.
    */
   report(msg: StepDoneMsg): void {
