@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Dtype, FRAME_HEADER_BYTES, FrameKind, writeFrameHeader, type FrameHeader } from '../../src/shared/protocol/codec.js';
-import { RingStreamReader, dataFrameHead, readyFrame, wsBinaryHeader, wsCloseFrame, wsWrap, type Route } from '../../src/shared/transport/ring-stream.js';
+import { RingStreamReader, type Route } from '../../src/shared/transport/ring-stream.js';
+import { dataFrameHead, readyFrame, wsBinaryHeader, wsCloseFrame, wsWrap } from '../../src/shared/transport/ring-frames.js';
 import { mulberry32 } from '../../src/shared/base/rng.js';
 
 const LIMIT = 1 << 20;

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type AddressInfo } from 'ws';
 import { takeSocket, wsReadsAsAssumed } from '../../src/shared/transport/ws-takeover.js';
-import { wsWrap } from '../../src/shared/transport/ring-stream.js';
+import { wsWrap } from '../../src/shared/transport/ring-frames.js';
 import { codeOf } from '../helpers/codes.js';
 
 const cleanup: (() => void)[] = [];

@@ -21,7 +21,8 @@ import type { Socket } from 'node:net';
 import { Defaults } from '../base/constants.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import type { FrameHeader } from '../protocol/codec.js';
-import { RingStreamReader, dataFrameHead, wsCloseFrame, type Route } from './ring-stream.js';
+import { RingStreamReader, type Route } from './ring-stream.js';
+import { dataFrameHead, wsCloseFrame } from './ring-frames.js';
 import { readIntoOwnBuffers, type ReadTargets } from './fixed-read.js';
 
 /** A link's socket once its handshake is done, and which end of it this rank is. */

@@ -15,7 +15,7 @@ import { AUTH_BYTES, newNonce, proofMatches, ringAcceptProof, ringHelloProof } f
 import { FRAME_HEADER_BYTES, FrameKind, HANDSHAKE_PAYLOAD, LinkKind, readFrameHeader, writeFrameHeader } from '../protocol/codec.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { clientTlsOptions, explainTlsError, type TlsMaterial } from './tls.js';
-import { readyFrame } from './ring-stream.js';
+import { readyFrame } from './ring-frames.js';
 import { takeSocket } from './ws-takeover.js';
 import type { RingLink } from './peer-link.js';
 

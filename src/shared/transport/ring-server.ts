@@ -26,7 +26,7 @@ import type { Logger } from '../base/logger.js';
 import { AUTH_CLOSE_REASON, HANDSHAKE_MAX_BYTES, acceptFrame, challengeFrame, helloValid, parseHello, ringUrl, type RingHello } from './ring-handshake.js';
 import { takeSocket } from './ws-takeover.js';
 import type { RingLink } from './peer-link.js';
-import { wsWrap } from './ring-stream.js';
+import { wsWrap } from './ring-frames.js';
 import { RateLimitedLog, sourceOf } from '../base/rate-log.js';
 
 interface Expectation {
