@@ -7,7 +7,7 @@ import type { Logger } from '../shared/base/logger.js';
 import { ErrorCodes, RingtrainError } from '../shared/base/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../shared/base/logger.js';
 import { BACKENDS, DATA_MODES, gpuList, type BackendName, type CoordinatorConfig, type DataMode } from '../shared/config/config.js';
-import type { Job } from '../shared/job/job.js';
+import type { Job, JobDefaults } from '../shared/job/job.js';
 import type { FitCallbacks } from './fit-history.js';
 import { localThreads, type LocalOptions } from './local.js';
 import { trainingConfig } from './training-config.js';
@@ -16,21 +16,8 @@ import { trainingConfig } from './training-config.js';
  * The run's settings, named as the CLI's flags in camelCase (`batchSize` for --batch-size) and
  * meaning the same; each absent one takes the job's default, then the CLI's.
  */
-export interface TrainingSettings {
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
+export interface TrainingSettings extends JobDefaults {
   seed?: number;
-  optimizer?: 'adam' | 'adamw' | 'sgd';
-  weightDecay?: number;
-  momentum?: number;
-  nesterov?: boolean;
-  lrSchedule?: 'constant' | 'warmup' | 'cosine' | 'step';
-  warmupSteps?: number;
-  lrDecaySteps?: number;
-  lrStepSize?: number;
-  lrGamma?: number;
-  clipNorm?: number;
   accumulate?: number;
   compress?: 'none' | 'fp16';
   onNonfinite?: 'skip' | 'abort';

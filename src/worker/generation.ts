@@ -50,7 +50,7 @@ export function socketRing(ringServer: RingServer, ringSecret: string, tls: TlsM
     if (start.worldSize === 1 || start.successor === null) return new SoloCollective();
     const ring = await RingCollective.connect({
       server: ringServer, generation: start.generation, rank: start.rank, worldSize: start.worldSize, successorUrl: start.successor, peerUrls: start.peers ?? null,
-      compress: start.params.compress ?? 'none', arena,
+      compress: start.params.compress, arena,
       connectTimeoutMs: Defaults.ringConnectTimeoutMs, opTimeoutMs: start.params.stepTimeoutMs, log,
       ringKey: deriveRingKey(ringSecret, start.ringSalt, start.generation), tls,
     });

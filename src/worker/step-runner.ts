@@ -137,7 +137,7 @@ function stepper(parts: StepParts, machine: StepMachine, clock: () => number): (
   // Gradient buckets end at variable boundaries; the loss/count tail is the last "variable", in a
   // bucket of its own under compression so that it is reduced exactly.
   const tail = engine.params.length;
-  const compress = (p.compress ?? 'none') !== 'none';
+  const compress = p.compress !== 'none';
   const buckets = planBuckets([...engine.params.map((q) => q.size), 2], Defaults.gradientBucketBytes / 4, compress);
   // --accumulate: a batch holds up to K micro-batches of batchSize, computed one at a time.
   const microBatch = p.batchSize;

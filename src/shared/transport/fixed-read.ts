@@ -8,7 +8,7 @@
  * allocation, page faults and JavaScript callback; a socket reading into one 1 MiB buffer takes
  * what the kernel holds in one call. And when the buffer lives in the fusion buffer's
  * KernelArena, received gradients are added from where the read put them, with no copy at all
- * (ring-collective.ts). `npm run bench:internals` runs both side by side (its fixed-read line):
+ * (ring-allreduce.ts). `npm run bench:internals` runs both side by side (its fixed-read line):
  * a 16 MiB transfer between two processes takes a half to two thirds of the time, and under half
  * the receiver's CPU, of the same link reading through its ordinary socket.
  *
