@@ -7,21 +7,12 @@
  * the others, so all ranks end bit-identical. Extra ranks fold in as for recursive doubling.
  */
 import { segmentBounds, type Span } from '../kernels/flat.js';
-import type { AllreduceCall, AllreduceOp, CollectiveState } from './algorithm.js';
-import type { MeshExchange } from './mesh-exchange.js';
-import { withFolding } from './recursive-doubling.js';
+import type { AllreduceCall } from './algorithm.js';
+import { FoldedExchange } from './recursive-doubling.js';
 
 /** Recursive halving-doubling of one rank over its mesh links. */
-export class HalvingDoubling implements AllreduceOp {
-  constructor(private readonly state: CollectiveState, private readonly mesh: MeshExchange) {}
-
-  start(call: AllreduceCall, done: (err: Error | null) => void): void {
-    withFolding(this.mesh, this.state, call, (plan) => this.exchange(call, plan.partners)).then(() => done(null), (err: Error) => done(err));
-  }
-
-  forget(): void {}
-
-  private async exchange(call: AllreduceCall, partners: readonly number[]): Promise<void> {
+export class HalvingDoubling extends FoldedExchange {
+  protected async exchange(call: AllreduceCall, partners: readonly number[]): Promise<void> {
     const { buf, seq, codec } = call;
     const { mesh } = this;
     const ranges: Span[] = [];

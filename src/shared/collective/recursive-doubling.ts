@@ -28,9 +28,12 @@ export async function withFolding(mesh: MeshExchange, state: CollectiveState, ca
   if (plan.foldFrom !== null) await mesh.sendSpan(plan.foldFrom, seq, last, buf, all, codec, false);
 }
 
-/** Recursive doubling of one rank over its mesh links. */
-export class RecursiveDoubling implements AllreduceOp {
-  constructor(private readonly state: CollectiveState, private readonly mesh: MeshExchange) {}
+/**
+ * The shape both doubling algorithms share: extra ranks folded around a core exchange among the
+ * P core ranks, whose partners per round the plan gives.
+ */
+export abstract class FoldedExchange implements AllreduceOp {
+  constructor(protected readonly state: CollectiveState, protected readonly mesh: MeshExchange) {}
 
   start(call: AllreduceCall, done: (err: Error | null) => void): void {
     withFolding(this.mesh, this.state, call, (plan) => this.exchange(call, plan.partners)).then(() => done(null), (err: Error) => done(err));
@@ -38,7 +41,13 @@ export class RecursiveDoubling implements AllreduceOp {
 
   forget(): void {}
 
-  private async exchange(call: AllreduceCall, partners: readonly number[]): Promise<void> {
+  /** One core rank's rounds with `partners` (one per round). */
+  protected abstract exchange(call: AllreduceCall, partners: readonly number[]): Promise<void>;
+}
+
+/** Recursive doubling of one rank over its mesh links. */
+export class RecursiveDoubling extends FoldedExchange {
+  protected async exchange(call: AllreduceCall, partners: readonly number[]): Promise<void> {
     const { buf, seq, codec } = call;
     const { mesh } = this;
     const all: Span = { start: 0, length: buf.length };
