@@ -68,7 +68,9 @@ export abstract class RunTrain extends RunCore {
       if (boundary === 'done') return { kind: 'done' };
       if (boundary === 'boundary' && join.pending) return { kind: 'join' };
       if (boundary === 'boundary' && this.stopping) return { kind: 'stop' };
-      const check = stall.check(this.clock(), pipe.missing(this.committed), members.map((p) => this.lastSeen(p.id)));
+      const now = this.clock();
+      const due = stall.due(now);
+      const check = stall.check(now, due ? pipe.missing(this.committed) : null, due ? members.map((p) => this.lastSeen(p.id)) : []);
       if (check.kind === 'timeout') {
         const { culprits, how } = check.blame;
         this.perform(culprits.flatMap((r) => (members[r] ? [{ do: 'terminate', to: members[r].id } as const] : [])));
@@ -179,7 +181,8 @@ export abstract class RunTrain extends RunCore {
       // every rank reported this state's checksum (epoch ends ask for it) and it matched.
       if (this.stopping && !last && this.judge.checksums.verdict(st) === 'agrees') {
         this.finalState = st;
-        this.stopChecksums = this.m.members.map(() => checksum(st.params));
+        const sum = checksum(st.params);
+        this.stopChecksums = this.m.members.map(() => sum);
         this.log.info({ epoch: p.epoch + 1, step: st.step }, 'run stopped on request at the end of an epoch');
       }
     }

@@ -44,6 +44,15 @@ export class StallInspector {
   }
 
   /**
+   * Whether `check` at `now` times out or warns, the only cases in which it reads `missing` and
+   * `lastSeen`: the run loop asks on every report and builds them only then.
+   */
+  due(now: number): boolean {
+    const since = now - this.lastProgress;
+    return since >= this.rules.stepTimeoutMs || (since >= this.rules.warnMs && now - this.lastWarn >= this.rules.warnMs);
+  }
+
+  /**
    * `missing`: ranks that have not reported the step in flight when some have (else null);
    * `lastSeen[r]`: rank r's last pong to the heartbeat.
    */

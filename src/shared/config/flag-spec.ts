@@ -4,6 +4,9 @@
  * table is plain data so the command line (launch), validation, defaults and documentation can all
  * be derived from it without repeating a name, bound or message.
  */
+import { kebabOf } from '../base/flag-names.js';
+
+export { envVarOf, flagOf, kebabOf } from '../base/flag-names.js';
 
 /** The commands whose flags the table holds. */
 export const COMMANDS = ['coordinator', 'worker', 'local', 'eval'] as const;
@@ -62,21 +65,6 @@ export interface FlagSpec {
   refuseEmpty?: boolean;
   hidden?: boolean;
   per?: Partial<Record<Command, FlagOverride>>;
-}
-
-/** `batchSize` → `batch-size`. */
-export function kebabOf(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
-}
-
-/** `batchSize` → `--batch-size`, as errors name it. */
-export function flagOf(key: string): string {
-  return `--${kebabOf(key)}`;
-}
-
-/** `batchSize` → `RINGTRAIN_BATCH_SIZE`, the variable the command line reads it from. */
-export function envVarOf(key: string): string {
-  return `RINGTRAIN_${kebabOf(key).replace(/-/g, '_').toUpperCase()}`;
 }
 
 /** The keys a config file may use for `batchSize`: the flag's name and its camelCase key. */

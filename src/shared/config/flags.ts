@@ -5,6 +5,7 @@
  * the rows into yargs options.
  */
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
+import { show } from '../base/flag-names.js';
 import { flagOf, type Command, type FlagSpec, type FlagValue } from './flag-spec.js';
 import { FLAGS, type FlagKey } from './flag-table.js';
 
@@ -33,10 +34,7 @@ function fail(msg: string): never {
   throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
 }
 
-/** A value as an error quotes it: strings in quotes, everything else as written. */
-export function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
+export { show } from '../base/flag-names.js';
 
 /** Env variables and config files give strings; the number in one, or the value itself. */
 function numeric(v: unknown): unknown {

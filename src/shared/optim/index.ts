@@ -11,7 +11,7 @@ import { optimizerConfig, optimizerName } from './settings.js';
 import type { Optimizer } from './types.js';
 
 export type { Alloc, OptimState, Optimizer, OptimizerConfig } from './types.js';
-export { OPTIMIZER_NAMES, OPTIMIZER_KEYS, optimizerConfig, optimizerName, clipNormOf, flagOf, type OptimizerName } from './settings.js';
+export { OPTIMIZER_NAMES, OPTIMIZER_KEYS, optimizerConfig, optimizerName, clipNormOf, type OptimizerName } from './settings.js';
 export { LR_SCHEDULES, lrFactor, type LrSchedule, type LrScheduleName } from './schedule.js';
 export { clipGlobalNorm, globalNorm } from './clip.js';
 export { adamStep, createAdamState, ADAM_DEFAULTS, type AdamHyper, type AdamState } from './adam-step.js';

@@ -7,6 +7,7 @@
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
 import type { OptimizerConfig } from './types.js';
+import { flagOf, show } from '../base/flag-names.js';
 
 export const OPTIMIZER_NAMES = ['adam', 'adamw', 'sgd'] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
@@ -34,15 +35,10 @@ const DEFAULTS: Record<OptimizerName, Readonly<Record<string, number | boolean>>
 };
 const SCHEDULE_DEFAULTS = { lrSchedule: 'constant', warmupSteps: 0, lrStepSize: 1, lrGamma: 0.1 } as const;
 
-/** `weightDecay` → `--weight-decay`, for messages that name what the user typed. */
-export function flagOf(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
 
 function fail(msg: string): never {
   throw new RingtrainError(ErrorCodes.BAD_CONFIG, msg);
 }
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 
 /** A value from a flag, env variable (a string), config file or message, checked. */
 function checked(key: string, check: Check, v: unknown): number | boolean | string {

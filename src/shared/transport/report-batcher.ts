@@ -47,13 +47,14 @@ export class ReportBatcher<T> {
 
   /** Holds `item`; sends the batch at once when it is full or its first item has waited long enough. */
   add(item: T): void {
+    const now = this.clock.now();
     if (this.held.length === 0) {
-      this.heldSince = this.clock.now();
+      this.heldSince = now;
       // Bounds the wait when no further report comes to check the age.
       this.timer = this.clock.setTimer(() => this.flush(), this.limits.holdMs);
     }
     this.held.push(item);
-    if (this.held.length >= this.limits.maxItems || this.clock.now() - this.heldSince >= this.limits.holdMs) this.flush();
+    if (this.held.length >= this.limits.maxItems || now - this.heldSince >= this.limits.holdMs) this.flush();
   }
 
   /** Sends what is held, if anything, as one batch. */

@@ -18,7 +18,7 @@
  * share the read position, the partial header and the unmasking offset; split, they would share
  * them through fields of another class.
  */
-import { FRAME_HEADER_BYTES, FrameKind, decodeFrameHeader, dtypeWidth, writeFrameHeader, type FrameHeader } from '../protocol/codec.js';
+import { FRAME_HEADER_BYTES, FrameKind, decodeFrameHeader, dtypeWidth, type FrameHeader } from '../protocol/codec.js';
 import { ErrorCodes, RingtrainError } from '../base/errors.js';
 import { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG } from './ring-frames.js';
 
@@ -196,19 +196,15 @@ export class RingStreamReader {
     const h = decodeFrameHeader(this.ringHead);
     const width = dtypeWidth(h.dtype);
     if (width === 0) this.bad(`unknown ring dtype ${h.dtype}`);
-    this.checkSize(h);
-    if (this.msgLen - FRAME_HEADER_BYTES !== h.count * width) this.bad(`ring frame payload is ${this.msgLen - FRAME_HEADER_BYTES} bytes, header says ${h.count * width}`);
-    this.startPayload(h);
-  }
-
-  private checkSize(h: FrameHeader): void {
-    const bytes = h.count * dtypeWidth(h.dtype);
+    const bytes = h.count * width;
     if (h.count === 0 || bytes > this.maxPayloadBytes) this.bad(`data header announces ${h.count} elements (${bytes} bytes; limit ${this.maxPayloadBytes})`);
+    if (this.msgLen - FRAME_HEADER_BYTES !== bytes) this.bad(`ring frame payload is ${this.msgLen - FRAME_HEADER_BYTES} bytes, header says ${bytes}`);
+    this.startPayload(h, width);
   }
 
-  private startPayload(h: FrameHeader): void {
+  private startPayload(h: FrameHeader, width: number): void {
     this.header = h;
-    this.width = dtypeWidth(h.dtype);
+    this.width = width;
     this.payloadPos = 0;
     this.partialLen = 0;
     this.route = this.hooks.route(h);
@@ -219,7 +215,7 @@ export class RingStreamReader {
   /**
    * Where the socket's next read may go straight to: the rest of the payload in progress, when
    * its target stores it unchanged (`bytesAt`) and no mask must be undone; else null. The link
-   * reports what landed there with `placed` (worker/fixed-read.ts), so those bytes are never copied.
+   * reports what landed there with `placed` (fixed-read.ts), so those bytes are never copied.
    */
   directTarget(): Uint8Array | null {
     const route = this.route;
