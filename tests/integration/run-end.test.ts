@@ -14,7 +14,7 @@ import { startLiveRun } from '../helpers/live-run.js';
 const dir = mkdtempSync(join(tmpdir(), 'rt-end-'));
 
 /** `ringtrain local` in its own process group, interrupted like a terminal's Ctrl-C (`signals` SIGINTs to the group). */
-async function interrupted(out: string, signals: number): Promise<{ code: number | null; stderr: string }> {
+async function interrupted(out: string, signals: number, freezeWorkers = false): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, 'local', '--workers', '2', '--job', 'mnist-mlp', '--epochs', '20', '--output', out, '--log-level', 'info'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const training = new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => {
@@ -24,11 +24,23 @@ async function interrupted(out: string, signals: number): Promise<{ code: number
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   await training;
   await new Promise((r) => setTimeout(r, 1_500));
+  // Frozen workers cannot hand over their states, so the run is still saving when a second
+  // signal comes, however fast this machine would otherwise finish the save.
+  const workers = freezeWorkers ? [...stderr.matchAll(/"workerPid":(\d+)/g)].map((m) => Number(m[1])) : [];
+  if (freezeWorkers) expect(workers.length).toBeGreaterThan(0);
+  for (const pid of workers) process.kill(pid, 'SIGSTOP');
   for (let i = 0; i < signals; i++) {
     process.kill(-child.pid!, 'SIGINT');
     await new Promise((r) => setTimeout(r, 50));
   }
   const code = await exited;
+  for (const pid of workers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already ended with the run.
+    }
+  }
   return { code, stderr };
 }
 
@@ -66,7 +78,7 @@ describe('the end of a run', () => {
   });
 
   it('a second Ctrl-C exits at once with 130', async () => {
-    const r = await interrupted(join(dir, 'twice'), 2);
+    const r = await interrupted(join(dir, 'twice'), 2, true);
     // 130 comes only from the second signal's path; the first alone ends with 1 (RT_ABORTED).
     expect(r.code).toBe(130);
   });
